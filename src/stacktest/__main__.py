@@ -1,0 +1,5 @@
+import sys
+
+from stacktest.cli import main
+
+sys.exit(main())

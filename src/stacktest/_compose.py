@@ -1,0 +1,162 @@
+"""The compose CLI: detection, argv building, project naming.
+
+Nothing else in stacktest runs ``docker compose`` or ``docker-compose``. Detection is a chain of small
+providers that return ``None`` for "not this one": the configured command, the v2 CLI plugin, then the
+standalone ``docker-compose`` (v2 or v1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import shlex
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stacktest import _process
+from stacktest.errors import CommandFailed, ComposeError, ComposeNotFound, ConfigError
+
+__all__ = ["Compose", "detect", "new_project_name", "checkout_id"]
+
+_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class Compose:
+    """A compose command bound to one project."""
+
+    command: tuple[str, ...]
+    version: tuple[int, int, int]
+    project: str = ""
+    files: tuple[Path, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 900.0
+
+    @property
+    def is_v1(self) -> bool:
+        return self.version[0] < 2
+
+    def bind(self, project: str, files: Sequence[Path], env: Mapping[str, str], timeout: float) -> Compose:
+        return Compose(self.command, self.version, project, tuple(files), dict(env), timeout)
+
+    def with_files(self, files: Sequence[Path]) -> Compose:
+        return Compose(self.command, self.version, self.project, tuple(files), self.env, self.timeout)
+
+    # argv builders: each compose flag is one keyword ------------------------------------------------
+    def argv(self, *args: str) -> list[str]:
+        out = list(self.command)
+        if self.project:
+            out += ["-p", self.project]
+        for f in self.files:
+            out += ["-f", str(f)]
+        return out + list(args)
+
+    def up_argv(self, services: Sequence[str] = (), *, build: bool = False, wait: bool = False) -> list[str]:
+        args = ["up", "-d"]
+        if build:
+            args.append("--build")
+        if wait:
+            if self.is_v1:
+                raise ConfigError("`up --wait` needs Compose v2; this machine has v1")
+            args.append("--wait")
+        return self.argv(*args, *services)
+
+    def down_argv(self, *, volumes: bool = True, timeout: float = 10.0) -> list[str]:
+        args = ["down", "--remove-orphans", "-t", str(max(0, round(timeout)))]
+        if volumes:
+            args.append("--volumes")
+        return self.argv(*args)
+
+    def stop_argv(self, services: Sequence[str] = (), *, timeout: float = 10.0) -> list[str]:
+        return self.argv("stop", "-t", str(max(0, round(timeout))), *services)
+
+    def logs_argv(self, services: Sequence[str] = (), *, follow: bool = False, tail: int | None = None) -> list[str]:
+        args = ["logs", "--no-color"]
+        if follow:
+            args.append("-f")
+        if tail is not None:
+            args += ["--tail", str(tail)]
+        return self.argv(*args, *services)
+
+    # running ----------------------------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.env)
+        return env
+
+    def run(self, argv: Sequence[str], *, timeout: float | None = None, what: str | None = None) -> _process.Result:
+        return _process.run(
+            argv, timeout=timeout or self.timeout, env=self._env(), error=ComposeError, what=what
+        )
+
+    def attach(self, argv: Sequence[str]) -> int:
+        return _process.attach(argv, env=self._env())
+
+    def config(self) -> dict[str, object]:
+        """The merged, interpolated configuration (validates the files on the way)."""
+        import yaml
+
+        result = self.run(self.argv("config"), timeout=60, what="compose config")
+        data = yaml.safe_load(result.stdout) or {}
+        if not isinstance(data, dict):
+            raise ComposeError("compose config printed no mapping", argv=result.argv, return_code=0)
+        return data
+
+    def services(self) -> list[str]:
+        result = self.run(self.argv("config", "--services"), timeout=60, what="compose config --services")
+        return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+# detection -------------------------------------------------------------------------------------------
+Provider = Callable[[], "Compose | None"]
+
+
+def _probe(command: Sequence[str]) -> Compose | None:
+    if shutil.which(command[0]) is None:
+        return None
+    try:
+        result = _process.run([*command, "version"], timeout=20, check=False)
+    except (OSError, CommandFailed):
+        return None
+    if result.returncode != 0:
+        return None
+    match = _VERSION_RE.search(result.stdout)
+    if match is None:
+        return None
+    version = (int(match[1]), int(match[2]), int(match[3]))
+    return Compose(tuple(command), version)
+
+
+def detect(configured: str | None = None) -> Compose:
+    """Which compose command this machine has: configured, plugin, standalone."""
+    providers: list[Provider] = []
+    if configured:
+        providers.append(lambda: _probe(shlex.split(configured)))
+    else:
+        providers += [lambda: _probe(["docker", "compose"]), lambda: _probe(["docker-compose"])]
+    for provider in providers:
+        found = provider()
+        if found is not None:
+            return found
+    if configured:
+        raise ComposeNotFound(f"the configured compose command {configured!r} does not run")
+    raise ComposeNotFound("neither `docker compose` nor `docker-compose` is installed")
+
+
+# naming ----------------------------------------------------------------------------------------------
+def checkout_id(root: Path) -> str:
+    """A short, stable id of a checkout (its resolved path)."""
+    return hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:8]
+
+
+def new_project_name(prefix: str, root: Path) -> str:
+    """``<prefix>-<checkout>-<run>``: unique per run, grouped per checkout, valid for compose."""
+    name = f"{prefix}-{checkout_id(root)}-{secrets.token_hex(3)}"
+    name = re.sub(r"[^a-z0-9_-]", "-", name.lower())
+    if not re.match(r"^[a-z0-9]", name):
+        name = "s" + name
+    return name

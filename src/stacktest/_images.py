@@ -1,0 +1,100 @@
+"""Images that build with no registry: a base made from Debian's packages, and wheels fetched on the host.
+
+``images = "local"`` (the default) builds every Dockerfile ``FROM`` the local base image, which is made
+once with mmdebstrap and imported into the engine; Python packages reach the build as wheels downloaded
+on the host into the build context's ``wheels/`` folder. ``images = "public"`` points the same Dockerfiles
+at public base images, for users who have a registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from stacktest import _process
+from stacktest._engine import Engine
+from stacktest.errors import CommandFailed, ConfigError
+from stacktest.settings import Settings
+
+__all__ = ["BASE_PACKAGES", "PUBLIC_IMAGES", "ensure_base_image", "ensure_wheels", "image_env"]
+
+log = logging.getLogger("stacktest")
+
+BASE_PACKAGES = ("python3", "python3-venv", "redis-server", "ca-certificates")
+PUBLIC_IMAGES = {"STACKTEST_PYTHON_IMAGE": "python:3.11-slim-bookworm", "STACKTEST_REDIS_IMAGE": "redis:7-bookworm"}
+WHEEL_PYTHON = "3.11"  # the Python of Debian bookworm, and of the public python:3.11 image
+
+
+def image_env(settings: Settings) -> dict[str, str]:
+    """The variables the compose files interpolate to pick their base images."""
+    if settings.images == "public":
+        return dict(PUBLIC_IMAGES)
+    return {key: settings.base_image for key in PUBLIC_IMAGES}
+
+
+def ensure_base_image(engine: Engine, settings: Settings) -> bool:
+    """Build the local base image when it is missing. Returns True when it built one."""
+    if settings.images != "local" or engine.image_exists(settings.base_image):
+        return False
+    if shutil.which("mmdebstrap") is None:
+        raise ConfigError(
+            f"the base image {settings.base_image} is missing and mmdebstrap is not installed",
+            hint="install it (apt-get install mmdebstrap; `just setup` does), or set images = 'public' "
+            "(STACKTEST_IMAGES=public) when you can pull from a registry",
+        )
+    log.info("building base image %s from Debian's packages (about 25 s)", settings.base_image)
+    with tempfile.TemporaryDirectory(prefix="stacktest-base-") as tmp:
+        tar = Path(tmp) / "rootfs.tar"
+        _process.run(
+            [
+                "mmdebstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES),
+                "--aptopt=Acquire::Retries=3", "bookworm", str(tar),
+            ],
+            timeout=900,
+            what="mmdebstrap (building the base image)",
+        )
+        engine.import_image(tar, settings.base_image)
+    return True
+
+
+def ensure_wheels(build_contexts: Mapping[str, Path]) -> list[str]:
+    """Download the wheels each build context's requirements.txt names into its wheels/ folder.
+
+    A stamp of the requirements' hash makes this a no-op when nothing changed. Returns the services
+    whose wheels were (re)downloaded.
+    """
+    fetched: list[str] = []
+    for service, context in sorted(build_contexts.items()):
+        req = context / "requirements.txt"
+        if not req.is_file():
+            continue
+        wheels = context / "wheels"
+        stamp = wheels / ".stamp"
+        digest = hashlib.sha256(req.read_bytes()).hexdigest()
+        if stamp.is_file() and stamp.read_text().strip() == digest:
+            continue
+        wheels.mkdir(exist_ok=True)
+        for old in wheels.glob("*.whl"):
+            old.unlink()
+        try:
+            _process.run(
+                [
+                    sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+                    "-r", str(req), "-d", str(wheels), "--only-binary=:all:",
+                    "--python-version", WHEEL_PYTHON, "--implementation", "cp",
+                    "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+                ],
+                timeout=300,
+                what=f"pip download (wheels for {service})",
+            )
+        except CommandFailed as exc:
+            exc.hint = "the host must reach the package index to fetch wheels; check the requirement names"
+            raise
+        stamp.write_text(digest + "\n")
+        fetched.append(service)
+    return fetched

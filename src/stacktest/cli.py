@@ -1,0 +1,306 @@
+"""The ``stacktest`` command: parse, build settings, call one workflow, render, map errors to exit codes.
+
+This is the only module that prints (through rich) and the only place that turns exceptions into
+messages and exit codes: pytest's codes 0-5 pass through; stacktest's own are listed in errors.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from stacktest import stack as stacks
+from stacktest import workflows
+from stacktest.errors import Interrupted, StacktestError, UsageError
+from stacktest.readiness import Progress, Status
+from stacktest.runner import MODES
+from stacktest.settings import FIELDS, Settings, load_settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="stacktest",
+    help="Run pytest against real containers: stack lifecycle, readiness, xdist modes, sidecar coverage.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+# CI=true and NO_COLOR turn colour and live tables off.
+_plain = bool(os.environ.get("NO_COLOR")) or os.environ.get("CI", "").lower() == "true"  # env: NO_COLOR, CI
+out = Console(no_color=_plain, highlight=False, soft_wrap=True)
+err = Console(stderr=True, no_color=_plain, highlight=False, soft_wrap=True)
+
+
+class _State:
+    config: Path | None = None
+    overrides: dict[str, str] = {}  # noqa: RUF012 - one per process, set by the callback
+
+
+def settings(**flags: Any) -> Settings:
+    """Steps 1-3 from the file and environment, then step 4: ``--set`` values, then explicit flags."""
+    s = load_settings(config=_State.config)
+    from stacktest.settings import _coerce, _field_for_attr
+
+    by_key = {f.key: f for f in FIELDS}
+    values: dict[str, Any] = {}
+    for key, raw in _State.overrides.items():
+        if key not in by_key:
+            raise UsageError(f"--set {key}: unknown setting", hint="see docs/configuration.md for the keys")
+        values[by_key[key].attr] = _coerce(_field_for_attr(by_key[key].attr), raw, f"--set {key}")
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return s.with_overrides(**values) if values else s
+
+
+@app.callback()
+def _root(
+    config: Annotated[Optional[Path], typer.Option("--config", help="pyproject.toml to read settings from")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a setting: KEY=VALUE")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log every command stacktest runs")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="stacktest: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("docker").setLevel(logging.WARNING)
+    _State.config = config
+    _State.overrides = {}
+    for item in set_ or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
+        _State.overrides[key.strip()] = value
+
+
+# progress ------------------------------------------------------------------------------------------
+class ProgressView:
+    """A live table on a terminal; plain lines in CI or when output is not a terminal."""
+
+    def __init__(self, live: bool = True) -> None:
+        self.rows: dict[str, Progress] = {}
+        self.live: Live | None = None
+        if live and err.is_terminal and not _plain:
+            self.live = Live(self._table(), console=err, refresh_per_second=10, transient=False)
+
+    def _table(self) -> Table:
+        table = Table("service", "state", "detail", "time", box=None)
+        colours = {Status.READY: "green", Status.FAILED: "red", Status.WAITING: "yellow"}
+        for p in sorted(self.rows.values(), key=lambda p: p.service):
+            table.add_row(p.service, f"[{colours[p.status]}]{p.status.value}[/]", p.detail, f"{p.elapsed:.2f}s")
+        return table
+
+    def __call__(self, p: Progress) -> None:
+        self.rows[p.service] = p
+        if self.live is not None:
+            self.live.update(self._table())
+        elif p.status is not Status.WAITING:
+            err.print(f"stacktest: {p.service}: {p.status.value} ({p.detail}) after {p.elapsed:.2f}s")
+
+    def __enter__(self) -> ProgressView:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+
+def _status_table(stack: stacks.Stack) -> Table:
+    table = Table("service", "state", "health", "restarts", "url", title=f"stack {stack.project}")
+    urls = stack.urls()
+    for service, st in sorted(stack.states().items()):
+        table.add_row(service, st.status, st.health or "-", str(st.restart_count), urls.get(service, "-"))
+    return table
+
+
+# stack commands ------------------------------------------------------------------------------------
+@app.command()
+def up(
+    services: Annotated[Optional[list[str]], typer.Argument(help="services to start (default: all)")] = None,
+    build: Annotated[bool, typer.Option("--build", help="rebuild images first")] = False,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="do not wait for readiness")] = False,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the stack even if it fails to become ready")] = False,
+    ready_timeout: Annotated[Optional[float], typer.Option(help="seconds to become ready")] = None,
+) -> int:
+    """Start a stack for this checkout and wait until it is ready; `stacktest down` removes it."""
+    s = settings(ready_timeout=ready_timeout)
+    with ProgressView() as view:
+        started = workflows.up(s, services=services or [], build=build, keep_on_error=keep,
+                               wait=not no_wait, on_progress=view)
+    out.print(_status_table(started))
+    return 0
+
+
+@app.command()
+def wait(
+    project: Annotated[Optional[str], typer.Option(help="stack to wait for (default: this checkout's)")] = None,
+    ready_timeout: Annotated[Optional[float], typer.Option(help="seconds to become ready")] = None,
+) -> int:
+    """Wait until every service of the running stack is ready (the seed's ensure-services-ready)."""
+    s = settings(ready_timeout=ready_timeout)
+    st = stacks.attach(s, project)
+    started = time.monotonic()
+    with ProgressView() as view:
+        st.wait(view)
+    err.print(f"stacktest: {st.project} is ready ({time.monotonic() - started:.2f}s)")
+    return 0
+
+
+@app.command()
+def status(
+    project: Annotated[Optional[str], typer.Option(help="stack to show (default: this checkout's)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> int:
+    """Show each service's state, health and URL."""
+    st = stacks.attach(settings(), project)
+    if as_json:
+        urls = st.urls()
+        data = {
+            "project": st.project,
+            "services": {
+                name: {"state": x.status, "health": x.health, "restarts": x.restart_count,
+                       "exit_code": x.exit_code, "url": urls.get(name)}
+                for name, x in sorted(st.states().items())
+            },
+        }
+        out.print_json(json.dumps(data))
+    else:
+        out.print(_status_table(st))
+    return 0
+
+
+@app.command()
+def logs(
+    services: Annotated[Optional[list[str]], typer.Argument(help="services (default: all)")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines")] = False,
+    tail: Annotated[Optional[int], typer.Option(help="lines from the end of each log")] = None,
+    project: Annotated[Optional[str], typer.Option(help="stack (default: this checkout's)")] = None,
+) -> int:
+    """Print the logs of the running stack's services."""
+    st = stacks.attach(settings(), project)
+    unknown = [x for x in services or [] if x not in st.record.services]
+    if unknown:
+        raise UsageError(f"unknown service {unknown[0]!r}; the stack has: {', '.join(st.record.services)}")
+    return st.compose.attach(st.compose.logs_argv(services or [], follow=follow, tail=tail))
+
+
+@app.command()
+def down(
+    project: Annotated[Optional[str], typer.Option(help="stack to remove (default: this checkout's)")] = None,
+    volumes: Annotated[bool, typer.Option("--volumes/--no-volumes", help="remove volumes too")] = True,
+    all_: Annotated[bool, typer.Option("--all", help="every recorded stack of this checkout")] = False,
+) -> int:
+    """Stop and remove the stack: containers, networks and (by default) volumes."""
+    s = settings()
+    records = stacks.load_records(s) if all_ else [stacks.find_record(s, project)]
+    from stacktest._engine import Engine
+
+    engine = Engine.connect()
+    for record in records:
+        stacks.teardown(stacks.Stack(s, record, record.compose(s), engine), volumes=volumes)
+        err.print(f"stacktest: removed {record.project}")
+    return 0
+
+
+@app.command()
+def reap(
+    yes: Annotated[bool, typer.Option("--yes", help="remove them (default: only show)")] = False,
+) -> int:
+    """Find stacks left by crashed runs (owner gone, or older than reap_age) and remove them with --yes."""
+    s = settings()
+    from stacktest._engine import Engine
+
+    engine = Engine.connect()
+    stale = stacks.stale_stacks(engine, s)
+    if not stale:
+        out.print("no stale stacks")
+        return 0
+    table = Table("project", "checkout", "containers", "why")
+    for info, why in stale:
+        table.add_row(info.project, info.root or info.checkout, str(info.containers), why)
+    out.print(table)
+    if not yes:
+        out.print(f"{len(stale)} stale stack(s); run `stacktest reap --yes` to remove them")
+        return 0
+    for project, (c, n, v) in stacks.reap(s, engine, [i for i, _ in stale]):
+        out.print(f"removed {project}: {c} containers, {n} networks, {v} volumes")
+    return 0
+
+
+# tests -----------------------------------------------------------------------------------------------
+_PASS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["--stacktest-help"]}
+
+
+@app.command(context_settings=_PASS)
+def test(
+    ctx: typer.Context,
+    mode: Annotated[str, typer.Option("--mode", help="default, " + ", ".join(m for m in MODES if m != "default"))]
+    = "default",
+    workers: Annotated[Optional[int], typer.Option("--workers", help="worker count for --mode n")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the stack this run starts")] = False,
+    build: Annotated[bool, typer.Option("--build", help="rebuild images first")] = False,
+) -> int:
+    """Make sure the stack is ready, then run pytest against it. Every other argument goes to pytest."""
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    s = settings()
+    result = workflows.test(s, mode=mode, args=list(ctx.args), workers=workers, keep=keep, build=build,
+                            on_progress=ProgressView(live=False))
+    if len(result.phases) > 1:
+        phases = ", ".join(f"{name} exit {code}" for name, code in result.phases)
+        out.print(f"\nstacktest: {phases}; junit: {result.junit}")
+        out.print(f"total: {result.summary} in {result.seconds:.1f}s")
+    return result.exit_code
+
+
+# entry point -----------------------------------------------------------------------------------------
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+def _report(exc: StacktestError) -> None:
+    err.print(f"[bold red]error\\[{exc.slug}][/]: {escape(str(exc))}", markup=True)
+    if exc.hint:
+        err.print(f"  hint: {escape(exc.hint)}", markup=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        rv = app(args=argv, prog_name="stacktest", standalone_mode=False)
+    except Interrupted as exc:
+        _report(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _report(Interrupted(signal.SIGINT))
+        return 130
+    except StacktestError as exc:
+        _report(exc)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        _report(Interrupted(signal.SIGINT))
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    return rv if isinstance(rv, int) else 0

@@ -1,0 +1,166 @@
+"""The one error tree of stacktest.
+
+Every error a user can meet is a subclass of :class:`StacktestError`. Each carries a short ``slug``
+(docs/troubleshooting.md has a section per slug), a ``hint`` that says what to do, and the process
+``exit_code`` the CLI uses. Only ``stacktest.cli.main`` prints errors; library code raises them.
+
+::
+
+    StacktestError                      exit 10+
+    ├── ConfigError          config     10   a setting is unknown, mistyped or missing
+    ├── UsageError           usage      2    options that cannot go together (pytest's own code)
+    ├── EngineUnavailable    engine     11   the Docker Engine cannot be reached
+    ├── ComposeError         compose    12   a compose command failed (argv, exit code, stderr tail)
+    │   └── ComposeNotFound  compose-missing
+    ├── CommandFailed        command    12   another subprocess failed
+    ├── StackNotFound        no-stack   13   no running stack for this checkout
+    ├── NotReady             not-ready  14   a service died, restarted, turned unhealthy or ran out of time
+    ├── CoverageError        coverage   15   the spy configuration is broken, or no data could be combined
+    ├── CoverageBelowTarget  fail-under 16   tests passed but coverage missed fail_under
+    ├── CleanupError         cleanup    17   a cleanup backend refused or failed
+    └── Interrupted          interrupted 130 / 143  Ctrl-C or SIGTERM
+
+Exit codes 0, 1, 2, 3, 4 and 5 are pytest's and pass through unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "CleanupError",
+    "ComposeError",
+    "ComposeNotFound",
+    "CommandFailed",
+    "ConfigError",
+    "CoverageBelowTarget",
+    "CoverageError",
+    "EngineUnavailable",
+    "Interrupted",
+    "NotReady",
+    "StackNotFound",
+    "StacktestError",
+    "UsageError",
+]
+
+
+class StacktestError(Exception):
+    """Root of every error stacktest raises on purpose."""
+
+    slug = "error"
+    exit_code = 10
+    default_hint = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(StacktestError):
+    slug = "config"
+    exit_code = 10
+    default_hint = "fix the setting named above (see docs/configuration.md)"
+
+
+class UsageError(StacktestError):
+    slug = "usage"
+    exit_code = 2
+
+
+class EngineUnavailable(StacktestError):
+    slug = "engine"
+    exit_code = 11
+    default_hint = "start the Docker Engine, or point DOCKER_HOST at a running one"
+
+
+class CommandFailed(StacktestError):
+    """A subprocess exited non-zero or timed out."""
+
+    slug = "command"
+    exit_code = 12
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        argv: Sequence[str],
+        return_code: int | None,
+        stderr_tail: str = "",
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.argv = list(argv)
+        self.return_code = return_code
+        self.stderr_tail = stderr_tail
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.stderr_tail:
+            text += "\n" + self.stderr_tail
+        return text
+
+
+class ComposeError(CommandFailed):
+    slug = "compose"
+    default_hint = "run the same compose command by hand to see the whole output"
+
+
+class ComposeNotFound(StacktestError):
+    slug = "compose-missing"
+    exit_code = 12
+    default_hint = (
+        "install Compose v2 as a docker CLI plugin (just setup does this), or set "
+        "STACKTEST_COMPOSE_COMMAND"
+    )
+
+
+class StackNotFound(StacktestError):
+    slug = "no-stack"
+    exit_code = 13
+    default_hint = "start one with `stacktest up` (or `just up`), or run the tests with `just test`"
+
+
+class NotReady(StacktestError):
+    slug = "not-ready"
+    exit_code = 14
+    default_hint = "read the log lines above; `stacktest logs SERVICE` shows the rest"
+
+    def __init__(self, message: str, *, service: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.service = service
+
+
+class CoverageError(StacktestError):
+    slug = "coverage"
+    exit_code = 15
+    default_hint = "check the coverage configuration named above"
+
+
+class CoverageBelowTarget(StacktestError):
+    slug = "fail-under"
+    exit_code = 16
+    default_hint = "add tests for the uncovered lines, or lower [tool.stacktest.coverage] fail_under"
+
+
+class CleanupError(StacktestError):
+    slug = "cleanup"
+    exit_code = 17
+    default_hint = "check the cleanup backend settings in [tool.stacktest.cleanup]"
+
+
+class Interrupted(StacktestError):
+    """Raised by the signal handlers the CLI installs; teardown runs in ``finally`` blocks."""
+
+    slug = "interrupted"
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name}; the stack of this run was removed")
+        self.signum = signum
+        self.exit_code = 128 + signum

@@ -1,0 +1,248 @@
+"""Readiness: is every service of a stack ready, and if one never will be, say why at once.
+
+A service is ready when
+
+1. its configured probe (HTTP or TCP, from the host, on the published port) answers; else
+2. its engine healthcheck reports healthy, or its healthcheck command, run by us now, exits 0
+   (so we are not bound to the healthcheck interval); else
+3. it is running (or, for a one-shot service, it exited 0).
+
+Waiting stops at once when a container exits with an error, restarts, turns unhealthy or is OOM-killed.
+:class:`ServiceWaiter` is the pure state machine (tested with a fake clock); :func:`wait_ready` drives one
+waiter per service in its own thread, so a slow probe of one service never delays another.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from stacktest._engine import Engine, ServiceState
+from stacktest.errors import NotReady
+from stacktest.settings import Probe
+
+__all__ = ["Progress", "ServiceWaiter", "Status", "Verdict", "probe_once", "wait_ready"]
+
+log = logging.getLogger("stacktest")
+
+PROBE_TIMEOUT = 0.5
+INSPECT_EVERY = 0.1
+HEALTHCHECK_EVERY = 0.25
+LOG_TAIL = 15
+
+
+class Status(enum.Enum):
+    WAITING = "waiting"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    detail: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    service: str
+    status: Status
+    detail: str
+    elapsed: float
+
+
+class ServiceWaiter:
+    """The readiness state machine of one service. Feed it observations; it returns a verdict."""
+
+    def __init__(self, service: str, probe: Probe | None, *, one_shot_ok: bool = True) -> None:
+        self.service = service
+        self.probe = probe
+        self.one_shot_ok = one_shot_ok
+        self.first_restart_count: int | None = None
+        self.last_probe_error = "not probed yet"
+
+    def step(self, state: ServiceState | None, probe_ok: bool | None, check_ok: bool | None = None) -> Verdict:
+        """One observation: the container's state, the probe's answer (None: not probed), the healthcheck
+        command's answer (None: not run)."""
+        if state is None:
+            return Verdict(Status.WAITING, "no container yet")
+        if self.first_restart_count is None:
+            self.first_restart_count = state.restart_count
+        if state.oom_killed:
+            return Verdict(Status.FAILED, f"was killed for running out of memory (exit code {state.exit_code})")
+        if state.status == "restarting" or state.restart_count > self.first_restart_count:
+            return Verdict(
+                Status.FAILED,
+                f"is restarting (restarts: {state.restart_count}, last exit code {state.exit_code})",
+            )
+        if state.status in ("exited", "dead"):
+            if state.exit_code == 0 and self.probe is None and self.one_shot_ok:
+                return Verdict(Status.READY, "completed (exit code 0)")
+            return Verdict(Status.FAILED, f"exited with code {state.exit_code}")
+        if state.health == "unhealthy":
+            return Verdict(Status.FAILED, "turned unhealthy")
+        if state.status != "running":
+            return Verdict(Status.WAITING, state.status)
+        if self.probe is not None:
+            if probe_ok:
+                return Verdict(Status.READY, "probe answered")
+            return Verdict(Status.WAITING, f"probe: {self.last_probe_error}")
+        if state.has_healthcheck:
+            if state.health == "healthy" or check_ok:
+                return Verdict(Status.READY, "healthy")
+            return Verdict(Status.WAITING, f"health: {state.health or 'starting'}")
+        return Verdict(Status.READY, "running")
+
+
+def probe_once(probe: Probe, host: str, port: int, client: httpx.Client | None = None) -> tuple[bool, str]:
+    """Ask a service once, from the host. Returns (answered, what happened)."""
+    if probe.kind == "http":
+        url = f"http://{host}:{port}{probe.path}"
+        try:
+            if client is not None:
+                response = client.get(url)
+            else:
+                response = httpx.get(url, timeout=PROBE_TIMEOUT)
+        except httpx.HTTPError as exc:
+            return False, f"GET {probe.path}: {type(exc).__name__}"
+        if response.status_code < 400:
+            return True, f"GET {probe.path}: {response.status_code}"
+        return False, f"GET {probe.path}: HTTP {response.status_code}"
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as sock:
+            if not probe.send:
+                return True, "port open"
+            sock.settimeout(PROBE_TIMEOUT)
+            sock.sendall(probe.send.encode())
+            data = sock.recv(256).decode(errors="replace")
+    except OSError as exc:
+        return False, f"tcp {port}: {exc.strerror or type(exc).__name__}"
+    if probe.expect and probe.expect not in data:
+        return False, f"tcp {port}: answered {data.strip()[:40]!r}"
+    return True, "answered"
+
+
+def wait_ready(
+    engine: Engine,
+    project: str,
+    services: list[str],
+    probes: Mapping[str, Probe],
+    *,
+    host: str,
+    timeout: float,
+    poll_interval: float = 0.02,
+    on_progress: Callable[[Progress], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, float]:
+    """Wait until every service is ready. Returns each service's readiness time (seconds from start).
+
+    Raises :class:`NotReady` as soon as one service fails, naming it with its exit code and log tail,
+    or at the deadline, naming every service that was not ready and why.
+    """
+    start = clock()
+    deadline = start + timeout
+    stop = threading.Event()
+    lock = threading.Lock()
+    verdicts: dict[str, Verdict] = {s: Verdict(Status.WAITING, "starting") for s in services}
+    ready_at: dict[str, float] = {}
+    failures: list[tuple[str, Verdict, ServiceState | None]] = []
+
+    def report(service: str, verdict: Verdict) -> None:
+        with lock:
+            changed = verdicts[service] != verdict
+            verdicts[service] = verdict
+        if changed and on_progress is not None:
+            on_progress(Progress(service, verdict.status, verdict.detail, clock() - start))
+
+    def watch(service: str) -> None:
+        waiter = ServiceWaiter(service, probes.get(service))
+        state: ServiceState | None = None
+        next_inspect = 0.0
+        next_check = 0.0
+        with httpx.Client(timeout=PROBE_TIMEOUT) as client:
+            while not stop.is_set():
+                now = clock()
+                if now >= next_inspect or state is None:
+                    state = _find(engine, project, service, state)
+                    next_inspect = now + INSPECT_EVERY
+                probe_ok: bool | None = None
+                check_ok: bool | None = None
+                if state is not None and state.status == "running":
+                    if waiter.probe is not None:
+                        port = state.ports.get(waiter.probe.port)
+                        if port is None:
+                            waiter.last_probe_error = f"container port {waiter.probe.port} is not published"
+                            probe_ok = False
+                        else:
+                            probe_ok, waiter.last_probe_error = probe_once(waiter.probe, host, port, client)
+                            if probe_ok:  # confirm it is still alive before declaring it ready
+                                state = _find(engine, project, service, state)
+                    elif state.has_healthcheck and state.health != "healthy" and now >= next_check:
+                        check_ok = engine.exec_check(state.container_id, state.healthcheck)
+                        next_check = clock() + HEALTHCHECK_EVERY
+                verdict = waiter.step(state, probe_ok, check_ok)
+                report(service, verdict)
+                if verdict.status is Status.READY:
+                    with lock:
+                        ready_at[service] = clock() - start
+                    return
+                if verdict.status is Status.FAILED:
+                    with lock:
+                        failures.append((service, verdict, state))
+                    stop.set()
+                    return
+                stop.wait(poll_interval)
+
+    threads = [threading.Thread(target=watch, args=(s,), name=f"ready-{s}", daemon=True) for s in services]
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            remaining = deadline - clock()
+            if remaining <= 0:
+                break
+            for t in threads:
+                t.join(timeout=min(0.05, max(remaining, 0)))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=2 * PROBE_TIMEOUT + 1)
+
+    if failures:
+        service, verdict, state = failures[0]
+        raise NotReady(_failure_message(engine, service, verdict, state), service=service)
+    waiting = [s for s in services if s not in ready_at]
+    if waiting:
+        lines = [f"  {s}: {verdicts[s].detail}" for s in waiting]
+        raise NotReady(
+            f"not ready after {timeout:g} s: {', '.join(waiting)}\n" + "\n".join(lines),
+            service=waiting[0],
+            hint="raise ready_timeout if the service is just slow, or read `stacktest logs "
+            + waiting[0]
+            + "`",
+        )
+    return ready_at
+
+
+def _find(engine: Engine, project: str, service: str, previous: ServiceState | None) -> ServiceState | None:
+    if previous is not None:
+        return engine.inspect(previous.container_id)
+    return engine.states(project).get(service)
+
+
+def _failure_message(engine: Engine, service: str, verdict: Verdict, state: ServiceState | None) -> str:
+    text = f"service {service!r} {verdict.detail}"
+    if state is not None:
+        logs = engine.logs(state.container_id, tail=LOG_TAIL).rstrip()
+        if logs:
+            text += f"\nlast log lines of {service}:\n" + "\n".join("  | " + line for line in logs.splitlines())
+        else:
+            text += f"\n{service} wrote no log lines"
+    return text

@@ -1,0 +1,272 @@
+"""Running pytest: the seed's modes, serial safety, one summary, one JUnit XML, one exit code.
+
+pytest runs as a subprocess (``python -m pytest``) attached to this terminal, so ``--pdb -s`` stays
+interactive. Every user argument passes through untouched. Parallel modes run in two phases: the tests
+not marked ``serial`` on the xdist workers, then the serial ones in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stacktest import _process
+from stacktest.errors import UsageError
+
+__all__ = ["MODES", "Mode", "Phase", "RunResult", "merge_exit_codes", "plan", "run_tests"]
+
+log = logging.getLogger("stacktest")
+
+# pytest's exit codes
+OK, TESTS_FAILED, INTERRUPTED, INTERNAL_ERROR, USAGE_ERROR, NO_TESTS = 0, 1, 2, 3, 4, 5
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    xdist: tuple[str, ...]  # xdist options; empty: one process
+    marker: str | None  # marker expression the mode adds
+    two_phase: bool  # parallel phase of non-serial tests, then the serial tests in one process
+    help: str
+
+
+MODES: dict[str, Mode] = {
+    m.name: m
+    for m in (
+        Mode("default", (), None, False, "one process, every test (interactive options like --pdb work)"),
+        Mode("parallel", ("-n", "auto"), None, True, "xdist on every core, then the serial tests"),
+        Mode("n", ("-n", "{workers}"), None, True, "xdist on N workers, then the serial tests"),
+        Mode("fast", ("-n", "auto", "--dist", "worksteal"), None, True, "xdist with work stealing, then serial"),
+        Mode("by-module", ("-n", "auto", "--dist", "loadfile"), None, True, "one file per worker, then serial"),
+        Mode("by-class", ("-n", "auto", "--dist", "loadscope"), None, True, "one class per worker, then serial"),
+        Mode("serial", (), "serial", False, "only the tests marked serial, in one process"),
+        Mode("parallel-safe", ("-n", "auto"), "not serial", False, "xdist, skipping the serial tests"),
+    )
+}
+
+_INTERACTIVE = ("--pdb", "--trace", "--pdbcls")
+_VALUE_OPTIONS = {"-k", "-m", "-p", "-c", "-o", "-W", "-r", "-n", "--dist", "--maxfail", "--tb", "--deselect",
+                  "--ignore", "--rootdir", "--basetemp", "--confcutdir", "--durations", "--log-level",
+                  "--junitxml", "--junit-xml", "--timeout", "--ignore-glob"}
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    argv: list[str]
+    junit: Path
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    phases: list[tuple[str, int]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    junit: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def summary(self) -> str:
+        c = self.counts
+        text = f"{c.get('passed', 0)} passed, {c.get('failed', 0)} failed"
+        if c.get("skipped"):
+            text += f", {c['skipped']} skipped"
+        if c.get("errors"):
+            text += f", {c['errors']} errors"
+        return text
+
+
+def _split_markers(args: Sequence[str]) -> tuple[list[str], str | None]:
+    """Take the user's ``-m`` expression out of ``args`` (to combine it with the mode's)."""
+    rest: list[str] = []
+    expr: str | None = None
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "-m" and i + 1 < len(args):
+            expr = args[i + 1]
+            i += 2
+            continue
+        if a.startswith("-m") and len(a) > 2 and not a.startswith("--"):
+            expr = a[2:].lstrip("=")
+        else:
+            rest.append(a)
+        i += 1
+    return rest, expr
+
+
+def _split_junit(args: Sequence[str]) -> tuple[list[str], Path | None]:
+    rest: list[str] = []
+    path: Path | None = None
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("--junitxml", "--junit-xml") and i + 1 < len(args):
+            path = Path(args[i + 1])
+            i += 2
+            continue
+        if a.startswith(("--junitxml=", "--junit-xml=")):
+            path = Path(a.split("=", 1)[1])
+        else:
+            rest.append(a)
+        i += 1
+    return rest, path
+
+
+def _and(*exprs: str | None) -> str | None:
+    parts = [e for e in exprs if e]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return " and ".join(f"({p})" for p in parts)
+
+
+def has_test_path(args: Sequence[str]) -> bool:
+    """Whether the user named what to run (a path or node id), so the configured ``tests`` are not added."""
+    prev = ""
+    for a in args:
+        if not a.startswith("-") and prev not in _VALUE_OPTIONS and Path(a.split("::", 1)[0]).exists():
+            return True
+        prev = a if a.startswith("-") and "=" not in a else ""
+    return False
+
+
+def plan(
+    mode: Mode,
+    args: Sequence[str],
+    *,
+    tests: Sequence[str],
+    out_dir: Path,
+    workers: int | None = None,
+) -> list[Phase]:
+    """The pytest invocations of one run. Raises UsageError for options that cannot go together."""
+    args = list(args)
+    if mode.xdist and any(a.startswith(_INTERACTIVE) for a in args):
+        raise UsageError(
+            f"{args[[a.startswith(_INTERACTIVE) for a in args].index(True)]} needs one process; "
+            f"the {mode.name} mode runs tests on xdist workers",
+            hint="use `just test --pdb -s` (the default mode) to debug",
+        )
+    if mode.xdist and any(a == "-n" or a.startswith(("-n", "--numprocesses")) and a != "-n0" for a in args):
+        raise UsageError(
+            f"-n in the arguments conflicts with the {mode.name} mode, which sets the worker count",
+            hint="use `just test-n COUNT` to choose the number of workers",
+        )
+    if mode.name == "n" and (workers is None or workers < 1):
+        raise UsageError("the n mode needs a worker count of at least 1", hint="e.g. `just test-n 4`")
+    args, user_marker = _split_markers(args)
+    args, _ = _split_junit(args)
+    if not has_test_path(args):
+        args += list(tests)
+    xdist = [a.replace("{workers}", str(workers)) for a in mode.xdist]
+    base = [sys.executable, "-m", "pytest"]
+
+    def marker_args(expr: str | None) -> list[str]:
+        return ["-m", expr] if expr else []
+
+    if mode.two_phase:
+        return [
+            Phase("parallel", [*base, *xdist, *marker_args(_and(user_marker, "not serial")), *args,
+                               f"--junitxml={out_dir / 'junit-parallel.xml'}"], out_dir / "junit-parallel.xml"),
+            Phase("serial", [*base, "-n", "0", *marker_args(_and(user_marker, "serial")), *args,
+                             f"--junitxml={out_dir / 'junit-serial.xml'}"], out_dir / "junit-serial.xml"),
+        ]
+    return [
+        Phase(mode.name, [*base, *xdist, *marker_args(_and(user_marker, mode.marker)), *args,
+                          f"--junitxml={out_dir / 'junit-run.xml'}"], out_dir / "junit-run.xml")
+    ]
+
+
+def merge_exit_codes(codes: Sequence[int]) -> int:
+    """One exit code for a multi-phase run: errors beat failures beat success beat "no tests"."""
+    serious = [c for c in codes if c not in (OK, TESTS_FAILED, NO_TESTS)]
+    if serious:
+        return max(serious)
+    if TESTS_FAILED in codes:
+        return TESTS_FAILED
+    if OK in codes:
+        return OK
+    return NO_TESTS
+
+
+def _count(junit: Path) -> dict[str, int]:
+    counts = {"tests": 0, "failed": 0, "errors": 0, "skipped": 0}
+    if not junit.is_file():
+        return counts
+    try:
+        root = ET.parse(junit).getroot()  # noqa: S314 - our own pytest wrote it
+    except ET.ParseError:
+        return counts
+    for suite in root.iter("testsuite"):
+        counts["tests"] += int(suite.get("tests", 0))
+        counts["failed"] += int(suite.get("failures", 0))
+        counts["errors"] += int(suite.get("errors", 0))
+        counts["skipped"] += int(suite.get("skipped", 0))
+    return counts
+
+
+def merge_junit(parts: Sequence[Path], dest: Path) -> None:
+    """One JUnit XML with a testsuite per phase."""
+    root = ET.Element("testsuites")
+    for p in parts:
+        if not p.is_file():
+            continue
+        try:
+            tree = ET.parse(p)  # noqa: S314 - our own pytest wrote it
+        except ET.ParseError:
+            continue
+        r = tree.getroot()
+        for suite in [r] if r.tag == "testsuite" else list(r.iter("testsuite")):
+            suite.set("name", f"{suite.get('name', 'pytest')}-{p.stem.removeprefix('junit-')}")
+            root.append(suite)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(dest, encoding="utf-8", xml_declaration=True)
+
+
+def run_tests(
+    mode: Mode,
+    args: Sequence[str],
+    *,
+    tests: Sequence[str],
+    out_dir: Path,
+    env: Mapping[str, str],
+    cwd: Path,
+    workers: int | None = None,
+) -> RunResult:
+    """Run every phase (the serial one even when the parallel one failed) and merge their results."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("junit*.xml"):
+        old.unlink()
+    phases = plan(mode, args, tests=tests, out_dir=out_dir, workers=workers)
+    _, user_junit = _split_junit(list(args))
+    result = RunResult(exit_code=NO_TESTS)
+    start = time.monotonic()
+    run_env = dict(os.environ) | dict(env)
+    for phase in phases:
+        if len(phases) > 1:
+            print(f"\n==== stacktest: {phase.name} phase ====", flush=True)  # noqa: T201 - between pytest runs
+        code = _process.attach(phase.argv, env=run_env, cwd=cwd)
+        result.phases.append((phase.name, code))
+        if code in (INTERRUPTED, INTERNAL_ERROR, USAGE_ERROR):
+            break  # a broken invocation or Ctrl-C: the next phase would fail the same way
+    result.seconds = time.monotonic() - start
+    result.exit_code = merge_exit_codes([c for _, c in result.phases])
+    total = {"tests": 0, "failed": 0, "errors": 0, "skipped": 0}
+    for phase in phases:
+        for k, v in _count(phase.junit).items():
+            total[k] += v
+    total["passed"] = total["tests"] - total["failed"] - total["errors"] - total["skipped"]
+    result.counts = total
+    merged = out_dir / "junit.xml"
+    merge_junit([p.junit for p in phases], merged)
+    if user_junit is not None:
+        merge_junit([p.junit for p in phases], cwd / user_junit)
+    result.junit = merged
+    return result

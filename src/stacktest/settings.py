@@ -1,0 +1,425 @@
+"""Settings, declared once.
+
+Each setting is one :class:`Field` in :data:`FIELDS`: its key in ``[tool.stacktest]``, its type, default,
+environment variable and help. The CLI builds its flags from the same table. Precedence, lowest first:
+
+1. the defaults declared here;
+2. ``[tool.stacktest]`` of the project's pyproject.toml (found upwards from the working directory, or
+   named by ``--config`` / ``STACKTEST_CONFIG``);
+3. ``STACKTEST_*`` environment variables;
+4. command-line flags.
+
+Structured tables (``probes``, ``coverage.paths``, ``cleanup.backends``) are read from the file only.
+Every error names the key and the file it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from stacktest.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "FIELDS",
+    "CleanupBackend",
+    "Field",
+    "Probe",
+    "RelatedKeys",
+    "Settings",
+    "find_pyproject",
+    "load_settings",
+]
+
+Kind = Literal["str", "optional-str", "float", "int", "bool", "list", "choice"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One declared setting."""
+
+    key: str  # dotted key under [tool.stacktest]
+    kind: Kind
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def env(self) -> str:
+        return "STACKTEST_" + self.key.replace(".", "_").replace("-", "_").upper()
+
+    @property
+    def attr(self) -> str:
+        return self.key.replace(".", "_").replace("-", "_")
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("compose_files", "list", ["docker-compose.yml"], "compose files of the stack, relative to the project root"),
+    Field("project_prefix", "str", "stacktest", "prefix of every compose project name stacktest creates"),
+    Field("project_name", "optional-str", None, "use exactly this compose project name (default: a new one per run)"),
+    Field("compose_command", "optional-str", None, "compose command to use, e.g. 'docker compose' (default: detect)"),
+    Field("images", "choice", "local", "'local': build on the offline base image; 'public': use public base images",
+          choices=("local", "public")),
+    Field("base_image", "str", "stacktest-base:bookworm", "name of the local base image built from Debian's packages"),
+    Field("ready_timeout", "float", 120.0, "seconds the stack has to become ready"),
+    Field("command_timeout", "float", 900.0, "seconds any one compose command may take (builds included)"),
+    Field("stop_timeout", "float", 10.0, "seconds a service has to stop gracefully before it is killed"),
+    Field("poll_interval", "float", 0.02, "seconds between readiness probes"),
+    Field("tests", "list", ["tests"], "test paths pytest runs when none are given"),
+    Field("domain_markers", "list", [], "extra pytest markers to register (the seed's auth, servers, ...)"),
+    Field("log_section_lines", "int", 40, "log lines per service attached to a failing test's report"),
+    Field("reap_age", "float", 6.0, "hours after which a stack is stale even if its owner still runs"),
+    Field("cleanup_after_tests", "bool", False, "remove 'TEST ' data after every `stacktest test` run"),
+    Field("coverage.fail_under", "float", 0.0, "minimum total coverage percentage of the services"),
+    Field("coverage.report_dir", "str", ".stacktest/coverage", "folder for the HTML, XML and JSON reports"),
+    Field("coverage.rcfile", "optional-str", None, "coverage configuration used inside the containers"),
+    Field("cleanup.prefix", "str", "TEST ", "name prefix that marks test data"),
+)
+
+_FIELD_BY_KEY = {f.key: f for f in FIELDS}
+_TABLE_KEYS = {"probes", "coverage", "cleanup"}
+_COVERAGE_KEYS = {"services", "paths", "fail_under", "report_dir", "rcfile"}
+_CLEANUP_KEYS = {"prefix", "backends"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How to tell from the host that a service is ready."""
+
+    kind: Literal["http", "tcp"]
+    port: int
+    path: str = "/"
+    send: str = ""
+    expect: str = ""
+
+
+@dataclass(frozen=True)
+class RelatedKeys:
+    match: str
+    field: str
+
+
+@dataclass(frozen=True)
+class CleanupBackend:
+    name: str
+    kind: Literal["redis", "http"]
+    service: str
+    port: int
+    name_field: str = "client_name"
+    id_field: str = "client_id"
+    match: str = ""
+    related: tuple[RelatedKeys, ...] = ()
+    list_path: str = ""
+    list_auth_env: str = ""
+    delete_path: str = ""
+    delete_token_field: str = ""
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    source: Path | None
+    compose_files: tuple[str, ...] = ("docker-compose.yml",)
+    project_prefix: str = "stacktest"
+    project_name: str | None = None
+    compose_command: str | None = None
+    images: str = "local"
+    base_image: str = "stacktest-base:bookworm"
+    ready_timeout: float = 120.0
+    command_timeout: float = 900.0
+    stop_timeout: float = 10.0
+    poll_interval: float = 0.02
+    tests: tuple[str, ...] = ("tests",)
+    domain_markers: tuple[str, ...] = ()
+    log_section_lines: int = 40
+    reap_age: float = 6.0
+    cleanup_after_tests: bool = False
+    coverage_fail_under: float = 0.0
+    coverage_report_dir: str = ".stacktest/coverage"
+    coverage_rcfile: str | None = None
+    cleanup_prefix: str = "TEST "
+    probes: Mapping[str, Probe] = field(default_factory=dict)
+    coverage_services: tuple[str, ...] = ()
+    coverage_paths: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    cleanup_backends: tuple[CleanupBackend, ...] = ()
+
+    @property
+    def compose_paths(self) -> list[Path]:
+        return [self.root / f for f in self.compose_files]
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".stacktest"
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """Step 4 of the precedence: command-line flags (``None`` means not given)."""
+        given = {k: _coerce(_field_for_attr(k), v, "command line") for k, v in values.items() if v is not None}
+        return _validated(replace(self, **given))
+
+
+def _field_for_attr(attr: str) -> Field:
+    for f in FIELDS:
+        if f.attr == attr:
+            return f
+    raise ConfigError(f"unknown setting {attr!r}")
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.stacktest] table, from ``start`` upwards."""
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError):
+                continue
+            if "stacktest" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def load_settings(
+    *,
+    config: Path | None = None,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Steps 1 to 3 of the precedence; the CLI applies step 4 with :meth:`Settings.with_overrides`."""
+    env = os.environ if environ is None else environ
+    cwd = (cwd or Path.cwd()).resolve()
+    # 1. defaults
+    values: dict[str, Any] = {f.attr: _copy(f.default) for f in FIELDS}
+    tables: dict[str, Any] = {}
+    # 2. the file
+    path = config
+    if path is None and env.get("STACKTEST_CONFIG"):  # env: STACKTEST_CONFIG
+        path = Path(env["STACKTEST_CONFIG"])
+    if path is not None:
+        path = (cwd / path).resolve()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist", hint="give the path of a pyproject.toml")
+    else:
+        path = find_pyproject(cwd)
+    root = path.parent if path is not None else cwd
+    if path is not None:
+        table = _read_table(path)
+        _apply_file(table, values, tables, path)
+    # 3. the environment
+    for f in FIELDS:
+        if f.env in env:  # env: STACKTEST_<KEY> for every declared field
+            values[f.attr] = _coerce(f, env[f.env], f"environment variable {f.env}")
+    settings = Settings(root=root, source=path, **values, **_build_tables(tables, path))
+    return _validated(settings)
+
+
+def _copy(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _read_table(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    table = data.get("tool", {}).get("stacktest", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[tool.stacktest] in {path} must be a table")
+    return table
+
+
+def _apply_file(table: dict[str, Any], values: dict[str, Any], tables: dict[str, Any], path: Path) -> None:
+    for key, value in table.items():
+        if key in _TABLE_KEYS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"tool.stacktest.{key} in {path} must be a table")
+            tables[key] = value
+            sub_allowed = {"coverage": _COVERAGE_KEYS, "cleanup": _CLEANUP_KEYS}.get(key)
+            for sub_key, sub_value in value.items():
+                dotted = f"{key}.{sub_key}"
+                if dotted in _FIELD_BY_KEY:
+                    f = _FIELD_BY_KEY[dotted]
+                    values[f.attr] = _coerce(f, sub_value, f"tool.stacktest.{dotted} in {path}")
+                elif sub_allowed is not None and sub_key not in sub_allowed:
+                    raise ConfigError(_unknown(f"{key}.{sub_key}", path))
+            continue
+        f = _FIELD_BY_KEY.get(key)
+        if f is None or "." in key:
+            raise ConfigError(_unknown(key, path))
+        values[f.attr] = _coerce(f, value, f"tool.stacktest.{key} in {path}")
+
+
+def _unknown(key: str, path: Path) -> str:
+    import difflib
+
+    names = [f.key for f in FIELDS] + sorted(_TABLE_KEYS)
+    close = difflib.get_close_matches(key, names, n=1)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown setting tool.stacktest.{key} in {path}{guess}"
+
+
+def _coerce(f: Field, value: Any, where: str) -> Any:
+    """Turn a file or environment value into the field's type, or say what is wrong and where."""
+    from_text = isinstance(value, str)
+    try:
+        if f.kind in ("str", "optional-str"):
+            if value is None and f.kind == "optional-str":
+                return None
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if f.kind == "choice":
+            if value not in f.choices:
+                raise ConfigError(f"{where}: {value!r} is not one of {', '.join(f.choices)}")
+            return value
+        if f.kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if from_text and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            raise TypeError
+        if f.kind == "int":
+            if isinstance(value, bool):
+                raise TypeError
+            return int(value) if from_text or isinstance(value, int) else _raise()
+        if f.kind == "float":
+            if isinstance(value, bool):
+                raise TypeError
+            if from_text or isinstance(value, (int, float)):
+                return float(value)
+            raise TypeError
+        if f.kind == "list":
+            if from_text:
+                return tuple(part for part in re.split(r"[,:]", value) if part)
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise TypeError
+    except (TypeError, ValueError):
+        pass
+    expected = {"list": "a list of strings", "optional-str": "a string", "choice": "one of the choices"}
+    raise ConfigError(f"{where}: expected {expected.get(f.kind, f.kind)}, got {value!r}")
+
+
+def _raise() -> Any:
+    raise TypeError
+
+
+def _build_tables(tables: dict[str, Any], path: Path | None) -> dict[str, Any]:
+    where = str(path) if path else "settings"
+    out: dict[str, Any] = {}
+    probes: dict[str, Probe] = {}
+    for service, spec in tables.get("probes", {}).items():
+        probes[service] = _probe(service, spec, where)
+    out["probes"] = probes
+    cov = tables.get("coverage", {})
+    services = cov.get("services", [])
+    if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
+        raise ConfigError(f"tool.stacktest.coverage.services in {where}: expected a list of service names")
+    out["coverage_services"] = tuple(services)
+    paths = cov.get("paths", {})
+    if not isinstance(paths, dict) or not all(
+        isinstance(m, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in m.items())
+        for m in paths.values()
+    ):
+        raise ConfigError(
+            f"tool.stacktest.coverage.paths in {where}: expected service = {{ '/container/path' = 'host/path' }}"
+        )
+    out["coverage_paths"] = {k: dict(v) for k, v in paths.items()}
+    backends = []
+    for name, spec in tables.get("cleanup", {}).get("backends", {}).items():
+        backends.append(_backend(name, spec, where))
+    out["cleanup_backends"] = tuple(backends)
+    return out
+
+
+def _probe(service: str, spec: Any, where: str) -> Probe:
+    key = f"tool.stacktest.probes.{service}"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{key} in {where} must be a table with http/port or tcp")
+    unknown = set(spec) - {"http", "port", "tcp", "send", "expect"}
+    if unknown:
+        raise ConfigError(f"unknown key {key}.{sorted(unknown)[0]} in {where}")
+    if "http" in spec:
+        port = spec.get("port")
+        if not isinstance(port, int) or not isinstance(spec["http"], str):
+            raise ConfigError(f"{key} in {where}: http = '/path' needs port = <container port>")
+        return Probe("http", port, path=spec["http"])
+    if "tcp" in spec:
+        if not isinstance(spec["tcp"], int):
+            raise ConfigError(f"{key}.tcp in {where}: expected a container port number")
+        return Probe("tcp", spec["tcp"], send=str(spec.get("send", "")), expect=str(spec.get("expect", "")))
+    raise ConfigError(f"{key} in {where}: give http = '/path' and port, or tcp = <port>")
+
+
+def _backend(name: str, spec: Any, where: str) -> CleanupBackend:
+    key = f"tool.stacktest.cleanup.backends.{name}"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{key} in {where} must be a table")
+    kind = spec.get("kind")
+    if kind not in ("redis", "http"):
+        raise ConfigError(f"{key}.kind in {where}: expected 'redis' or 'http', got {kind!r}")
+    allowed = {
+        "kind", "service", "port", "name_field", "id_field", "match", "related", "list", "list_auth_env",
+        "delete", "delete_token_field", "enabled",
+    }
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ConfigError(f"unknown key {key}.{sorted(unknown)[0]} in {where}")
+    if not isinstance(spec.get("service"), str) or not isinstance(spec.get("port"), int):
+        raise ConfigError(f"{key} in {where}: needs service = 'name' and port = <container port>")
+    related = []
+    for item in spec.get("related", []):
+        if not isinstance(item, dict) or not {"match", "field"} <= set(item):
+            raise ConfigError(f"{key}.related in {where}: each entry needs match and field")
+        related.append(RelatedKeys(str(item["match"]), str(item["field"])))
+    if kind == "redis" and not spec.get("match"):
+        raise ConfigError(f"{key}.match in {where}: a redis backend needs a key pattern, e.g. 'client:*'")
+    if kind == "http" and not (spec.get("list") and spec.get("delete")):
+        raise ConfigError(f"{key} in {where}: an http backend needs list and delete paths")
+    return CleanupBackend(
+        name=name,
+        kind=kind,
+        service=spec["service"],
+        port=spec["port"],
+        name_field=str(spec.get("name_field", "client_name")),
+        id_field=str(spec.get("id_field", "client_id")),
+        match=str(spec.get("match", "")),
+        related=tuple(related),
+        list_path=str(spec.get("list", "")),
+        list_auth_env=str(spec.get("list_auth_env", "")),
+        delete_path=str(spec.get("delete", "")),
+        delete_token_field=str(spec.get("delete_token_field", "")),
+        enabled=bool(spec.get("enabled", True)),
+    )
+
+
+_PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def _validated(s: Settings) -> Settings:
+    where = str(s.source) if s.source else "settings"
+    if not _PREFIX_RE.match(s.project_prefix):
+        raise ConfigError(
+            f"tool.stacktest.project_prefix in {where}: {s.project_prefix!r} is not a valid compose project "
+            "name (lower-case letters, digits, '-' and '_', starting with a letter or digit)"
+        )
+    if s.project_name is not None and not _PREFIX_RE.match(s.project_name):
+        raise ConfigError(f"project_name {s.project_name!r} is not a valid compose project name")
+    for name in ("ready_timeout", "command_timeout", "stop_timeout", "poll_interval"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"tool.stacktest.{name} in {where}: must be greater than 0")
+    if not s.compose_files:
+        raise ConfigError(f"tool.stacktest.compose_files in {where}: name at least one compose file")
+    return s

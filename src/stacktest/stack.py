@@ -1,0 +1,373 @@
+"""A stack: one compose project of one run, with labels, a state file, readiness and teardown.
+
+Every run gets its own project name; every container, network and volume carries labels that say which
+checkout and which run made it. ``.stacktest/stacks/<project>.json`` records each live stack of the
+checkout, so that ``status``, ``logs`` and ``down`` find it without being told.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stacktest import _compose, _images
+from stacktest._compose import Compose
+from stacktest._engine import (
+    LABEL_CHECKOUT,
+    LABEL_CREATED,
+    LABEL_HOST,
+    LABEL_PID,
+    LABEL_ROOT,
+    LABEL_RUN,
+    Engine,
+    ServiceState,
+    StackInfo,
+    engine_host,
+)
+from stacktest.errors import ComposeError, ConfigError, StackNotFound, UsageError
+from stacktest.readiness import Progress, wait_ready
+from stacktest.settings import Settings
+
+__all__ = [
+    "Endpoint",
+    "Stack",
+    "StackRecord",
+    "find_record",
+    "load_records",
+    "reap",
+    "start",
+    "teardown",
+]
+
+log = logging.getLogger("stacktest")
+
+
+@dataclass
+class StackRecord:
+    """What the state file says of one stack."""
+
+    project: str
+    files: list[str]
+    compose_command: list[str]
+    compose_version: list[int]
+    env: dict[str, str]
+    pid: int
+    created: float
+    kept: bool = False
+    coverage: bool = False
+    services: list[str] = field(default_factory=list)
+
+    def path(self, settings: Settings) -> Path:
+        return settings.state_dir / "stacks" / f"{self.project}.json"
+
+    def save(self, settings: Settings) -> None:
+        p = self.path(settings)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(p)
+
+    def compose(self, settings: Settings) -> Compose:
+        return Compose(
+            tuple(self.compose_command),
+            (self.compose_version[0], self.compose_version[1], self.compose_version[2]),
+            self.project,
+            tuple(Path(f) for f in self.files),
+            dict(self.env),
+            settings.command_timeout,
+        )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    service: str
+    host: str
+    port: int
+    container_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass
+class Stack:
+    """A started stack: its record, compose and engine handles."""
+
+    settings: Settings
+    record: StackRecord
+    compose: Compose
+    engine: Engine
+    owned: bool = True  # False when we reuse a stack another command started
+
+    @property
+    def project(self) -> str:
+        return self.record.project
+
+    def states(self) -> dict[str, ServiceState]:
+        return self.engine.states(self.project)
+
+    def endpoints(self) -> dict[str, list[Endpoint]]:
+        host = engine_host()
+        out: dict[str, list[Endpoint]] = {}
+        for service, state in sorted(self.states().items()):
+            out[service] = [Endpoint(service, host, hp, cp) for cp, hp in sorted(state.ports.items())]
+        return out
+
+    def urls(self) -> dict[str, str]:
+        """One URL per service: the probed port when one is configured, else the first published one."""
+        out: dict[str, str] = {}
+        for service, endpoints in self.endpoints().items():
+            if not endpoints:
+                continue
+            probe = self.settings.probes.get(service)
+            chosen = next((e for e in endpoints if probe and e.container_port == probe.port), endpoints[0])
+            out[service] = chosen.url
+        return out
+
+    def wait(self, on_progress: Callable[[Progress], None] | None = None, services: Sequence[str] = ()) -> dict[str, float]:
+        names = list(services) or self.record.services or sorted(self.states())
+        return wait_ready(
+            self.engine,
+            self.project,
+            names,
+            self.settings.probes,
+            host=engine_host(),
+            timeout=self.settings.ready_timeout,
+            poll_interval=self.settings.poll_interval,
+            on_progress=on_progress,
+        )
+
+
+# state files -----------------------------------------------------------------------------------------
+def load_records(settings: Settings) -> list[StackRecord]:
+    folder = settings.state_dir / "stacks"
+    records = []
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            records.append(StackRecord(**json.loads(p.read_text())))
+        except (ValueError, TypeError, OSError):
+            log.warning("ignoring unreadable state file %s", p)
+    return sorted(records, key=lambda r: r.created)
+
+
+def find_record(settings: Settings, project: str | None = None) -> StackRecord:
+    """The stack a command means: the one named, else this checkout's newest kept stack, else its newest."""
+    records = load_records(settings)
+    if project:
+        for r in records:
+            if r.project == project:
+                return r
+        raise StackNotFound(f"no stack named {project!r} is recorded in {settings.state_dir / 'stacks'}")
+    if not records:
+        raise StackNotFound(f"no stack of this checkout ({settings.root}) is running")
+    kept = [r for r in records if r.kept]
+    return (kept or records)[-1]
+
+
+# start ---------------------------------------------------------------------------------------------
+def _labels(settings: Settings, project: str) -> dict[str, str]:
+    return {
+        LABEL_RUN: project,
+        LABEL_CHECKOUT: _compose.checkout_id(settings.root),
+        LABEL_ROOT: str(settings.root),
+        LABEL_PID: str(os.getpid()),
+        LABEL_HOST: socket.gethostname(),
+        LABEL_CREATED: f"{time.time():.3f}",
+    }
+
+
+def _override(config: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
+    """A compose file that puts the run's labels on every service, network and volume."""
+    out: dict[str, Any] = {"services": {s: {"labels": dict(labels)} for s in config.get("services", {})}}
+    networks = {"default": {}} | dict(config.get("networks") or {})
+    out["networks"] = {
+        n: {"labels": dict(labels)} for n, spec in networks.items() if not (spec or {}).get("external")
+    }
+    volumes = {v: {"labels": dict(labels)} for v, spec in (config.get("volumes") or {}).items()
+               if not (spec or {}).get("external")}
+    if volumes:
+        out["volumes"] = volumes
+    return out
+
+
+def build_contexts(config: Mapping[str, Any]) -> dict[str, Path]:
+    out = {}
+    for name, spec in (config.get("services") or {}).items():
+        build = (spec or {}).get("build")
+        context = build.get("context") if isinstance(build, dict) else build
+        if isinstance(context, str) and os.path.isdir(context):
+            out[name] = Path(context)
+    return out
+
+
+def prepare(
+    settings: Settings,
+    engine: Engine,
+    *,
+    extra_files: Sequence[Path] = (),
+    project: str | None = None,
+) -> tuple[Compose, StackRecord, dict[str, Any]]:
+    """Name the run, validate the compose files and write the labels override and the state file."""
+    for f in settings.compose_paths:
+        if not f.is_file():
+            raise ConfigError(
+                f"compose file {f} does not exist (tool.stacktest.compose_files in {settings.source or 'settings'})"
+            )
+    found = _compose.detect(settings.compose_command)
+    name = project or settings.project_name or _compose.new_project_name(settings.project_prefix, settings.root)
+    env = _images.image_env(settings) | {"DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0"}
+    files = [*settings.compose_paths, *extra_files]
+    compose = found.bind(name, files, env, settings.command_timeout)
+    config = compose.config()
+    run_dir = settings.state_dir / "runs" / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    override = run_dir / "labels.yml"
+    override.write_text(yaml.safe_dump(_override(config, _labels(settings, name)), sort_keys=True))
+    compose = compose.with_files([*files, override])
+    record = StackRecord(
+        project=name,
+        files=[str(f) for f in compose.files],
+        compose_command=list(found.command),
+        compose_version=list(found.version),
+        env=env,
+        pid=os.getpid(),
+        created=time.time(),
+        services=sorted((config.get("services") or {}).keys()),
+    )
+    return compose, record, config
+
+
+def start(
+    settings: Settings,
+    *,
+    services: Sequence[str] = (),
+    build: bool = False,
+    kept: bool = False,
+    extra_files: Sequence[Path] = (),
+    coverage: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+    wait: bool = True,
+) -> Stack:
+    """Bring a new stack up (and, unless ``wait`` is False, wait until it is ready).
+
+    The state file is written before ``up``, so that whatever happens next, ``down`` and ``reap`` can
+    find what was started. On any failure the caller's ``finally`` calls :func:`teardown`.
+    """
+    engine = Engine.connect()
+    compose, record, config = prepare(settings, engine, extra_files=extra_files)
+    unknown = [s for s in services if s not in record.services]
+    if unknown:
+        raise UsageError(
+            f"unknown service {unknown[0]!r}; the stack has: {', '.join(record.services)}",
+            hint="name services as the compose file does",
+        )
+    record.kept = kept
+    record.coverage = coverage
+    if services:
+        record.services = sorted(set(services))
+    record.save(settings)
+    stack = Stack(settings, record, compose, engine)
+    _images.ensure_base_image(engine, settings)
+    _images.ensure_wheels(build_contexts(config))
+    try:
+        compose.run(compose.up_argv(services, build=build), what="compose up")
+    except ComposeError as exc:
+        if "port is already allocated" in exc.stderr_tail or "address already in use" in exc.stderr_tail:
+            exc.hint = "a fixed host port is taken: publish as '127.0.0.1::PORT' so the engine picks a free one"
+        elif "container name" in exc.stderr_tail and "already in use" in exc.stderr_tail:
+            exc.hint = "remove the fixed container_name from the compose file: two runs cannot share one name"
+        raise
+    if wait:
+        stack.wait(on_progress)
+    return stack
+
+
+def attach(settings: Settings, project: str | None = None) -> Stack:
+    """The recorded stack of this checkout (or the one named), connected; raises if it is gone."""
+    record = find_record(settings, project)
+    engine = Engine.connect()
+    if not engine.containers(record.project):
+        record.path(settings).unlink(missing_ok=True)
+        raise StackNotFound(f"the recorded stack {record.project} has no containers any more")
+    return Stack(settings, record, record.compose(settings), engine, owned=False)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Teardown must finish: hold SIGINT and SIGTERM off while it runs (each step has a timeout)."""
+    saved = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            saved[sig] = signal.signal(sig, signal.SIG_IGN)
+        except ValueError:  # not the main thread
+            pass
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def teardown(stack: Stack, *, volumes: bool = True) -> None:
+    """Remove the stack's containers, networks and volumes; then sweep by label for anything left."""
+    with _signals_deferred():
+        try:
+            stack.compose.run(stack.compose.down_argv(volumes=volumes, timeout=stack.settings.stop_timeout),
+                              what="compose down")
+        except ComposeError as exc:
+            log.warning("compose down failed (%s); removing by label", exc.message)
+        stack.engine.remove_project(stack.project)
+        stack.record.path(stack.settings).unlink(missing_ok=True)
+        run_dir = stack.settings.state_dir / "runs" / stack.project
+        if run_dir.is_dir():
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+# reap ----------------------------------------------------------------------------------------------
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_stacks(engine: Engine, settings: Settings, *, now: float | None = None) -> list[tuple[StackInfo, str]]:
+    """Stacks on this engine whose owner is gone (same host) or that are older than ``reap_age`` hours."""
+    now = time.time() if now is None else now
+    host = socket.gethostname()
+    out = []
+    for info in engine.stacks():
+        age_h = (now - info.created) / 3600 if info.created else 0.0
+        if info.host == host and not _alive(info.pid):
+            out.append((info, f"its owner (pid {info.pid}) is gone"))
+        elif age_h > settings.reap_age:
+            out.append((info, f"it is {age_h:.1f} h old (reap_age = {settings.reap_age:g} h)"))
+    return out
+
+
+def reap(settings: Settings, engine: Engine, stacks: Sequence[StackInfo]) -> list[tuple[str, tuple[int, int, int]]]:
+    removed = []
+    with _signals_deferred():
+        for info in stacks:
+            removed.append((info.project, engine.remove_project(info.project)))
+            (settings.state_dir / "stacks" / f"{info.project}.json").unlink(missing_ok=True)
+    return removed

@@ -1,0 +1,152 @@
+"""The sequences the CLI runs, each a short readable function with teardown in ``finally``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from stacktest import stack as stacks
+from stacktest.errors import NotReady, StackNotFound
+from stacktest.readiness import Progress
+from stacktest.runner import MODES, RunResult, run_tests
+from stacktest.settings import Settings
+from stacktest.stack import Stack
+
+__all__ = ["managed_stack", "stack_env", "test", "up"]
+
+log = logging.getLogger("stacktest")
+
+ProgressFn = Callable[[Progress], None]
+
+
+def up(
+    settings: Settings,
+    *,
+    services: Sequence[str] = (),
+    build: bool = False,
+    keep_on_error: bool = False,
+    wait: bool = True,
+    on_progress: ProgressFn | None = None,
+) -> Stack:
+    """Start a stack that outlives this command (``stacktest down`` removes it).
+
+    If it cannot be made ready, it is removed again unless ``keep_on_error``.
+    """
+    started: Stack | None = None
+    ok = False
+    try:
+        started = stacks.start(
+            settings, services=services, build=build, kept=True, on_progress=on_progress, wait=False
+        )
+        if wait:
+            started.wait(on_progress)
+        ok = True
+        return started
+    finally:
+        if not ok and not keep_on_error:
+            _teardown_partial(settings, started)
+
+
+def _teardown_partial(settings: Settings, started: Stack | None) -> None:
+    """Remove a stack whose start failed midway, even when ``start`` raised before returning it."""
+    if started is not None:
+        stacks.teardown(started)
+        return
+    try:
+        record = stacks.load_records(settings)[-1]
+    except IndexError:
+        return
+    import os
+
+    if record.pid == os.getpid():  # the record this very process wrote before it failed
+        from stacktest._engine import Engine
+
+        stacks.teardown(Stack(settings, record, record.compose(settings), Engine.connect()))
+
+
+@contextmanager
+def managed_stack(
+    settings: Settings,
+    *,
+    keep: bool = False,
+    build: bool = False,
+    reuse: bool = True,
+    extra_files: Sequence[Path] = (),
+    coverage: bool = False,
+    on_progress: ProgressFn | None = None,
+) -> Iterator[Stack]:
+    """A ready stack for one run: this checkout's running one when it is healthy, else a new one that is
+    removed afterwards (on success, failure, error, Ctrl-C or SIGTERM) unless ``keep``."""
+    if reuse and not coverage and not extra_files:
+        existing = _reusable(settings, on_progress)
+        if existing is not None:
+            yield existing
+            return
+    started: Stack | None = None
+    try:
+        started = stacks.start(
+            settings, build=build, kept=keep, extra_files=extra_files, coverage=coverage,
+            on_progress=on_progress, wait=False,
+        )
+        started.wait(on_progress)
+        yield started
+    finally:
+        if not keep:
+            _teardown_partial(settings, started)
+
+
+def _reusable(settings: Settings, on_progress: ProgressFn | None) -> Stack | None:
+    try:
+        record = stacks.find_record(settings)
+    except StackNotFound:
+        return None
+    if not record.kept or record.coverage:
+        return None
+    try:
+        existing = stacks.attach(settings, record.project)
+        existing.wait(on_progress)
+    except (StackNotFound, NotReady) as exc:
+        log.warning("not reusing stack %s: %s", record.project, exc.message.splitlines()[0])
+        return None
+    log.info("reusing the running stack %s", record.project)
+    return existing
+
+
+def stack_env(stack: Stack) -> dict[str, str]:
+    """What the pytest plugin reads to find the stack (no second stack per xdist worker)."""
+    return {
+        "STACKTEST_PROJECT": stack.project,
+        "STACKTEST_URLS": json.dumps(stack.urls()),
+        "STACKTEST_ROOT": str(stack.settings.root),
+    }
+
+
+def test(
+    settings: Settings,
+    *,
+    mode: str,
+    args: Sequence[str],
+    workers: int | None = None,
+    keep: bool = False,
+    build: bool = False,
+    on_progress: ProgressFn | None = None,
+) -> RunResult:
+    """Make sure the stack is up and ready, run pytest against it, clean test data if asked."""
+    chosen = MODES[mode]
+    # validate the arguments before starting anything
+    from stacktest.runner import plan
+
+    plan(chosen, args, tests=settings.tests, out_dir=settings.state_dir / "last", workers=workers)
+    with managed_stack(settings, keep=keep, build=build, on_progress=on_progress) as stack:
+        result = run_tests(
+            chosen, args, tests=settings.tests, out_dir=settings.state_dir / "last",
+            env=stack_env(stack), cwd=settings.root, workers=workers,
+        )
+        if settings.cleanup_after_tests:
+            from stacktest import cleanup
+
+            cleanup.run(settings, stack, apply=True)
+    return result
