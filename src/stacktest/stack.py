@@ -320,12 +320,15 @@ def _signals_deferred() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def teardown(stack: Stack, *, volumes: bool = True) -> None:
-    """Remove the stack's containers, networks and volumes; then sweep by label for anything left."""
+def teardown(stack: Stack, *, volumes: bool = True, grace: float = 0.0) -> None:
+    """Remove the stack's containers, networks and volumes; then sweep by label for anything left.
+
+    ``grace`` is the seconds each service gets to stop: 0 by default, since a run's stack and its
+    volumes are thrown away (coverage runs stop their services gracefully before this).
+    """
     with _signals_deferred():
         try:
-            stack.compose.run(stack.compose.down_argv(volumes=volumes, timeout=stack.settings.stop_timeout),
-                              what="compose down")
+            stack.compose.run(stack.compose.down_argv(volumes=volumes, timeout=grace), what="compose down")
         except ComposeError as exc:
             log.warning("compose down failed (%s); removing by label", exc.message)
         stack.engine.remove_project(stack.project)

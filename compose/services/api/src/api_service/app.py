@@ -112,18 +112,19 @@ class Api:
             }, sid
         if method == "ping":
             return {}, None
+        if method not in ("tools/list", "tools/call"):
+            raise RpcError(METHOD_NOT_FOUND, f"method not found: {method}")
         if session is None or session not in self.sessions:
             raise RpcError(INVALID_REQUEST, "call initialize first and send its Mcp-Session-Id header")
         if method == "tools/list":
             return {"tools": TOOLS}, None
-        if method == "tools/call":
-            if not isinstance(params, dict) or not isinstance(params.get("name"), str):
-                raise RpcError(INVALID_PARAMS, "tools/call needs a tool name")
-            args = params.get("arguments") or {}
-            if not isinstance(args, dict):
-                raise RpcError(INVALID_PARAMS, "arguments must be an object")
-            return self.tool(params["name"], args, who), None
-        raise RpcError(METHOD_NOT_FOUND, f"method not found: {method}")
+        # tools/call
+        if not isinstance(params, dict) or not isinstance(params.get("name"), str):
+            raise RpcError(INVALID_PARAMS, "tools/call needs a tool name")
+        args = params.get("arguments") or {}
+        if not isinstance(args, dict):
+            raise RpcError(INVALID_PARAMS, "arguments must be an object")
+        return self.tool(params["name"], args, who), None
 
     def tool(self, name: str, args: dict[str, Any], who: dict[str, Any]) -> dict[str, Any]:
         if name == "echo":

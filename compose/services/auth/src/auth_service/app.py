@@ -244,8 +244,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(exc.status, {"error": exc.error, "error_description": exc.description}, headers)
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        return self._raw
 
     def _json(self) -> Any:
         try:
@@ -280,6 +279,8 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._raw = self.rfile.read(length) if length else b""  # always consumed: keep-alive stays in sync
         url = urlparse(self.path)
         path = url.path.rstrip("/") or "/"
         try:
