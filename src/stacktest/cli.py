@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import time
@@ -23,9 +24,9 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from stacktest import sidecar, workflows
 from stacktest import stack as stacks
-from stacktest import workflows
-from stacktest.errors import Interrupted, StacktestError, UsageError
+from stacktest.errors import CoverageBelowTarget, CoverageError, Interrupted, StacktestError, UsageError
 from stacktest.readiness import Progress, Status
 from stacktest.runner import MODES
 from stacktest.settings import FIELDS, Settings, load_settings
@@ -269,6 +270,82 @@ def test(
         out.print(f"\nstacktest: {phases}; junit: {result.junit}")
         out.print(f"total: {result.summary} in {result.seconds:.1f}s")
     return result.exit_code
+
+
+coverage_app = typer.Typer(help="Sidecar coverage: measure the services inside their containers.",
+                           no_args_is_help=True)
+app.add_typer(coverage_app, name="coverage")
+
+
+def _coverage_table(rep: sidecar.Report) -> Table:
+    table = Table("service", "statements", "missed", "cover", title="coverage inside the containers")
+    for f in [*rep.services, rep.total]:
+        style = "bold" if f.service == "TOTAL" else ""
+        table.add_row(f.service, str(f.statements), str(f.missing), f"{f.percent:.1f}%", style=style)
+    return table
+
+
+@coverage_app.command("run", context_settings=_PASS)
+def coverage_run(
+    ctx: typer.Context,
+    mode: Annotated[str, typer.Option("--mode", help="a test mode, as for `stacktest test`")] = "default",
+    workers: Annotated[Optional[int], typer.Option("--workers", help="worker count for --mode n")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="keep the stack afterwards")] = False,
+    build: Annotated[bool, typer.Option("--build", help="rebuild images first")] = False,
+) -> int:
+    """Up with coverage, run pytest, stop gracefully, harvest, combine, report, down."""
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    s = settings()
+    run = workflows.coverage_run(s, mode=mode, args=list(ctx.args), workers=workers, keep=keep, build=build,
+                                 on_progress=ProgressView(live=False))
+    out.print(_coverage_table(run.report))
+    for service in run.harvest.missing:
+        err.print(f"[yellow]warning[/]: no coverage data from {escape(service)} (killed, or never started)")
+    out.print(f"html: {run.report.html}  xml: {run.report.xml}  json: {run.report.json}")
+    out.print(f"total: {run.tests.summary} in {run.tests.seconds:.1f}s")
+    if run.tests.exit_code == 0 and s.coverage_fail_under and run.report.total.percent < s.coverage_fail_under:
+        raise CoverageBelowTarget(
+            f"coverage {run.report.total.percent:.1f}% is below fail_under = {s.coverage_fail_under:g}%")
+    return run.tests.exit_code
+
+
+@coverage_app.command("combine")
+def coverage_combine(
+    folders: Annotated[list[Path], typer.Argument(help="harvested data folders (one sub-folder per service)")],
+) -> int:
+    """Merge harvested data of several runs or CI jobs, then report."""
+    s = settings()
+    report_dir = s.root / s.coverage_report_dir
+    merged = report_dir / "merged"
+    shutil.rmtree(merged, ignore_errors=True)
+    for folder in folders:
+        if not folder.is_dir():
+            raise UsageError(f"{folder} is not a folder of harvested coverage data")
+        for service_dir in folder.iterdir():
+            if service_dir.is_dir():
+                (merged / service_dir.name).mkdir(parents=True, exist_ok=True)
+                for f in service_dir.glob(".coverage.*"):
+                    shutil.copy2(f, merged / service_dir.name / f"{f.name}.{abs(hash(str(folder))) % 10**6}")
+    services = sorted(p.name for p in merged.iterdir()) if merged.is_dir() else []
+    per = sidecar.combine(merged, services, s.coverage_paths, s.root, report_dir)
+    rep = sidecar.report(report_dir, per, s.coverage_paths, s.root, report_dir)
+    out.print(_coverage_table(rep))
+    return 0
+
+
+@coverage_app.command("report")
+def coverage_report() -> int:
+    """Report the last combined data again (terminal table, HTML, XML, JSON)."""
+    s = settings()
+    report_dir = s.root / s.coverage_report_dir
+    per = {p.name.removeprefix(".coverage."): p for p in report_dir.glob(".coverage.*")}
+    if not per:
+        raise CoverageError(f"no combined coverage data in {report_dir}",
+                            hint="run `stacktest coverage run` (just test-sidecar-coverage) first")
+    rep = sidecar.report(report_dir, per, s.coverage_paths, s.root, report_dir)
+    out.print(_coverage_table(rep))
+    return 0
 
 
 # entry point -----------------------------------------------------------------------------------------

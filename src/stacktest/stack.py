@@ -259,6 +259,7 @@ def start(
     coverage: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     wait: bool = True,
+    project: str | None = None,
 ) -> Stack:
     """Bring a new stack up (and, unless ``wait`` is False, wait until it is ready).
 
@@ -266,7 +267,7 @@ def start(
     find what was started. On any failure the caller's ``finally`` calls :func:`teardown`.
     """
     engine = Engine.connect()
-    compose, record, config = prepare(settings, engine, extra_files=extra_files)
+    compose, record, config = prepare(settings, engine, extra_files=extra_files, project=project)
     unknown = [s for s in services if s not in record.services]
     if unknown:
         raise UsageError(

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from stacktest import sidecar
 from stacktest import stack as stacks
-from stacktest.errors import NotReady, StackNotFound
+from stacktest.errors import ConfigError, NotReady, StackNotFound
 from stacktest.readiness import Progress
 from stacktest.runner import MODES, RunResult, run_tests
 from stacktest.settings import Settings
 from stacktest.stack import Stack
 
-__all__ = ["managed_stack", "stack_env", "test", "up"]
+__all__ = ["CoverageRun", "coverage_run", "managed_stack", "stack_env", "test", "up"]
 
 log = logging.getLogger("stacktest")
 
@@ -77,6 +80,7 @@ def managed_stack(
     extra_files: Sequence[Path] = (),
     coverage: bool = False,
     on_progress: ProgressFn | None = None,
+    project: str | None = None,
 ) -> Iterator[Stack]:
     """A ready stack for one run: this checkout's running one when it is healthy, else a new one that is
     removed afterwards (on success, failure, error, Ctrl-C or SIGTERM) unless ``keep``."""
@@ -89,7 +93,7 @@ def managed_stack(
     try:
         started = stacks.start(
             settings, build=build, kept=keep, extra_files=extra_files, coverage=coverage,
-            on_progress=on_progress, wait=False,
+            on_progress=on_progress, wait=False, project=project,
         )
         started.wait(on_progress)
         yield started
@@ -150,3 +154,66 @@ def test(
 
             cleanup.run(settings, stack, apply=True)
     return result
+
+
+@dataclass
+class CoverageRun:
+    tests: RunResult
+    harvest: sidecar.Harvest
+    report: sidecar.Report
+
+
+def coverage_run(
+    settings: Settings,
+    *,
+    mode: str,
+    args: Sequence[str],
+    workers: int | None = None,
+    keep: bool = False,
+    build: bool = False,
+    on_progress: ProgressFn | None = None,
+) -> CoverageRun:
+    """up with the overlay -> ready -> spy check -> pytest -> graceful stop -> harvest -> combine -> report
+    -> down. Harvest, combine and report run whether the tests passed or failed."""
+    from stacktest import _compose
+    from stacktest.runner import plan
+
+    if not settings.coverage_services:
+        raise ConfigError("no covered services: set tool.stacktest.coverage.services",
+                          hint="list the services whose Python code the run should measure")
+    chosen = MODES[mode]
+    plan(chosen, args, tests=settings.tests, out_dir=settings.state_dir / "last", workers=workers)
+    project = settings.project_name or _compose.new_project_name(settings.project_prefix, settings.root)
+    run_dir = settings.state_dir / "runs" / project
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spy = sidecar.prepare_spy(settings, run_dir)
+    base = _compose.detect(settings.compose_command).bind(
+        "", settings.compose_paths, {}, settings.command_timeout).config()
+    extra = sidecar.overlay(settings, base, spy, run_dir / "coverage.yml")
+    report_dir = settings.root / settings.coverage_report_dir
+    data_dir = report_dir / "data"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    covered = list(settings.coverage_services)
+    with managed_stack(settings, keep=keep, build=build, extra_files=[extra], coverage=True,
+                       on_progress=on_progress, project=project) as stack:
+        states = stack.states()
+        sidecar.check_spy(stack.engine, {s: states[s].container_id for s in covered if s in states}, run_dir)
+        result = run_tests(
+            chosen, args, tests=settings.tests, out_dir=settings.state_dir / "last",
+            env=stack_env(stack), cwd=settings.root, workers=workers,
+        )
+        stack.compose.run(stack.compose.stop_argv(covered, timeout=settings.stop_timeout),
+                          timeout=settings.stop_timeout * 2 + 60, what="compose stop (saving coverage)")
+        states = stack.states()
+        harvested = sidecar.harvest(
+            stack.engine, {s: states[s].container_id if s in states else None for s in covered}, data_dir)
+    for service in harvested.missing:
+        log.warning("no coverage data from %s: it was killed, never started, or ran no Python code", service)
+    per_service = sidecar.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
+    rep = sidecar.report(report_dir, per_service, settings.coverage_paths, settings.root, report_dir)
+    (settings.state_dir / "last").mkdir(parents=True, exist_ok=True)
+    (settings.state_dir / "last" / "coverage.json").write_text(json.dumps({
+        "project": project, "files": harvested.files, "missing": harvested.missing,
+        "total": rep.total.percent,
+    }))
+    return CoverageRun(result, harvested, rep)

@@ -13,6 +13,7 @@ Keys (every record that belongs to a client names it in its ``client_id`` field)
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from typing import Any
@@ -85,7 +86,7 @@ class Store:
     def issue_tokens(self, client_id: str, sub: str, scope: str, lifetime: int) -> dict[str, Any]:
         access = secrets.token_urlsafe(32)
         refresh = secrets.token_urlsafe(32)
-        exp = int(time.time()) + lifetime
+        exp = math.ceil(time.time()) + lifetime  # never shorter than the lifetime promised
         pipe = self.r.pipeline()
         pipe.hset(f"token:{access}", mapping={"client_id": client_id, "sub": sub, "scope": scope, "exp": exp})
         pipe.expire(f"token:{access}", lifetime)
