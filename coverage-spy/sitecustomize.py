@@ -25,7 +25,10 @@ _MIN = (3, 10)
 
 
 def _note(data_dir, name, text):
-    """Write a marker once per container (O_EXCL), and say it once on stderr."""
+    """Write a marker once per container (O_EXCL, named by hostname), and say it once on stderr."""
+    import socket
+
+    name = "%s.%s" % (name, socket.gethostname())
     try:
         os.makedirs(data_dir, exist_ok=True)
         fd = os.open(os.path.join(data_dir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

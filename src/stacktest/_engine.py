@@ -67,6 +67,7 @@ class ServiceState:
     healthcheck: tuple[str, ...] = ()
     started_at: str = ""
     image: str = ""
+    hostname: str = ""
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,7 @@ def _state(service: str, attrs: Mapping[str, Any]) -> ServiceState:
         healthcheck=test,
         started_at=str(st.get("StartedAt", "")),
         image=str(config.get("Image", "")),
+        hostname=str(config.get("Hostname", "")),
     )
 
 

@@ -70,6 +70,8 @@ FIELDS: tuple[Field, ...] = (
     Field("compose_command", "optional-str", None, "compose command to use, e.g. 'docker compose' (default: detect)"),
     Field("images", "choice", "local", "'local': build on the offline base image; 'public': use public base images",
           choices=("local", "public")),
+    Field("build", "choice", "always", "'always': build images on every start (cached builds take < 1 s), so "
+          "tests run the code on disk; 'missing': only build images that do not exist", choices=("always", "missing")),
     Field("base_image", "str", "stacktest-base:bookworm", "name of the local base image built from Debian's packages"),
     Field("ready_timeout", "float", 120.0, "seconds the stack has to become ready"),
     Field("command_timeout", "float", 900.0, "seconds any one compose command may take (builds included)"),
@@ -135,6 +137,7 @@ class Settings:
     project_name: str | None = None
     compose_command: str | None = None
     images: str = "local"
+    build: str = "always"
     base_image: str = "stacktest-base:bookworm"
     ready_timeout: float = 120.0
     command_timeout: float = 900.0

@@ -30,6 +30,7 @@ from stacktest.settings import Settings
 
 __all__ = [
     "DATA_ROOT",
+    "Covered",
     "Harvest",
     "Report",
     "ServiceFigure",
@@ -145,7 +146,7 @@ def overlay(settings: Settings, base_config: Mapping[str, Any], spy: Path, dest:
         out["services"][name] = {
             "environment": {
                 "PYTHONPATH": pythonpath,
-                "COVERAGE_FILE": f"{DATA_ROOT}/{name}/.coverage",
+                "COVERAGE_FILE": f"{DATA_ROOT}/.coverage",
                 "STACKTEST_COVERAGE_RCFILE": f"{SPY_MOUNT}/.coveragerc",
                 "STACKTEST_COVERAGE_SOURCE": source,
             },
@@ -155,15 +156,25 @@ def overlay(settings: Settings, base_config: Mapping[str, Any], spy: Path, dest:
     return dest
 
 
-def check_spy(engine: Engine, containers: Mapping[str, str], work: Path) -> None:
+def _copy_volume(engine: Engine, containers: Mapping[str, Covered], dest: Path) -> bool:
+    """Copy the shared data volume out once, through any covered container that still exists."""
+    shutil.rmtree(dest, ignore_errors=True)
+    for covered in containers.values():
+        if engine.copy_out(covered.container_id, DATA_ROOT, dest) or dest.is_dir():
+            return True
+    return False
+
+
+def check_spy(engine: Engine, containers: Mapping[str, Covered], work: Path) -> None:
     """After readiness, before the tests: did the spy start in every covered service?"""
     problems = []
-    for service, cid in sorted(containers.items()):
-        folder = work / "spycheck" / service
-        engine.copy_out(cid, f"{DATA_ROOT}/{service}", folder)
+    folder = work / "spycheck"
+    _copy_volume(engine, containers, folder)
+    for service, covered in sorted(containers.items()):
         for marker in (".spy-error", ".spy-too-old"):
-            if (folder / marker).is_file():
-                problems.append(f"{service}: {(folder / marker).read_text().strip()}")
+            path = folder / f"{marker}.{covered.hostname}"
+            if path.is_file():
+                problems.append(f"{service}: {path.read_text().strip()}")
     if problems:
         raise CoverageError("coverage did not start in the containers:\n  " + "\n  ".join(problems),
                             hint="fix the coverage configuration or the image's Python, then run again")
@@ -177,18 +188,31 @@ class Harvest:
     seconds: float = 0.0
 
 
-def harvest(engine: Engine, containers: Mapping[str, str | None], dest: Path) -> Harvest:
-    """Copy each covered service's data files out of its (stopped) container through the Engine API."""
+@dataclass(frozen=True)
+class Covered:
+    """A covered service's container: its id, and the hostname its data files are named by."""
+
+    container_id: str
+    hostname: str
+
+
+def harvest(engine: Engine, containers: Mapping[str, Covered], dest: Path) -> Harvest:
+    """Copy the data files out of the (stopped) containers through the Engine API, and sort them into a
+    folder per service by the hostname in their names (``.coverage.<hostname>.pid<N>.<random>``)."""
     start = time.monotonic()
     result = Harvest(dest)
-    for service, cid in sorted(containers.items()):
-        count = 0
-        if cid is not None:
-            count = engine.copy_out(cid, f"{DATA_ROOT}/{service}", dest / service)
-            count = len(list((dest / service).glob(".coverage.*")))
-        result.files[service] = count
-        if count == 0:
+    raw = dest / "_volume"
+    _copy_volume(engine, containers, raw)
+    files = sorted(raw.glob(".coverage.*")) if raw.is_dir() else []
+    for service, covered in sorted(containers.items()):
+        mine = [f for f in files if f.name.startswith(f".coverage.{covered.hostname}.")]
+        (dest / service).mkdir(parents=True, exist_ok=True)
+        for f in mine:
+            f.replace(dest / service / f.name)
+        result.files[service] = len(mine)
+        if not mine:
             result.missing.append(service)
+    shutil.rmtree(raw, ignore_errors=True)
     result.seconds = time.monotonic() - start
     return result
 

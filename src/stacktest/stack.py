@@ -283,7 +283,7 @@ def start(
     _images.ensure_base_image(engine, settings)
     _images.ensure_wheels(build_contexts(config))
     try:
-        compose.run(compose.up_argv(services, build=build), what="compose up")
+        compose.run(compose.up_argv(services, build=build or settings.build == "always"), what="compose up")
     except ComposeError as exc:
         if "port is already allocated" in exc.stderr_tail or "address already in use" in exc.stderr_tail:
             exc.hint = "a fixed host port is taken: publish as '127.0.0.1::PORT' so the engine picks a free one"

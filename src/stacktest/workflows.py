@@ -196,17 +196,15 @@ def coverage_run(
     covered = list(settings.coverage_services)
     with managed_stack(settings, keep=keep, build=build, extra_files=[extra], coverage=True,
                        on_progress=on_progress, project=project) as stack:
-        states = stack.states()
-        sidecar.check_spy(stack.engine, {s: states[s].container_id for s in covered if s in states}, run_dir)
+        containers = _covered(stack, covered)
+        sidecar.check_spy(stack.engine, containers, run_dir)
         result = run_tests(
             chosen, args, tests=settings.tests, out_dir=settings.state_dir / "last",
             env=stack_env(stack), cwd=settings.root, workers=workers,
         )
         stack.compose.run(stack.compose.stop_argv(covered, timeout=settings.stop_timeout),
                           timeout=settings.stop_timeout * 2 + 60, what="compose stop (saving coverage)")
-        states = stack.states()
-        harvested = sidecar.harvest(
-            stack.engine, {s: states[s].container_id if s in states else None for s in covered}, data_dir)
+        harvested = sidecar.harvest(stack.engine, containers, data_dir)
     for service in harvested.missing:
         log.warning("no coverage data from %s: it was killed, never started, or ran no Python code", service)
     per_service = sidecar.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
@@ -217,3 +215,8 @@ def coverage_run(
         "total": rep.total.percent,
     }))
     return CoverageRun(result, harvested, rep)
+
+
+def _covered(stack: Stack, services: Sequence[str]) -> dict[str, sidecar.Covered]:
+    states = stack.states()
+    return {s: sidecar.Covered(states[s].container_id, states[s].hostname) for s in services if s in states}
