@@ -92,7 +92,7 @@ def _start():
                 data_suffix=True,
                 auto_data=True,  # save once, at exit
                 source=source or None,
-                config_file=os.environ.get("STACKTEST_COVERAGE_RCFILE", True),
+                config_file=os.environ.get("STACKTEST_COVERAGE_RCFILE") or True,
             )
             cov.start()
     except Exception as exc:  # the service must run even when measuring it fails; stacktest reports it

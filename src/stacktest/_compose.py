@@ -16,11 +16,12 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stacktest import _process
 from stacktest.errors import CommandFailed, ComposeError, ComposeNotFound, ConfigError
 
-__all__ = ["Compose", "detect", "new_project_name", "checkout_id"]
+__all__ = ["Compose", "checkout_id", "detect", "new_project_name"]
 
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
@@ -74,7 +75,9 @@ class Compose:
     def stop_argv(self, services: Sequence[str] = (), *, timeout: float = 10.0) -> list[str]:
         return self.argv("stop", "-t", str(max(0, round(timeout))), *services)
 
-    def logs_argv(self, services: Sequence[str] = (), *, follow: bool = False, tail: int | None = None) -> list[str]:
+    def logs_argv(
+        self, services: Sequence[str] = (), *, follow: bool = False, tail: int | None = None
+    ) -> list[str]:
         args = ["logs", "--no-color"]
         if follow:
             args.append("-f")
@@ -88,7 +91,9 @@ class Compose:
         env.update(self.env)
         return env
 
-    def run(self, argv: Sequence[str], *, timeout: float | None = None, what: str | None = None) -> _process.Result:
+    def run(
+        self, argv: Sequence[str], *, timeout: float | None = None, what: str | None = None
+    ) -> _process.Result:
         return _process.run(
             argv, timeout=timeout or self.timeout, env=self._env(), error=ComposeError, what=what
         )
@@ -96,7 +101,7 @@ class Compose:
     def attach(self, argv: Sequence[str]) -> int:
         return _process.attach(argv, env=self._env())
 
-    def config(self) -> dict[str, object]:
+    def config(self) -> dict[str, Any]:
         """The merged, interpolated configuration (validates the files on the way)."""
         import yaml
 

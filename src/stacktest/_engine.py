@@ -12,7 +12,7 @@ import os
 import tarfile
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +29,7 @@ __all__ = [
     "LABEL_CHECKOUT",
     "LABEL_CREATED",
     "LABEL_HOST",
+    "LABEL_KEPT",
     "LABEL_PID",
     "LABEL_ROOT",
     "LABEL_RUN",
@@ -51,6 +52,7 @@ LABEL_ROOT = "io.stacktest.root"
 LABEL_PID = "io.stacktest.pid"
 LABEL_HOST = "io.stacktest.host"
 LABEL_CREATED = "io.stacktest.created"
+LABEL_KEPT = "io.stacktest.kept"  # "true": started by `stacktest up`, meant to outlive its command
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class StackInfo:
     host: str
     created: float
     containers: int
+    kept: bool = False
 
 
 def engine_host(environ: Mapping[str, str] | None = None) -> str:
@@ -133,9 +136,7 @@ class Engine:
 
     # containers of a project ---------------------------------------------------------------------------
     def containers(self, project: str) -> list[Container]:
-        return list(
-            self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"})
-        )
+        return list(self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}))
 
     def states(self, project: str) -> dict[str, ServiceState]:
         """The state of each service's (first) container, one Engine API call per container."""
@@ -157,7 +158,9 @@ class Engine:
         labels = attrs.get("Config", {}).get("Labels") or {}
         return _state(labels.get(SERVICE_LABEL, attrs.get("Name", "?")), attrs)
 
-    def logs(self, container_id: str, *, tail: int = 20, since: float | None = None, until: float | None = None) -> str:
+    def logs(
+        self, container_id: str, *, tail: int = 20, since: float | None = None, until: float | None = None
+    ) -> str:
         try:
             kwargs: dict[str, Any] = {"tail": tail, "stdout": True, "stderr": True}
             if since is not None:
@@ -180,7 +183,7 @@ class Engine:
             info = self.client.api.exec_inspect(exec_id["Id"])
         except docker.errors.APIError:
             return False
-        return info.get("ExitCode") == 0
+        return bool(info.get("ExitCode") == 0)
 
     def signal(self, container_id: str, sig: str) -> None:
         try:
@@ -189,10 +192,8 @@ class Engine:
             log.debug("signal %s to %s failed: %s", sig, container_id, exc)
 
     def stop(self, container_id: str, timeout: float) -> None:
-        try:
+        with suppress(docker.errors.NotFound):
             self.client.api.stop(container_id, timeout=max(0, round(timeout)))
-        except docker.errors.NotFound:
-            pass
 
     def copy_out(self, container_id: str, path: str, dest: Path) -> int:
         """Copy ``path`` out of a (possibly stopped) container into ``dest``; return the files written."""
@@ -234,6 +235,7 @@ class Engine:
                 host=labels.get(LABEL_HOST, ""),
                 created=float(labels.get(LABEL_CREATED, "0") or 0),
                 containers=(prev.containers if prev else 0) + 1,
+                kept=labels.get(LABEL_KEPT) == "true",
             )
         return sorted(found.values(), key=lambda s: s.created)
 
@@ -281,7 +283,9 @@ class Engine:
     @contextmanager
     def events(self, project: str, since: float) -> Iterator[Iterator[dict[str, Any]]]:
         stream = self.client.events(
-            decode=True, since=int(since), filters={"label": f"{PROJECT_LABEL}={project}", "type": "container"}
+            decode=True,
+            since=int(since),
+            filters={"label": f"{PROJECT_LABEL}={project}", "type": "container"},
         )
         try:
             yield stream

@@ -26,7 +26,10 @@ __all__ = ["BASE_PACKAGES", "PUBLIC_IMAGES", "ensure_base_image", "ensure_wheels
 log = logging.getLogger("stacktest")
 
 BASE_PACKAGES = ("python3", "python3-venv", "redis-server", "ca-certificates")
-PUBLIC_IMAGES = {"STACKTEST_PYTHON_IMAGE": "python:3.11-slim-bookworm", "STACKTEST_REDIS_IMAGE": "redis:7-bookworm"}
+PUBLIC_IMAGES = {
+    "STACKTEST_PYTHON_IMAGE": "python:3.11-slim-bookworm",
+    "STACKTEST_REDIS_IMAGE": "redis:7-bookworm",
+}
 WHEEL_PYTHON = "3.11"  # the Python of Debian bookworm, and of the public python:3.11 image
 
 
@@ -52,8 +55,12 @@ def ensure_base_image(engine: Engine, settings: Settings) -> bool:
         tar = Path(tmp) / "rootfs.tar"
         _process.run(
             [
-                "mmdebstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES),
-                "--aptopt=Acquire::Retries=3", "bookworm", str(tar),
+                "mmdebstrap",
+                "--variant=minbase",
+                "--include=" + ",".join(BASE_PACKAGES),
+                "--aptopt=Acquire::Retries=3",
+                "bookworm",
+                str(tar),
             ],
             timeout=900,
             what="mmdebstrap (building the base image)",
@@ -84,10 +91,25 @@ def ensure_wheels(build_contexts: Mapping[str, Path]) -> list[str]:
         try:
             _process.run(
                 [
-                    sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-                    "-r", str(req), "-d", str(wheels), "--only-binary=:all:",
-                    "--python-version", WHEEL_PYTHON, "--implementation", "cp",
-                    "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                    str(req),
+                    "-d",
+                    str(wheels),
+                    "--only-binary=:all:",
+                    "--python-version",
+                    WHEEL_PYTHON,
+                    "--implementation",
+                    "cp",
+                    "--platform",
+                    "manylinux2014_x86_64",
+                    "--platform",
+                    "manylinux_2_17_x86_64",
                 ],
                 timeout=300,
                 what=f"pip download (wheels for {service})",

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import click
 import typer
@@ -69,9 +69,13 @@ def settings(**flags: Any) -> Settings:
 
 @app.callback()
 def _root(
-    config: Annotated[Optional[Path], typer.Option("--config", help="pyproject.toml to read settings from")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override a setting: KEY=VALUE")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log every command stacktest runs")] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="pyproject.toml to read settings from")
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a setting: KEY=VALUE")] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="log every command stacktest runs")
+    ] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -104,7 +108,9 @@ class ProgressView:
         table = Table("service", "state", "detail", "time", box=None)
         colours = {Status.READY: "green", Status.FAILED: "red", Status.WAITING: "yellow"}
         for p in sorted(self.rows.values(), key=lambda p: p.service):
-            table.add_row(p.service, f"[{colours[p.status]}]{p.status.value}[/]", p.detail, f"{p.elapsed:.2f}s")
+            table.add_row(
+                p.service, f"[{colours[p.status]}]{p.status.value}[/]", p.detail, f"{p.elapsed:.2f}s"
+            )
         return table
 
     def __call__(self, p: Progress) -> None:
@@ -135,25 +141,28 @@ def _status_table(stack: stacks.Stack) -> Table:
 # stack commands ------------------------------------------------------------------------------------
 @app.command()
 def up(
-    services: Annotated[Optional[list[str]], typer.Argument(help="services to start (default: all)")] = None,
+    services: Annotated[list[str] | None, typer.Argument(help="services to start (default: all)")] = None,
     build: Annotated[bool, typer.Option("--build", help="rebuild images first")] = False,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="do not wait for readiness")] = False,
-    keep: Annotated[bool, typer.Option("--keep", help="keep the stack even if it fails to become ready")] = False,
-    ready_timeout: Annotated[Optional[float], typer.Option(help="seconds to become ready")] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="keep the stack even if it fails to become ready")
+    ] = False,
+    ready_timeout: Annotated[float | None, typer.Option(help="seconds to become ready")] = None,
 ) -> int:
     """Start a stack for this checkout and wait until it is ready; `stacktest down` removes it."""
     s = settings(ready_timeout=ready_timeout)
     with ProgressView() as view:
-        started = workflows.up(s, services=services or [], build=build, keep_on_error=keep,
-                               wait=not no_wait, on_progress=view)
+        started = workflows.up(
+            s, services=services or [], build=build, keep_on_error=keep, wait=not no_wait, on_progress=view
+        )
     out.print(_status_table(started))
     return 0
 
 
 @app.command()
 def wait(
-    project: Annotated[Optional[str], typer.Option(help="stack to wait for (default: this checkout's)")] = None,
-    ready_timeout: Annotated[Optional[float], typer.Option(help="seconds to become ready")] = None,
+    project: Annotated[str | None, typer.Option(help="stack to wait for (default: this checkout's)")] = None,
+    ready_timeout: Annotated[float | None, typer.Option(help="seconds to become ready")] = None,
 ) -> int:
     """Wait until every service of the running stack is ready (the seed's ensure-services-ready)."""
     s = settings(ready_timeout=ready_timeout)
@@ -167,7 +176,7 @@ def wait(
 
 @app.command()
 def status(
-    project: Annotated[Optional[str], typer.Option(help="stack to show (default: this checkout's)")] = None,
+    project: Annotated[str | None, typer.Option(help="stack to show (default: this checkout's)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> int:
     """Show each service's state, health and URL."""
@@ -177,8 +186,13 @@ def status(
         data = {
             "project": st.project,
             "services": {
-                name: {"state": x.status, "health": x.health, "restarts": x.restart_count,
-                       "exit_code": x.exit_code, "url": urls.get(name)}
+                name: {
+                    "state": x.status,
+                    "health": x.health,
+                    "restarts": x.restart_count,
+                    "exit_code": x.exit_code,
+                    "url": urls.get(name),
+                }
                 for name, x in sorted(st.states().items())
             },
         }
@@ -190,10 +204,10 @@ def status(
 
 @app.command()
 def logs(
-    services: Annotated[Optional[list[str]], typer.Argument(help="services (default: all)")] = None,
+    services: Annotated[list[str] | None, typer.Argument(help="services (default: all)")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines")] = False,
-    tail: Annotated[Optional[int], typer.Option(help="lines from the end of each log")] = None,
-    project: Annotated[Optional[str], typer.Option(help="stack (default: this checkout's)")] = None,
+    tail: Annotated[int | None, typer.Option(help="lines from the end of each log")] = None,
+    project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
 ) -> int:
     """Print the logs of the running stack's services."""
     st = stacks.attach(settings(), project)
@@ -205,7 +219,7 @@ def logs(
 
 @app.command()
 def down(
-    project: Annotated[Optional[str], typer.Option(help="stack to remove (default: this checkout's)")] = None,
+    project: Annotated[str | None, typer.Option(help="stack to remove (default: this checkout's)")] = None,
     volumes: Annotated[bool, typer.Option("--volumes/--no-volumes", help="remove volumes too")] = True,
     all_: Annotated[bool, typer.Option("--all", help="every recorded stack of this checkout")] = False,
 ) -> int:
@@ -253,9 +267,10 @@ _PASS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_
 @app.command(context_settings=_PASS)
 def test(
     ctx: typer.Context,
-    mode: Annotated[str, typer.Option("--mode", help="default, " + ", ".join(m for m in MODES if m != "default"))]
-    = "default",
-    workers: Annotated[Optional[int], typer.Option("--workers", help="worker count for --mode n")] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="default, " + ", ".join(m for m in MODES if m != "default"))
+    ] = "default",
+    workers: Annotated[int | None, typer.Option("--workers", help="worker count for --mode n")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="keep the stack this run starts")] = False,
     build: Annotated[bool, typer.Option("--build", help="rebuild images first")] = False,
 ) -> int:
@@ -263,8 +278,15 @@ def test(
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     s = settings()
-    result = workflows.test(s, mode=mode, args=list(ctx.args), workers=workers, keep=keep, build=build,
-                            on_progress=ProgressView(live=False))
+    result = workflows.test(
+        s,
+        mode=mode,
+        args=list(ctx.args),
+        workers=workers,
+        keep=keep,
+        build=build,
+        on_progress=ProgressView(live=False),
+    )
     if len(result.phases) > 1:
         phases = ", ".join(f"{name} exit {code}" for name, code in result.phases)
         out.print(f"\nstacktest: {phases}; junit: {result.junit}")
@@ -272,8 +294,9 @@ def test(
     return result.exit_code
 
 
-coverage_app = typer.Typer(help="Sidecar coverage: measure the services inside their containers.",
-                           no_args_is_help=True)
+coverage_app = typer.Typer(
+    help="Sidecar coverage: measure the services inside their containers.", no_args_is_help=True
+)
 app.add_typer(coverage_app, name="coverage")
 
 
@@ -289,7 +312,7 @@ def _coverage_table(rep: sidecar.Report) -> Table:
 def coverage_run(
     ctx: typer.Context,
     mode: Annotated[str, typer.Option("--mode", help="a test mode, as for `stacktest test`")] = "default",
-    workers: Annotated[Optional[int], typer.Option("--workers", help="worker count for --mode n")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="worker count for --mode n")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="keep the stack afterwards")] = False,
     build: Annotated[bool, typer.Option("--build", help="rebuild images first")] = False,
 ) -> int:
@@ -297,22 +320,36 @@ def coverage_run(
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     s = settings()
-    run = workflows.coverage_run(s, mode=mode, args=list(ctx.args), workers=workers, keep=keep, build=build,
-                                 on_progress=ProgressView(live=False))
+    run = workflows.coverage_run(
+        s,
+        mode=mode,
+        args=list(ctx.args),
+        workers=workers,
+        keep=keep,
+        build=build,
+        on_progress=ProgressView(live=False),
+    )
     out.print(_coverage_table(run.report))
     for service in run.harvest.missing:
         err.print(f"[yellow]warning[/]: no coverage data from {escape(service)} (killed, or never started)")
     out.print(f"html: {run.report.html}  xml: {run.report.xml}  json: {run.report.json}")
     out.print(f"total: {run.tests.summary} in {run.tests.seconds:.1f}s")
-    if run.tests.exit_code == 0 and s.coverage_fail_under and run.report.total.percent < s.coverage_fail_under:
+    if (
+        run.tests.exit_code == 0
+        and s.coverage_fail_under
+        and run.report.total.percent < s.coverage_fail_under
+    ):
         raise CoverageBelowTarget(
-            f"coverage {run.report.total.percent:.1f}% is below fail_under = {s.coverage_fail_under:g}%")
+            f"coverage {run.report.total.percent:.1f}% is below fail_under = {s.coverage_fail_under:g}%"
+        )
     return run.tests.exit_code
 
 
 @coverage_app.command("combine")
 def coverage_combine(
-    folders: Annotated[list[Path], typer.Argument(help="harvested data folders (one sub-folder per service)")],
+    folders: Annotated[
+        list[Path], typer.Argument(help="harvested data folders (one sub-folder per service)")
+    ],
 ) -> int:
     """Merge harvested data of several runs or CI jobs, then report."""
     s = settings()
@@ -341,11 +378,97 @@ def coverage_report() -> int:
     report_dir = s.root / s.coverage_report_dir
     per = {p.name.removeprefix(".coverage."): p for p in report_dir.glob(".coverage.*")}
     if not per:
-        raise CoverageError(f"no combined coverage data in {report_dir}",
-                            hint="run `stacktest coverage run` (just test-sidecar-coverage) first")
+        raise CoverageError(
+            f"no combined coverage data in {report_dir}",
+            hint="run `stacktest coverage run` (just test-sidecar-coverage) first",
+        )
     rep = sidecar.report(report_dir, per, s.coverage_paths, s.root, report_dir)
     out.print(_coverage_table(rep))
     return 0
+
+
+@app.command("cleanup")
+def cleanup_cmd(
+    yes: Annotated[bool, typer.Option("--yes", help="delete (default: only show what would go)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    backend: Annotated[list[str] | None, typer.Option("--backend", help="only these backends")] = None,
+    project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
+) -> int:
+    """Show (or with --yes remove) the test data whose name starts with the cleanup prefix."""
+    from stacktest import cleanup
+
+    s = settings()
+    cleanup.check_prefix(s.cleanup_prefix)
+    st = stacks.attach(s, project)
+    results = cleanup.run(s, st, apply=yes, names=backend or [])
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "prefix": s.cleanup_prefix,
+                    "applied": yes,
+                    "backends": [
+                        {
+                            "name": r.backend,
+                            "kind": r.kind,
+                            "records": [{"id": x.id, "name": x.name} for x in r.records],
+                            "related": r.related,
+                            "deleted": r.deleted,
+                        }
+                        for r in results
+                    ],
+                }
+            )
+        )
+        return 0
+    for r in results:
+        table = Table(
+            "id",
+            "name",
+            title=f"{r.backend} ({r.kind}): {len(r.records)} test records"
+            + (f", {r.related} related keys" if r.kind == "redis" else ""),
+        )
+        for x in r.records[:50]:
+            table.add_row(x.id, x.name)
+        if len(r.records) > 50:
+            table.add_row("...", f"and {len(r.records) - 50} more")
+        out.print(table)
+        if yes:
+            out.print(f"{r.backend}: deleted {r.deleted}")
+    if not yes and any(r.records or r.related for r in results):
+        out.print("dry run: nothing was deleted; `stacktest cleanup --yes` (just test-cleanup) removes them")
+    return 0
+
+
+@app.command("diagnose")
+def diagnose_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
+) -> int:
+    """Explain why a run failed: engine, compose, each service, ports, env, leftovers, coverage, tests.
+    Exit 0: all is well; 1: problems found; 2: could not check."""
+    from stacktest import diagnose
+
+    report = diagnose.diagnose(settings(), project)
+    if as_json:
+        out.print_json(report.to_json())
+    else:
+        colours = {"ok": "green", "info": "blue", "warning": "yellow", "error": "red"}
+        table = Table("", "check", "finding", "fix", title="stacktest diagnose")
+        for f in report.sorted():
+            table.add_row(f"[{colours[f.severity]}]{f.severity}[/]", f.check, escape(f.title), escape(f.fix))
+        out.print(table)
+        for f in report.sorted():
+            if f.severity == "error" and f.evidence:
+                out.print(f"[red]{escape(f.title)}[/]\n{escape(f.evidence)}\n")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")  # env: GITHUB_STEP_SUMMARY (GitHub Actions)
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(diagnose.to_markdown(report))
+    if os.environ.get("GITHUB_ACTIONS") == "true":  # env: GITHUB_ACTIONS
+        for line in diagnose.annotations(report):
+            sys.stdout.write(line + "\n")  # workflow commands must reach stdout unformatted
+    return report.exit_code
 
 
 # entry point -----------------------------------------------------------------------------------------
@@ -380,4 +503,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return 2
+    except Exception as exc:  # the CLI boundary: a bug of ours still gets a message, not a bare traceback
+        if logging.getLogger("stacktest").isEnabledFor(logging.DEBUG):
+            raise
+        err.print(f"[bold red]error\\[internal][/]: {escape(type(exc).__name__)}: {escape(str(exc))}")
+        err.print("  hint: this is a bug in stacktest; run again with -v for the traceback and report it")
+        return 70
     return rv if isinstance(rv, int) else 0

@@ -29,9 +29,9 @@ from collections.abc import Sequence
 
 __all__ = [
     "CleanupError",
+    "CommandFailed",
     "ComposeError",
     "ComposeNotFound",
-    "CommandFailed",
     "ConfigError",
     "CoverageBelowTarget",
     "CoverageError",
@@ -113,8 +113,7 @@ class ComposeNotFound(StacktestError):
     slug = "compose-missing"
     exit_code = 12
     default_hint = (
-        "install Compose v2 as a docker CLI plugin (just setup does this), or set "
-        "STACKTEST_COMPOSE_COMMAND"
+        "install Compose v2 as a docker CLI plugin (just setup does this), or set STACKTEST_COMPOSE_COMMAND"
     )
 
 

@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +74,7 @@ class CleanupTracker:
                 result = callback(*args, **kwargs)
                 if inspect.isawaitable(result):
                     asyncio.run(_await(result))
-            except Exception as exc:  # noqa: BLE001 - every callback runs; each failure is reported below
+            except Exception as exc:
                 errors.append(f"{name}: {type(exc).__name__}: {exc}")
         self.callbacks.clear()
         return errors
@@ -214,9 +214,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report: pytest.TestReport = yield
-    if report.failed and report.when == "call" and os.environ.get("STACKTEST_PROJECT"):  # env: STACKTEST_PROJECT
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if (
+        report.failed and report.when == "call" and os.environ.get("STACKTEST_PROJECT")
+    ):  # env: STACKTEST_PROJECT
         for title, text in _service_logs(item, item.stash.get(_start_key, time.time() - 60)):
             report.sections.append((title, text))
     return report

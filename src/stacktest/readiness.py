@@ -68,7 +68,9 @@ class ServiceWaiter:
         self.first_restart_count: int | None = None
         self.last_probe_error = "not probed yet"
 
-    def step(self, state: ServiceState | None, probe_ok: bool | None, check_ok: bool | None = None) -> Verdict:
+    def step(
+        self, state: ServiceState | None, probe_ok: bool | None, check_ok: bool | None = None
+    ) -> Verdict:
         """One observation: the container's state, the probe's answer (None: not probed), the healthcheck
         command's answer (None: not run)."""
         if state is None:
@@ -76,7 +78,9 @@ class ServiceWaiter:
         if self.first_restart_count is None:
             self.first_restart_count = state.restart_count
         if state.oom_killed:
-            return Verdict(Status.FAILED, f"was killed for running out of memory (exit code {state.exit_code})")
+            return Verdict(
+                Status.FAILED, f"was killed for running out of memory (exit code {state.exit_code})"
+            )
         if state.status == "restarting" or state.restart_count > self.first_restart_count:
             return Verdict(
                 Status.FAILED,
@@ -106,10 +110,7 @@ def probe_once(probe: Probe, host: str, port: int, client: httpx.Client | None =
     if probe.kind == "http":
         url = f"http://{host}:{port}{probe.path}"
         try:
-            if client is not None:
-                response = client.get(url)
-            else:
-                response = httpx.get(url, timeout=PROBE_TIMEOUT)
+            response = client.get(url) if client is not None else httpx.get(url, timeout=PROBE_TIMEOUT)
         except httpx.HTTPError as exc:
             return False, f"GET {probe.path}: {type(exc).__name__}"
         if response.status_code < 400:
@@ -242,7 +243,9 @@ def _failure_message(engine: Engine, service: str, verdict: Verdict, state: Serv
     if state is not None:
         logs = engine.logs(state.container_id, tail=LOG_TAIL).rstrip()
         if logs:
-            text += f"\nlast log lines of {service}:\n" + "\n".join("  | " + line for line in logs.splitlines())
+            text += f"\nlast log lines of {service}:\n" + "\n".join(
+                "  | " + line for line in logs.splitlines()
+            )
         else:
             text += f"\n{service} wrote no log lines"
     return text

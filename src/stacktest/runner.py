@@ -42,18 +42,45 @@ MODES: dict[str, Mode] = {
         Mode("default", (), None, False, "one process, every test (interactive options like --pdb work)"),
         Mode("parallel", ("-n", "auto"), None, True, "xdist on every core, then the serial tests"),
         Mode("n", ("-n", "{workers}"), None, True, "xdist on N workers, then the serial tests"),
-        Mode("fast", ("-n", "auto", "--dist", "worksteal"), None, True, "xdist with work stealing, then serial"),
-        Mode("by-module", ("-n", "auto", "--dist", "loadfile"), None, True, "one file per worker, then serial"),
-        Mode("by-class", ("-n", "auto", "--dist", "loadscope"), None, True, "one class per worker, then serial"),
+        Mode(
+            "fast", ("-n", "auto", "--dist", "worksteal"), None, True, "xdist with work stealing, then serial"
+        ),
+        Mode(
+            "by-module", ("-n", "auto", "--dist", "loadfile"), None, True, "one file per worker, then serial"
+        ),
+        Mode(
+            "by-class", ("-n", "auto", "--dist", "loadscope"), None, True, "one class per worker, then serial"
+        ),
         Mode("serial", (), "serial", False, "only the tests marked serial, in one process"),
         Mode("parallel-safe", ("-n", "auto"), "not serial", False, "xdist, skipping the serial tests"),
     )
 }
 
 _INTERACTIVE = ("--pdb", "--trace", "--pdbcls")
-_VALUE_OPTIONS = {"-k", "-m", "-p", "-c", "-o", "-W", "-r", "-n", "--dist", "--maxfail", "--tb", "--deselect",
-                  "--ignore", "--rootdir", "--basetemp", "--confcutdir", "--durations", "--log-level",
-                  "--junitxml", "--junit-xml", "--timeout", "--ignore-glob"}
+_VALUE_OPTIONS = {
+    "-k",
+    "-m",
+    "-p",
+    "-c",
+    "-o",
+    "-W",
+    "-r",
+    "-n",
+    "--dist",
+    "--maxfail",
+    "--tb",
+    "--deselect",
+    "--ignore",
+    "--rootdir",
+    "--basetemp",
+    "--confcutdir",
+    "--durations",
+    "--log-level",
+    "--junitxml",
+    "--junit-xml",
+    "--timeout",
+    "--ignore-glob",
+}
 
 
 @dataclass(frozen=True)
@@ -154,7 +181,7 @@ def plan(
             f"the {mode.name} mode runs tests on xdist workers",
             hint="use `just test --pdb -s` (the default mode) to debug",
         )
-    if mode.xdist and any(a == "-n" or a.startswith(("-n", "--numprocesses")) and a != "-n0" for a in args):
+    if mode.xdist and any(a == "-n" or (a.startswith(("-n", "--numprocesses")) and a != "-n0") for a in args):
         raise UsageError(
             f"-n in the arguments conflicts with the {mode.name} mode, which sets the worker count",
             hint="use `just test-n COUNT` to choose the number of workers",
@@ -173,14 +200,42 @@ def plan(
 
     if mode.two_phase:
         return [
-            Phase("parallel", [*base, *xdist, *marker_args(_and(user_marker, "not serial")), *args,
-                               f"--junitxml={out_dir / 'junit-parallel.xml'}"], out_dir / "junit-parallel.xml"),
-            Phase("serial", [*base, "-n", "0", *marker_args(_and(user_marker, "serial")), *args,
-                             f"--junitxml={out_dir / 'junit-serial.xml'}"], out_dir / "junit-serial.xml"),
+            Phase(
+                "parallel",
+                [
+                    *base,
+                    *xdist,
+                    *marker_args(_and(user_marker, "not serial")),
+                    *args,
+                    f"--junitxml={out_dir / 'junit-parallel.xml'}",
+                ],
+                out_dir / "junit-parallel.xml",
+            ),
+            Phase(
+                "serial",
+                [
+                    *base,
+                    "-n",
+                    "0",
+                    *marker_args(_and(user_marker, "serial")),
+                    *args,
+                    f"--junitxml={out_dir / 'junit-serial.xml'}",
+                ],
+                out_dir / "junit-serial.xml",
+            ),
         ]
     return [
-        Phase(mode.name, [*base, *xdist, *marker_args(_and(user_marker, mode.marker)), *args,
-                          f"--junitxml={out_dir / 'junit-run.xml'}"], out_dir / "junit-run.xml")
+        Phase(
+            mode.name,
+            [
+                *base,
+                *xdist,
+                *marker_args(_and(user_marker, mode.marker)),
+                *args,
+                f"--junitxml={out_dir / 'junit-run.xml'}",
+            ],
+            out_dir / "junit-run.xml",
+        )
     ]
 
 
@@ -251,7 +306,7 @@ def run_tests(
     run_env = dict(os.environ) | dict(env)
     for phase in phases:
         if len(phases) > 1:
-            print(f"\n==== stacktest: {phase.name} phase ====", flush=True)  # noqa: T201 - between pytest runs
+            print(f"\n==== stacktest: {phase.name} phase ====", flush=True)
         code = _process.attach(phase.argv, env=run_env, cwd=cwd)
         result.phases.append((phase.name, code))
         if code in (INTERRUPTED, INTERNAL_ERROR, USAGE_ERROR):

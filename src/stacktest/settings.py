@@ -64,15 +64,46 @@ class Field:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("compose_files", "list", ["docker-compose.yml"], "compose files of the stack, relative to the project root"),
+    Field(
+        "compose_files",
+        "list",
+        ["docker-compose.yml"],
+        "compose files of the stack, relative to the project root",
+    ),
     Field("project_prefix", "str", "stacktest", "prefix of every compose project name stacktest creates"),
-    Field("project_name", "optional-str", None, "use exactly this compose project name (default: a new one per run)"),
-    Field("compose_command", "optional-str", None, "compose command to use, e.g. 'docker compose' (default: detect)"),
-    Field("images", "choice", "local", "'local': build on the offline base image; 'public': use public base images",
-          choices=("local", "public")),
-    Field("build", "choice", "always", "'always': build images on every start (cached builds take < 1 s), so "
-          "tests run the code on disk; 'missing': only build images that do not exist", choices=("always", "missing")),
-    Field("base_image", "str", "stacktest-base:bookworm", "name of the local base image built from Debian's packages"),
+    Field(
+        "project_name",
+        "optional-str",
+        None,
+        "use exactly this compose project name (default: a new one per run)",
+    ),
+    Field(
+        "compose_command",
+        "optional-str",
+        None,
+        "compose command to use, e.g. 'docker compose' (default: detect)",
+    ),
+    Field(
+        "images",
+        "choice",
+        "local",
+        "'local': build on the offline base image; 'public': use public base images",
+        choices=("local", "public"),
+    ),
+    Field(
+        "build",
+        "choice",
+        "always",
+        "'always': build images on every start (cached builds take < 1 s), so "
+        "tests run the code on disk; 'missing': only build images that do not exist",
+        choices=("always", "missing"),
+    ),
+    Field(
+        "base_image",
+        "str",
+        "stacktest-base:bookworm",
+        "name of the local base image built from Debian's packages",
+    ),
     Field("ready_timeout", "float", 120.0, "seconds the stack has to become ready"),
     Field("command_timeout", "float", 900.0, "seconds any one compose command may take (builds included)"),
     Field("stop_timeout", "float", 10.0, "seconds a service has to stop gracefully before it is killed"),
@@ -167,7 +198,9 @@ class Settings:
 
     def with_overrides(self, **values: Any) -> Settings:
         """Step 4 of the precedence: command-line flags (``None`` means not given)."""
-        given = {k: _coerce(_field_for_attr(k), v, "command line") for k, v in values.items() if v is not None}
+        given = {
+            k: _coerce(_field_for_attr(k), v, "command line") for k, v in values.items() if v is not None
+        }
         return _validated(replace(self, **given))
 
 
@@ -258,10 +291,10 @@ def _apply_file(table: dict[str, Any], values: dict[str, Any], tables: dict[str,
                 elif sub_allowed is not None and sub_key not in sub_allowed:
                     raise ConfigError(_unknown(f"{key}.{sub_key}", path))
             continue
-        f = _FIELD_BY_KEY.get(key)
-        if f is None or "." in key:
+        declared = _FIELD_BY_KEY.get(key)
+        if declared is None or "." in key:
             raise ConfigError(_unknown(key, path))
-        values[f.attr] = _coerce(f, value, f"tool.stacktest.{key} in {path}")
+        values[declared.attr] = _coerce(declared, value, f"tool.stacktest.{key} in {path}")
 
 
 def _unknown(key: str, path: Path) -> str:
@@ -290,7 +323,17 @@ def _coerce(f: Field, value: Any, where: str) -> Any:
         if f.kind == "bool":
             if isinstance(value, bool):
                 return value
-            if from_text and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
+            if from_text and value.strip().lower() in (
+                "1",
+                "true",
+                "yes",
+                "on",
+                "0",
+                "false",
+                "no",
+                "off",
+                "",
+            ):
                 return value.strip().lower() in ("1", "true", "yes", "on")
             raise TypeError
         if f.kind == "int":
@@ -337,7 +380,8 @@ def _build_tables(tables: dict[str, Any], path: Path | None) -> dict[str, Any]:
         for m in paths.values()
     ):
         raise ConfigError(
-            f"tool.stacktest.coverage.paths in {where}: expected service = {{ '/container/path' = 'host/path' }}"
+            f"tool.stacktest.coverage.paths in {where}: "
+            "expected service = { '/container/path' = 'host/path' }"
         )
     out["coverage_paths"] = {k: dict(v) for k, v in paths.items()}
     backends = []
@@ -374,8 +418,18 @@ def _backend(name: str, spec: Any, where: str) -> CleanupBackend:
     if kind not in ("redis", "http"):
         raise ConfigError(f"{key}.kind in {where}: expected 'redis' or 'http', got {kind!r}")
     allowed = {
-        "kind", "service", "port", "name_field", "id_field", "match", "related", "list", "list_auth_env",
-        "delete", "delete_token_field", "enabled",
+        "kind",
+        "service",
+        "port",
+        "name_field",
+        "id_field",
+        "match",
+        "related",
+        "list",
+        "list_auth_env",
+        "delete",
+        "delete_token_field",
+        "enabled",
     }
     unknown = set(spec) - allowed
     if unknown:

@@ -70,16 +70,43 @@ def _vendor(cache: Path) -> Path:
         return target
     shutil.rmtree(target, ignore_errors=True)
     wheels = target / "wheels"
-    base = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
-            "--only-binary=:all:", "-d", str(wheels), f"coverage=={version}"]
+    base = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(wheels),
+        f"coverage=={version}",
+    ]
     try:
-        _process.run([*base, "--platform", "any", "--python-version", "3.11"], timeout=300,
-                     what="pip download (pure-Python coverage for the spy)")
+        _process.run(
+            [*base, "--platform", "any", "--python-version", "3.11"],
+            timeout=300,
+            what="pip download (pure-Python coverage for the spy)",
+        )
         for py in VENDOR_PYTHONS:
             _process.run(
-                [*base, "--python-version", py, "--implementation", "cp", "--platform", "manylinux2014_x86_64",
-                 "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux_2_28_x86_64"],
-                timeout=300, check=False, what="pip download (coverage C tracer for the spy)",
+                [
+                    *base,
+                    "--python-version",
+                    py,
+                    "--implementation",
+                    "cp",
+                    "--platform",
+                    "manylinux2014_x86_64",
+                    "--platform",
+                    "manylinux_2_17_x86_64",
+                    "--platform",
+                    "manylinux_2_28_x86_64",
+                ],
+                timeout=300,
+                check=False,
+                what="pip download (coverage C tracer for the spy)",
             )
     except CommandFailed as exc:
         raise CoverageError(
@@ -101,8 +128,10 @@ def validate_rcfile(path: Path) -> None:
     try:
         coverage.Coverage(config_file=str(path), data_file=None)
     except CoverageException as exc:
-        raise CoverageError(f"the coverage configuration {path} is broken: {exc}",
-                            hint="fix that file (or the coverage.rcfile setting) and run again") from exc
+        raise CoverageError(
+            f"the coverage configuration {path} is broken: {exc}",
+            hint="fix that file (or the coverage.rcfile setting) and run again",
+        ) from exc
 
 
 def prepare_spy(settings: Settings, run_dir: Path) -> Path:
@@ -115,8 +144,9 @@ def prepare_spy(settings: Settings, run_dir: Path) -> Path:
     if settings.coverage_rcfile:
         user = (settings.root / settings.coverage_rcfile).resolve()
         if not user.is_file():
-            raise CoverageError(f"the coverage configuration {user} does not exist",
-                                hint="fix tool.stacktest.coverage.rcfile")
+            raise CoverageError(
+                f"the coverage configuration {user} does not exist", hint="fix tool.stacktest.coverage.rcfile"
+            )
         shutil.copy2(user, rc)
     else:
         rc.write_text(RCFILE)
@@ -176,8 +206,10 @@ def check_spy(engine: Engine, containers: Mapping[str, Covered], work: Path) -> 
             if path.is_file():
                 problems.append(f"{service}: {path.read_text().strip()}")
     if problems:
-        raise CoverageError("coverage did not start in the containers:\n  " + "\n  ".join(problems),
-                            hint="fix the coverage configuration or the image's Python, then run again")
+        raise CoverageError(
+            "coverage did not start in the containers:\n  " + "\n  ".join(problems),
+            hint="fix the coverage configuration or the image's Python, then run again",
+        )
 
 
 @dataclass
@@ -232,14 +264,18 @@ def combine(
     dest.mkdir(parents=True, exist_ok=True)
     per_service: dict[str, Path] = {}
     for service in services:
-        files = sorted(str(p) for p in (data / service).glob(".coverage.*") if not p.name.startswith(".coverage.."))
+        files = sorted(
+            str(p) for p in (data / service).glob(".coverage.*") if not p.name.startswith(".coverage..")
+        )
         if not files:
             continue
         out = dest / f".coverage.{service}"
         out.unlink(missing_ok=True)
         cov = coverage.Coverage(data_file=str(out), config_file=False)
-        mapping = {f"{service}-{i}": [str((root / host).resolve()), container.rstrip("/") + "/"]
-                   for i, (container, host) in enumerate(paths.get(service, {}).items())}
+        mapping = {
+            f"{service}-{i}": [str((root / host).resolve()), container.rstrip("/") + "/"]
+            for i, (container, host) in enumerate(paths.get(service, {}).items())
+        }
         if mapping:
             cov.set_option("paths", mapping)
         try:
@@ -283,8 +319,9 @@ def _figure(name: str, data_file: Path, include: list[str], json_out: Path) -> S
     except CoverageException:  # "No data to report."
         return ServiceFigure(name, 0, 0, 0.0)
     totals = json.loads(json_out.read_text())["totals"]
-    return ServiceFigure(name, int(totals["num_statements"]), int(totals["missing_lines"]),
-                         float(totals["percent_covered"]))
+    return ServiceFigure(
+        name, int(totals["num_statements"]), int(totals["missing_lines"]), float(totals["percent_covered"])
+    )
 
 
 def report(
@@ -312,8 +349,10 @@ def report(
     except CoverageException as exc:
         log.warning("no coverage report written: %s", exc)
     except OSError as exc:
-        raise CoverageError(f"cannot write the coverage report in {out_dir}: {exc.strerror}",
-                            hint="make the folder writable, or set coverage.report_dir") from exc
+        raise CoverageError(
+            f"cannot write the coverage report in {out_dir}: {exc.strerror}",
+            hint="make the folder writable, or set coverage.report_dir",
+        ) from exc
     return Report(figures, total, html, xml, out_dir / "coverage.json")
 
 

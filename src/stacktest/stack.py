@@ -14,7 +14,7 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from stacktest._engine import (
     LABEL_CHECKOUT,
     LABEL_CREATED,
     LABEL_HOST,
+    LABEL_KEPT,
     LABEL_PID,
     LABEL_ROOT,
     LABEL_RUN,
@@ -136,7 +137,9 @@ class Stack:
             out[service] = chosen.url
         return out
 
-    def wait(self, on_progress: Callable[[Progress], None] | None = None, services: Sequence[str] = ()) -> dict[str, float]:
+    def wait(
+        self, on_progress: Callable[[Progress], None] | None = None, services: Sequence[str] = ()
+    ) -> dict[str, float]:
         names = list(services) or self.record.services or sorted(self.states())
         return wait_ready(
             self.engine,
@@ -177,8 +180,9 @@ def find_record(settings: Settings, project: str | None = None) -> StackRecord:
 
 
 # start ---------------------------------------------------------------------------------------------
-def _labels(settings: Settings, project: str) -> dict[str, str]:
+def _labels(settings: Settings, project: str, kept: bool) -> dict[str, str]:
     return {
+        LABEL_KEPT: "true" if kept else "false",
         LABEL_RUN: project,
         LABEL_CHECKOUT: _compose.checkout_id(settings.root),
         LABEL_ROOT: str(settings.root),
@@ -191,12 +195,15 @@ def _labels(settings: Settings, project: str) -> dict[str, str]:
 def _override(config: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
     """A compose file that puts the run's labels on every service, network and volume."""
     out: dict[str, Any] = {"services": {s: {"labels": dict(labels)} for s in config.get("services", {})}}
-    networks = {"default": {}} | dict(config.get("networks") or {})
+    networks: dict[str, Any] = {"default": {}} | dict(config.get("networks") or {})
     out["networks"] = {
         n: {"labels": dict(labels)} for n, spec in networks.items() if not (spec or {}).get("external")
     }
-    volumes = {v: {"labels": dict(labels)} for v, spec in (config.get("volumes") or {}).items()
-               if not (spec or {}).get("external")}
+    volumes = {
+        v: {"labels": dict(labels)}
+        for v, spec in (config.get("volumes") or {}).items()
+        if not (spec or {}).get("external")
+    }
     if volumes:
         out["volumes"] = volumes
     return out
@@ -218,15 +225,17 @@ def prepare(
     *,
     extra_files: Sequence[Path] = (),
     project: str | None = None,
+    kept: bool = False,
 ) -> tuple[Compose, StackRecord, dict[str, Any]]:
     """Name the run, validate the compose files and write the labels override and the state file."""
     for f in settings.compose_paths:
         if not f.is_file():
-            raise ConfigError(
-                f"compose file {f} does not exist (tool.stacktest.compose_files in {settings.source or 'settings'})"
-            )
+            where = settings.source or "settings"
+            raise ConfigError(f"compose file {f} does not exist (tool.stacktest.compose_files in {where})")
     found = _compose.detect(settings.compose_command)
-    name = project or settings.project_name or _compose.new_project_name(settings.project_prefix, settings.root)
+    name = (
+        project or settings.project_name or _compose.new_project_name(settings.project_prefix, settings.root)
+    )
     env = _images.image_env(settings) | {"DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0"}
     files = [*settings.compose_paths, *extra_files]
     compose = found.bind(name, files, env, settings.command_timeout)
@@ -234,7 +243,7 @@ def prepare(
     run_dir = settings.state_dir / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)
     override = run_dir / "labels.yml"
-    override.write_text(yaml.safe_dump(_override(config, _labels(settings, name)), sort_keys=True))
+    override.write_text(yaml.safe_dump(_override(config, _labels(settings, name, kept)), sort_keys=True))
     compose = compose.with_files([*files, override])
     record = StackRecord(
         project=name,
@@ -244,7 +253,8 @@ def prepare(
         env=env,
         pid=os.getpid(),
         created=time.time(),
-        services=sorted((config.get("services") or {}).keys()),
+        services=sorted(dict(config.get("services") or {})),
+        kept=kept,
     )
     return compose, record, config
 
@@ -267,14 +277,13 @@ def start(
     find what was started. On any failure the caller's ``finally`` calls :func:`teardown`.
     """
     engine = Engine.connect()
-    compose, record, config = prepare(settings, engine, extra_files=extra_files, project=project)
+    compose, record, config = prepare(settings, engine, extra_files=extra_files, project=project, kept=kept)
     unknown = [s for s in services if s not in record.services]
     if unknown:
         raise UsageError(
             f"unknown service {unknown[0]!r}; the stack has: {', '.join(record.services)}",
             hint="name services as the compose file does",
         )
-    record.kept = kept
     record.coverage = coverage
     if services:
         record.services = sorted(set(services))
@@ -286,7 +295,9 @@ def start(
         compose.run(compose.up_argv(services, build=build or settings.build == "always"), what="compose up")
     except ComposeError as exc:
         if "port is already allocated" in exc.stderr_tail or "address already in use" in exc.stderr_tail:
-            exc.hint = "a fixed host port is taken: publish as '127.0.0.1::PORT' so the engine picks a free one"
+            exc.hint = (
+                "a fixed host port is taken: publish as '127.0.0.1::PORT' so the engine picks a free one"
+            )
         elif "container name" in exc.stderr_tail and "already in use" in exc.stderr_tail:
             exc.hint = "remove the fixed container_name from the compose file: two runs cannot share one name"
         raise
@@ -310,10 +321,8 @@ def _signals_deferred() -> Iterator[None]:
     """Teardown must finish: hold SIGINT and SIGTERM off while it runs (each step has a timeout)."""
     saved = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with suppress(ValueError):  # not the main thread: nothing to defer
             saved[sig] = signal.signal(sig, signal.SIG_IGN)
-        except ValueError:  # not the main thread
-            pass
     try:
         yield
     finally:
@@ -354,21 +363,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def stale_stacks(engine: Engine, settings: Settings, *, now: float | None = None) -> list[tuple[StackInfo, str]]:
-    """Stacks on this engine whose owner is gone (same host) or that are older than ``reap_age`` hours."""
+def stale_stacks(
+    engine: Engine, settings: Settings, *, now: float | None = None
+) -> list[tuple[StackInfo, str]]:
+    """Stacks on this engine whose owner is gone (same host) or that are older than ``reap_age`` hours.
+
+    A kept stack (``stacktest up``) outlives its command on purpose: only its age makes it stale.
+    """
     now = time.time() if now is None else now
     host = socket.gethostname()
     out = []
     for info in engine.stacks():
         age_h = (now - info.created) / 3600 if info.created else 0.0
-        if info.host == host and not _alive(info.pid):
+        if not info.kept and info.host == host and not _alive(info.pid):
             out.append((info, f"its owner (pid {info.pid}) is gone"))
         elif age_h > settings.reap_age:
             out.append((info, f"it is {age_h:.1f} h old (reap_age = {settings.reap_age:g} h)"))
     return out
 
 
-def reap(settings: Settings, engine: Engine, stacks: Sequence[StackInfo]) -> list[tuple[str, tuple[int, int, int]]]:
+def reap(
+    settings: Settings, engine: Engine, stacks: Sequence[StackInfo]
+) -> list[tuple[str, tuple[int, int, int]]]:
     removed = []
     with _signals_deferred():
         for info in stacks:

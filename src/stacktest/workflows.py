@@ -92,8 +92,14 @@ def managed_stack(
     started: Stack | None = None
     try:
         started = stacks.start(
-            settings, build=build, kept=keep, extra_files=extra_files, coverage=coverage,
-            on_progress=on_progress, wait=False, project=project,
+            settings,
+            build=build,
+            kept=keep,
+            extra_files=extra_files,
+            coverage=coverage,
+            on_progress=on_progress,
+            wait=False,
+            project=project,
         )
         started.wait(on_progress)
         yield started
@@ -146,13 +152,18 @@ def test(
     plan(chosen, args, tests=settings.tests, out_dir=settings.state_dir / "last", workers=workers)
     with managed_stack(settings, keep=keep, build=build, on_progress=on_progress) as stack:
         result = run_tests(
-            chosen, args, tests=settings.tests, out_dir=settings.state_dir / "last",
-            env=stack_env(stack), cwd=settings.root, workers=workers,
+            chosen,
+            args,
+            tests=settings.tests,
+            out_dir=settings.state_dir / "last",
+            env=stack_env(stack),
+            cwd=settings.root,
+            workers=workers,
         )
         if settings.cleanup_after_tests:
-            from stacktest import cleanup
+            from stacktest.cleanup import run as run_cleanup
 
-            cleanup.run(settings, stack, apply=True)
+            run_cleanup(settings, stack, apply=True)
     return result
 
 
@@ -179,41 +190,67 @@ def coverage_run(
     from stacktest.runner import plan
 
     if not settings.coverage_services:
-        raise ConfigError("no covered services: set tool.stacktest.coverage.services",
-                          hint="list the services whose Python code the run should measure")
+        raise ConfigError(
+            "no covered services: set tool.stacktest.coverage.services",
+            hint="list the services whose Python code the run should measure",
+        )
     chosen = MODES[mode]
     plan(chosen, args, tests=settings.tests, out_dir=settings.state_dir / "last", workers=workers)
     project = settings.project_name or _compose.new_project_name(settings.project_prefix, settings.root)
     run_dir = settings.state_dir / "runs" / project
     run_dir.mkdir(parents=True, exist_ok=True)
     spy = sidecar.prepare_spy(settings, run_dir)
-    base = _compose.detect(settings.compose_command).bind(
-        "", settings.compose_paths, {}, settings.command_timeout).config()
+    base = (
+        _compose.detect(settings.compose_command)
+        .bind("", settings.compose_paths, {}, settings.command_timeout)
+        .config()
+    )
     extra = sidecar.overlay(settings, base, spy, run_dir / "coverage.yml")
     report_dir = settings.root / settings.coverage_report_dir
     data_dir = report_dir / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
     covered = list(settings.coverage_services)
-    with managed_stack(settings, keep=keep, build=build, extra_files=[extra], coverage=True,
-                       on_progress=on_progress, project=project) as stack:
+    with managed_stack(
+        settings,
+        keep=keep,
+        build=build,
+        extra_files=[extra],
+        coverage=True,
+        on_progress=on_progress,
+        project=project,
+    ) as stack:
         containers = _covered(stack, covered)
         sidecar.check_spy(stack.engine, containers, run_dir)
         result = run_tests(
-            chosen, args, tests=settings.tests, out_dir=settings.state_dir / "last",
-            env=stack_env(stack), cwd=settings.root, workers=workers,
+            chosen,
+            args,
+            tests=settings.tests,
+            out_dir=settings.state_dir / "last",
+            env=stack_env(stack),
+            cwd=settings.root,
+            workers=workers,
         )
-        stack.compose.run(stack.compose.stop_argv(covered, timeout=settings.stop_timeout),
-                          timeout=settings.stop_timeout * 2 + 60, what="compose stop (saving coverage)")
+        stack.compose.run(
+            stack.compose.stop_argv(covered, timeout=settings.stop_timeout),
+            timeout=settings.stop_timeout * 2 + 60,
+            what="compose stop (saving coverage)",
+        )
         harvested = sidecar.harvest(stack.engine, containers, data_dir)
     for service in harvested.missing:
         log.warning("no coverage data from %s: it was killed, never started, or ran no Python code", service)
     per_service = sidecar.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
     rep = sidecar.report(report_dir, per_service, settings.coverage_paths, settings.root, report_dir)
     (settings.state_dir / "last").mkdir(parents=True, exist_ok=True)
-    (settings.state_dir / "last" / "coverage.json").write_text(json.dumps({
-        "project": project, "files": harvested.files, "missing": harvested.missing,
-        "total": rep.total.percent,
-    }))
+    (settings.state_dir / "last" / "coverage.json").write_text(
+        json.dumps(
+            {
+                "project": project,
+                "files": harvested.files,
+                "missing": harvested.missing,
+                "total": rep.total.percent,
+            }
+        )
+    )
     return CoverageRun(result, harvested, rep)
 
 

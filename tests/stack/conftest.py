@@ -43,6 +43,8 @@ def token(auth_client: httpx.Client, registered: Callable[..., helpers.Client]) 
 
 @pytest.fixture
 def session(api_client: httpx.Client, token: str) -> str:
-    response = helpers.rpc(api_client, token, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}})
+    response = helpers.rpc(
+        api_client, token, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}}
+    )
     assert response.status_code == 200, response.text
     return response.headers["mcp-session-id"]

@@ -38,7 +38,8 @@ def register(auth: httpx.Client, name: str, **extra: Any) -> Client:
 
 def delete_registration(auth: httpx.Client, client: Client) -> None:
     response = auth.delete(
-        f"/register/{client.client_id}", headers={"Authorization": f"Bearer {client.registration_access_token}"}
+        f"/register/{client.client_id}",
+        headers={"Authorization": f"Bearer {client.registration_access_token}"},
     )
     assert response.status_code in (204, 401), response.text  # 401: the test already deleted it
 
@@ -83,8 +84,15 @@ def access_token(auth: httpx.Client, client: Client) -> dict[str, Any]:
     return dict(response.json())
 
 
-def rpc(api: httpx.Client, token: str, method: str, params: Any = None, *, id_: int = 1,
-        session: str | None = None) -> httpx.Response:
+def rpc(
+    api: httpx.Client,
+    token: str,
+    method: str,
+    params: Any = None,
+    *,
+    id_: int = 1,
+    session: str | None = None,
+) -> httpx.Response:
     message: dict[str, Any] = {"jsonrpc": "2.0", "id": id_, "method": method}
     if params is not None:
         message["params"] = params

@@ -47,24 +47,36 @@ def test_revoked_token_is_refused_at_introspection(
 ) -> None:
     tokens = helpers.access_token(auth_client, registered())
     assert auth_client.post("/revoke", data={"token": tokens["access_token"]}).status_code == 200
-    response = auth_client.post("/introspect", data={"token": tokens["access_token"]},
-                                headers={"Authorization": "Bearer stacktest-introspection-secret"})
+    response = auth_client.post(
+        "/introspect",
+        data={"token": tokens["access_token"]},
+        headers={"Authorization": "Bearer stacktest-introspection-secret"},
+    )
     assert response.json() == {"active": False}
 
 
-@pytest.mark.parametrize(("body", "error"), [
-    ({}, "invalid_client_metadata"),
-    ({"client_name": "   ", "redirect_uris": [helpers.REDIRECT_URI]}, "invalid_client_metadata"),
-    ({"client_name": "TEST x" * 50, "redirect_uris": [helpers.REDIRECT_URI]}, "invalid_client_metadata"),
-    ({"client_name": "TEST x", "redirect_uris": []}, "invalid_redirect_uri"),
-    ({"client_name": "TEST x", "redirect_uris": ["ftp://example/cb"]}, "invalid_redirect_uri"),
-    ({"client_name": "TEST x", "redirect_uris": ["http://x/cb#frag"]}, "invalid_redirect_uri"),
-    ({"client_name": "TEST x", "redirect_uris": [helpers.REDIRECT_URI], "grant_types": ["password"]},
-     "invalid_client_metadata"),
-    ({"client_name": "TEST x", "redirect_uris": [helpers.REDIRECT_URI], "access_token_lifetime": 0},
-     "invalid_client_metadata"),
-])
-def test_invalid_registration_gets_400(auth_client: httpx.Client, body: dict[str, object], error: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({}, "invalid_client_metadata"),
+        ({"client_name": "   ", "redirect_uris": [helpers.REDIRECT_URI]}, "invalid_client_metadata"),
+        ({"client_name": "TEST x" * 50, "redirect_uris": [helpers.REDIRECT_URI]}, "invalid_client_metadata"),
+        ({"client_name": "TEST x", "redirect_uris": []}, "invalid_redirect_uri"),
+        ({"client_name": "TEST x", "redirect_uris": ["ftp://example/cb"]}, "invalid_redirect_uri"),
+        ({"client_name": "TEST x", "redirect_uris": ["http://x/cb#frag"]}, "invalid_redirect_uri"),
+        (
+            {"client_name": "TEST x", "redirect_uris": [helpers.REDIRECT_URI], "grant_types": ["password"]},
+            "invalid_client_metadata",
+        ),
+        (
+            {"client_name": "TEST x", "redirect_uris": [helpers.REDIRECT_URI], "access_token_lifetime": 0},
+            "invalid_client_metadata",
+        ),
+    ],
+)
+def test_invalid_registration_gets_400(
+    auth_client: httpx.Client, body: dict[str, object], error: str
+) -> None:
     response = auth_client.post("/register", json=body)
     assert response.status_code == 400
     assert response.json()["error"] == error

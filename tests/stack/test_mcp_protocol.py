@@ -33,21 +33,38 @@ class TestTools:
         body = helpers.rpc(api_client, token, "tools/list", session=session).json()
         assert {t["name"] for t in body["result"]["tools"]} == {"echo", "add", "counter", "whoami"}
 
-    @pytest.mark.parametrize(("tool", "args", "expected"), [
-        ("echo", {"text": "hello"}, "hello"),
-        ("add", {"a": 2, "b": 40}, "42"),
-        ("add", {"a": 0.5, "b": 0.25}, "0.75"),
-    ])
-    def test_tools_call(self, api_client: httpx.Client, token: str, session: str,
-                        tool: str, args: dict[str, object], expected: str) -> None:
-        body = helpers.rpc(api_client, token, "tools/call", {"name": tool, "arguments": args}, session=session).json()
+    @pytest.mark.parametrize(
+        ("tool", "args", "expected"),
+        [
+            ("echo", {"text": "hello"}, "hello"),
+            ("add", {"a": 2, "b": 40}, "42"),
+            ("add", {"a": 0.5, "b": 0.25}, "0.75"),
+        ],
+    )
+    def test_tools_call(
+        self,
+        api_client: httpx.Client,
+        token: str,
+        session: str,
+        tool: str,
+        args: dict[str, object],
+        expected: str,
+    ) -> None:
+        body = helpers.rpc(
+            api_client, token, "tools/call", {"name": tool, "arguments": args}, session=session
+        ).json()
         assert body["result"]["content"] == [{"type": "text", "text": expected}]
 
     def test_counter_counts_in_redis(self, api_client: httpx.Client, token: str, session: str) -> None:
         name = f"c-{session}"
         values = [
-            helpers.rpc(api_client, token, "tools/call", {"name": "counter", "arguments": {"name": name}},
-                        session=session).json()["result"]["content"][0]["text"]
+            helpers.rpc(
+                api_client,
+                token,
+                "tools/call",
+                {"name": "counter", "arguments": {"name": name}},
+                session=session,
+            ).json()["result"]["content"][0]["text"]
             for _ in range(3)
         ]
         assert values == ["1", "2", "3"]
@@ -62,9 +79,12 @@ class TestErrors:
         body = helpers.rpc(api_client, token, "tools/call", {"name": "nope"}, session=session).json()
         assert body["error"]["code"] == -32602
 
-    def test_bad_arguments_are_invalid_params(self, api_client: httpx.Client, token: str, session: str) -> None:
-        body = helpers.rpc(api_client, token, "tools/call", {"name": "add", "arguments": {"a": "1", "b": 2}},
-                           session=session).json()
+    def test_bad_arguments_are_invalid_params(
+        self, api_client: httpx.Client, token: str, session: str
+    ) -> None:
+        body = helpers.rpc(
+            api_client, token, "tools/call", {"name": "add", "arguments": {"a": "1", "b": 2}}, session=session
+        ).json()
         assert body["error"]["code"] == -32602
 
     def test_parse_error(self, api_client: httpx.Client, token: str) -> None:
@@ -72,12 +92,16 @@ class TestErrors:
         assert response.json()["error"]["code"] == -32700
 
     def test_not_jsonrpc_is_invalid_request(self, api_client: httpx.Client, token: str) -> None:
-        response = api_client.post("/rpc", json={"method": "ping"}, headers={"Authorization": f"Bearer {token}"})
+        response = api_client.post(
+            "/rpc", json={"method": "ping"}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert response.json()["error"]["code"] == -32600
 
 
 class TestBatches:
-    def test_batch_answers_each_request_and_skips_notifications(self, api_client: httpx.Client, token: str) -> None:
+    def test_batch_answers_each_request_and_skips_notifications(
+        self, api_client: httpx.Client, token: str
+    ) -> None:
         batch = [
             {"jsonrpc": "2.0", "id": 1, "method": "ping"},
             {"jsonrpc": "2.0", "method": "ping"},
@@ -90,14 +114,18 @@ class TestBatches:
         assert replies[2]["error"]["code"] == -32601
 
     def test_notification_alone_gets_202(self, api_client: httpx.Client, token: str) -> None:
-        response = api_client.post("/rpc", json={"jsonrpc": "2.0", "method": "ping"},
-                                   headers={"Authorization": f"Bearer {token}"})
+        response = api_client.post(
+            "/rpc", json={"jsonrpc": "2.0", "method": "ping"}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert response.status_code == 202
         assert response.content == b""
 
 
 async def test_async_client_talks_to_the_api(async_service_client: object, token: str) -> None:
     async with async_service_client("api") as client:  # type: ignore[operator]
-        response = await client.post("/rpc", json={"jsonrpc": "2.0", "id": 7, "method": "ping"},
-                                     headers={"Authorization": f"Bearer {token}"})
+        response = await client.post(
+            "/rpc",
+            json={"jsonrpc": "2.0", "id": 7, "method": "ping"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
     assert response.json() == {"jsonrpc": "2.0", "id": 7, "result": {}}

@@ -37,7 +37,8 @@ def test_registration_can_be_read_with_its_access_token(
 ) -> None:
     client = registered()
     response = auth_client.get(
-        f"/register/{client.client_id}", headers={"Authorization": f"Bearer {client.registration_access_token}"}
+        f"/register/{client.client_id}",
+        headers={"Authorization": f"Bearer {client.registration_access_token}"},
     )
     assert response.status_code == 200
     assert response.json()["client_name"] == client.data["client_name"]
@@ -53,18 +54,22 @@ def test_registration_read_needs_the_right_token(
     assert response.status_code == 401
 
 
-def test_deleted_registration_is_gone(auth_client: httpx.Client, registered: Callable[..., helpers.Client]) -> None:
+def test_deleted_registration_is_gone(
+    auth_client: httpx.Client, registered: Callable[..., helpers.Client]
+) -> None:
     client = registered()
     helpers.delete_registration(auth_client, client)
     response = auth_client.get(
-        f"/register/{client.client_id}", headers={"Authorization": f"Bearer {client.registration_access_token}"}
+        f"/register/{client.client_id}",
+        headers={"Authorization": f"Bearer {client.registration_access_token}"},
     )
     assert response.status_code == 401
 
 
 @pytest.mark.e2e
-def test_pkce_flow(auth_client: httpx.Client, api_client: httpx.Client,
-                   registered: Callable[..., helpers.Client]) -> None:
+def test_pkce_flow(
+    auth_client: httpx.Client, api_client: httpx.Client, registered: Callable[..., helpers.Client]
+) -> None:
     """1. register, 2. authorize with PKCE S256, 3. exchange the code, 4. call the API with the token."""
     client = registered()
     verifier, challenge = helpers.pkce_pair()
@@ -77,8 +82,13 @@ def test_pkce_flow(auth_client: httpx.Client, api_client: httpx.Client,
     assert tokens["expires_in"] > 0
     init = helpers.rpc(api_client, tokens["access_token"], "initialize", {"protocolVersion": "2025-06-18"})
     assert init.status_code == 200
-    who = helpers.rpc(api_client, tokens["access_token"], "tools/call", {"name": "whoami"},
-                      session=init.headers["mcp-session-id"])
+    who = helpers.rpc(
+        api_client,
+        tokens["access_token"],
+        "tools/call",
+        {"name": "whoami"},
+        session=init.headers["mcp-session-id"],
+    )
     assert client.client_id in who.json()["result"]["content"][0]["text"]
 
 
@@ -94,7 +104,9 @@ def test_code_is_single_use(auth_client: httpx.Client, registered: Callable[...,
 
 
 @pytest.mark.security
-def test_wrong_code_verifier_is_refused(auth_client: httpx.Client, registered: Callable[..., helpers.Client]) -> None:
+def test_wrong_code_verifier_is_refused(
+    auth_client: httpx.Client, registered: Callable[..., helpers.Client]
+) -> None:
     client = registered()
     _, challenge = helpers.pkce_pair()
     other_verifier, _ = helpers.pkce_pair()
@@ -109,16 +121,24 @@ def test_authorize_without_pkce_redirects_with_error(
     auth_client: httpx.Client, registered: Callable[..., helpers.Client]
 ) -> None:
     client = registered()
-    response = auth_client.get("/authorize", params={
-        "response_type": "code", "client_id": client.client_id, "redirect_uri": helpers.REDIRECT_URI, "state": "x",
-    })
+    response = auth_client.get(
+        "/authorize",
+        params={
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": helpers.REDIRECT_URI,
+            "state": "x",
+        },
+    )
     assert response.status_code == 302
     assert "error=invalid_request" in response.headers["location"]
     assert "state=x" in response.headers["location"]
 
 
 @pytest.mark.security
-def test_state_replay_is_refused(auth_client: httpx.Client, registered: Callable[..., helpers.Client]) -> None:
+def test_state_replay_is_refused(
+    auth_client: httpx.Client, registered: Callable[..., helpers.Client]
+) -> None:
     client = registered()
     _, challenge = helpers.pkce_pair()
     helpers.authorize(auth_client, client, challenge, state="same-state")
@@ -129,8 +149,12 @@ def test_state_replay_is_refused(auth_client: httpx.Client, registered: Callable
 def test_refresh_token_rotates(auth_client: httpx.Client, registered: Callable[..., helpers.Client]) -> None:
     client = registered()
     tokens = helpers.access_token(auth_client, client)
-    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
-            "client_id": client.client_id, "client_secret": client.client_secret}
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": tokens["refresh_token"],
+        "client_id": client.client_id,
+        "client_secret": client.client_secret,
+    }
     first = auth_client.post("/token", data=form)
     assert first.status_code == 200
     assert first.json()["access_token"] != tokens["access_token"]
@@ -139,7 +163,9 @@ def test_refresh_token_rotates(auth_client: httpx.Client, registered: Callable[.
 
 
 @pytest.mark.security
-def test_wrong_client_secret_is_refused(auth_client: httpx.Client, registered: Callable[..., helpers.Client]) -> None:
+def test_wrong_client_secret_is_refused(
+    auth_client: httpx.Client, registered: Callable[..., helpers.Client]
+) -> None:
     client = registered()
     verifier, challenge = helpers.pkce_pair()
     code = helpers.authorize(auth_client, client, challenge)["code"]

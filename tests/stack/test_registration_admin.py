@@ -26,8 +26,9 @@ def test_closed_registration_refuses_new_clients(
 ) -> None:
     _set_open(auth_client, False)
     cleanup.add(_set_open, auth_client, True)
-    response = auth_client.post("/register", json={"client_name": unique_name("closed"),
-                                                   "redirect_uris": [helpers.REDIRECT_URI]})
+    response = auth_client.post(
+        "/register", json={"client_name": unique_name("closed"), "redirect_uris": [helpers.REDIRECT_URI]}
+    )
     assert response.status_code == 403
     assert response.json()["error"] == "access_denied"
 

@@ -76,7 +76,7 @@ class TokenChecker:
             hit = self._cache.get(token)
         if hit and hit[0] > now:
             return hit[1]
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - AUTH_URL is the stack's own http URL
             f"{AUTH_URL}/introspect",
             data=urlencode({"token": token}).encode(),
             headers={
@@ -98,7 +98,9 @@ class Api:
         self.store = store
         self.sessions: set[str] = set()
 
-    def call(self, method: str, params: Any, who: dict[str, Any], session: str | None) -> tuple[Any, str | None]:
+    def call(
+        self, method: str, params: Any, who: dict[str, Any], session: str | None
+    ) -> tuple[Any, str | None]:
         """Returns (result, new session id or None)."""
         if method == "initialize":
             if not isinstance(params, dict) or "protocolVersion" not in params:
@@ -177,13 +179,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path == "/health":
             self._send(200, {"status": "ok"})
         else:
             self._send(404, {"error": "not found"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if self.path not in ("/rpc", "/mcp"):
             self._send(404, {"error": "not found"})
             return
@@ -204,8 +206,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send(
                 401,
                 {"error": "invalid_token"},
-                {"WWW-Authenticate": 'Bearer realm="api", error="invalid_token", '
-                                     'error_description="the access token is invalid or expired"'},
+                {
+                    "WWW-Authenticate": 'Bearer realm="api", error="invalid_token", '
+                    'error_description="the access token is invalid or expired"'
+                },
             )
             return
         length = int(self.headers.get("Content-Length") or 0)
@@ -238,11 +242,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _one(self, msg: Any, who: dict[str, Any], session: str | None, new_session: list[str]) -> Any:
         if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0" or not isinstance(msg.get("method"), str):
-            return _error(msg.get("id") if isinstance(msg, dict) else None,
-                          RpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 request"))
+            return _error(
+                msg.get("id") if isinstance(msg, dict) else None,
+                RpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 request"),
+            )
         is_notification = "id" not in msg
         try:
-            result, sid = self.api.call(msg["method"], msg.get("params"), who, session or (new_session or [None])[0])
+            result, sid = self.api.call(
+                msg["method"], msg.get("params"), who, session or (new_session or [None])[0]
+            )
         except RpcError as exc:
             return None if is_notification else _error(msg["id"], exc)
         except redis.RedisError as exc:

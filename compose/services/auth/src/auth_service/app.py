@@ -62,13 +62,17 @@ def validate_metadata(body: Any) -> dict[str, Any]:
     for uri in uris:
         parsed = urlparse(uri) if isinstance(uri, str) else None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.fragment:
-            raise OAuthError(400, "invalid_redirect_uri", f"not an absolute http(s) URI without fragment: {uri!r}")
+            raise OAuthError(
+                400, "invalid_redirect_uri", f"not an absolute http(s) URI without fragment: {uri!r}"
+            )
     grants = body.get("grant_types", ["authorization_code", "refresh_token"])
     if not isinstance(grants, list) or not set(grants) <= GRANTS:
         raise OAuthError(400, "invalid_client_metadata", f"grant_types must be a subset of {sorted(GRANTS)}")
     method = body.get("token_endpoint_auth_method", "client_secret_post")
     if method not in ("none", "client_secret_post"):
-        raise OAuthError(400, "invalid_client_metadata", "token_endpoint_auth_method must be none or client_secret_post")
+        raise OAuthError(
+            400, "invalid_client_metadata", "token_endpoint_auth_method must be none or client_secret_post"
+        )
     lifetime = body.get("access_token_lifetime", DEFAULT_LIFETIME)
     if not isinstance(lifetime, int) or isinstance(lifetime, bool) or not 1 <= lifetime <= 86400:
         raise OAuthError(400, "invalid_client_metadata", "access_token_lifetime must be 1 to 86400 seconds")
@@ -126,7 +130,11 @@ class AuthServer:
 
     def registered_client(self, client_id: str, bearer: str | None) -> dict[str, Any]:
         client = self.store.get_client(client_id)
-        if client is None or not bearer or not hmac.compare_digest(bearer, client["registration_access_token"]):
+        if (
+            client is None
+            or not bearer
+            or not hmac.compare_digest(bearer, client["registration_access_token"])
+        ):
             # RFC 7592: an unknown client and a wrong token look the same
             raise OAuthError(401, "invalid_token", "unknown client or wrong registration access token")
         return client
@@ -190,10 +198,14 @@ class AuthServer:
             if code is None or code["client_id"] != client["client_id"]:
                 raise OAuthError(400, "invalid_grant", "the code is unknown, used or expired")
             if form.get("redirect_uri") != code["redirect_uri"]:
-                raise OAuthError(400, "invalid_grant", "redirect_uri does not match the authorization request")
+                raise OAuthError(
+                    400, "invalid_grant", "redirect_uri does not match the authorization request"
+                )
             verifier = form.get("code_verifier", "")
             if not VERIFIER_RE.match(verifier):
-                raise OAuthError(400, "invalid_request", "code_verifier must be 43 to 128 unreserved characters")
+                raise OAuthError(
+                    400, "invalid_request", "code_verifier must be 43 to 128 unreserved characters"
+                )
             if not hmac.compare_digest(pkce_s256(verifier), code["code_challenge"]):
                 raise OAuthError(400, "invalid_grant", "PKCE verification failed")
             sub, scope = code["sub"], code["scope"]
@@ -266,16 +278,16 @@ class Handler(BaseHTTPRequestHandler):
             raise OAuthError(401, "invalid_token", "admin token required")
 
     # routes -------------------------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch("PUT")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
@@ -331,7 +343,9 @@ class Handler(BaseHTTPRequestHandler):
                 app.store.set_registration_open(body["open"])
             self._send(200, {"open": app.store.registration_open()})
         else:
-            self._send(HTTPStatus.NOT_FOUND, {"error": "not_found", "error_description": f"no route {method} {path}"})
+            self._send(
+                HTTPStatus.NOT_FOUND, {"error": "not_found", "error_description": f"no route {method} {path}"}
+            )
 
 
 def serve(host: str = "0.0.0.0", port: int = 8000) -> None:

@@ -1,0 +1,342 @@
+"""Diagnose: checks -> findings (with evidence and a fix) -> a report (the CLI renders it).
+
+Exit codes: 0 all is well, 1 problems found, 2 could not check (the engine is unreachable).
+Services with problems come first, so the first thing a CI log shows is what broke.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from stacktest import _compose
+from stacktest import stack as stacks
+from stacktest._engine import Engine, engine_host
+from stacktest.errors import StacktestError
+from stacktest.readiness import probe_once
+from stacktest.settings import Probe, Settings
+
+__all__ = ["Finding", "Report", "diagnose", "to_markdown"]
+
+Severity = Literal["ok", "info", "warning", "error"]
+_RANK = {"error": 0, "warning": 1, "info": 2, "ok": 3}
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+])?[^}]*\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+LOG_TAIL = 20
+
+
+@dataclass
+class Finding:
+    check: str
+    severity: Severity
+    title: str
+    evidence: str = ""
+    fix: str = ""
+    subject: str = ""  # the service, file or stack it is about
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    could_not_check: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.could_not_check:
+            return 2
+        return 1 if any(f.severity == "error" for f in self.findings) else 0
+
+    def add(self, *findings: Finding) -> None:
+        self.findings.extend(findings)
+
+    def sorted(self) -> list[Finding]:
+        return sorted(self.findings, key=lambda f: _RANK[f.severity])
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"exit_code": self.exit_code, "findings": [asdict(f) for f in self.sorted()]}, indent=2
+        )
+
+
+def diagnose(settings: Settings, project: str | None = None) -> Report:
+    report = Report()
+    engine = _check_engine(settings, report)
+    _check_compose(settings, report)
+    _check_env(settings, report)
+    if engine is not None:
+        _check_stack(settings, engine, report, project)
+        _check_leftovers(settings, engine, report)
+    _check_coverage(settings, report)
+    _check_junit(settings, report)
+    return report
+
+
+def _check_engine(settings: Settings, report: Report) -> Engine | None:
+    try:
+        engine = Engine.connect(timeout=10)
+    except StacktestError as exc:
+        report.could_not_check = True
+        report.add(Finding("engine", "error", "the Docker Engine is unreachable", exc.message, exc.hint))
+        return None
+    version = engine.version()
+    report.add(
+        Finding(
+            "engine",
+            "ok",
+            f"Docker Engine {version.get('Version', '?')} (API {version.get('ApiVersion', '?')})",
+        )
+    )
+    root = engine.info().get("DockerRootDir", "")
+    if root and os.path.isdir(root):
+        free = shutil.disk_usage(root).free / 2**30
+        severity: Severity = "error" if free < 1 else "warning" if free < 5 else "ok"
+        report.add(
+            Finding(
+                "engine",
+                severity,
+                f"{free:.1f} GiB free for the engine ({root})",
+                fix="free disk space: `docker system prune`" if severity != "ok" else "",
+            )
+        )
+    return engine
+
+
+def _check_compose(settings: Settings, report: Report) -> None:
+    try:
+        compose = _compose.detect(settings.compose_command)
+    except StacktestError as exc:
+        report.add(Finding("compose", "error", "no compose tool", exc.message, exc.hint))
+        return
+    name = " ".join(compose.command)
+    report.add(Finding("compose", "ok", f"{name} {'.'.join(map(str, compose.version))}"))
+    missing = [str(p) for p in settings.compose_paths if not p.is_file()]
+    if missing:
+        report.add(
+            Finding(
+                "compose-config",
+                "error",
+                "compose file missing",
+                ", ".join(missing),
+                "fix tool.stacktest.compose_files",
+                subject=missing[0],
+            )
+        )
+        return
+    try:
+        compose.bind("", settings.compose_paths, {}, 60).config()
+    except StacktestError as exc:
+        report.add(
+            Finding("compose-config", "error", "the compose configuration is invalid", str(exc), exc.hint)
+        )
+        return
+    report.add(
+        Finding("compose-config", "ok", f"compose configuration valid ({len(settings.compose_paths)} files)")
+    )
+
+
+def _check_env(settings: Settings, report: Report) -> None:
+    """Variables the compose files interpolate: present, defaulted or missing. Values are never shown."""
+    needed: dict[str, bool] = {}  # name -> has a default
+    for path in settings.compose_paths:
+        if not path.is_file():
+            continue
+        for m in _VAR_RE.finditer(path.read_text(encoding="utf-8")):
+            name = m.group(1) or m.group(3)
+            has_default = bool(m.group(2) and m.group(2).lstrip(":").startswith(("-", "+")))
+            needed[name] = needed.get(name, False) or has_default
+    set_by_stacktest = {"STACKTEST_PYTHON_IMAGE", "STACKTEST_REDIS_IMAGE"}
+    for name, has_default in sorted(needed.items()):
+        if name in set_by_stacktest:
+            continue
+        present = name in os.environ  # env: any variable the user's compose files name
+        if present:
+            report.add(Finding("env", "ok", f"{name} is set", subject=name))
+        elif has_default:
+            report.add(
+                Finding("env", "info", f"{name} is not set; the compose file's default is used", subject=name)
+            )
+        else:
+            report.add(
+                Finding(
+                    "env",
+                    "error",
+                    f"{name} is not set and has no default",
+                    subject=name,
+                    fix=f"export {name} before starting the stack",
+                )
+            )
+
+
+def _check_stack(settings: Settings, engine: Engine, report: Report, project: str | None) -> None:
+    try:
+        record = stacks.find_record(settings, project)
+    except StacktestError:
+        report.add(
+            Finding(
+                "stack",
+                "info",
+                "no stack of this checkout is running",
+                fix="`just up` starts one; `just test` starts one for a run",
+            )
+        )
+        return
+    states = engine.states(record.project)
+    if not states:
+        report.add(
+            Finding(
+                "stack",
+                "error",
+                f"stack {record.project} is recorded but has no containers",
+                fix="`stacktest down` clears the record; `just up` starts a new stack",
+                subject=record.project,
+            )
+        )
+        return
+    host = engine_host()
+    for service in sorted(set(record.services) | set(states)):
+        st = states.get(service)
+        if st is None:
+            report.add(
+                Finding(
+                    "service",
+                    "error",
+                    f"{service}: no container",
+                    subject=service,
+                    fix=f"`stacktest up {service}`",
+                )
+            )
+            continue
+        problems = []
+        if st.status != "running":
+            problems.append(f"{st.status} (exit code {st.exit_code})")
+        if st.oom_killed:
+            problems.append("killed for running out of memory")
+        if st.health == "unhealthy":
+            problems.append("unhealthy")
+        if st.restart_count:
+            problems.append(f"restarted {st.restart_count} times")
+        if problems:
+            tail = engine.logs(st.container_id, tail=LOG_TAIL).rstrip()
+            report.add(
+                Finding(
+                    "service",
+                    "error",
+                    f"{service}: {', '.join(problems)}",
+                    evidence=f"last {LOG_TAIL} log lines:\n{tail}" if tail else "no log lines",
+                    fix=f"`just logs {service}`; then `just down && just up`",
+                    subject=service,
+                )
+            )
+            continue
+        report.add(
+            Finding("service", "ok", f"{service}: {st.status}, health {st.health or 'n/a'}", subject=service)
+        )
+        probe = settings.probes.get(service)
+        for container_port, host_port in sorted(st.ports.items()):
+            p = probe if probe and probe.port == container_port else Probe("tcp", container_port)
+            ok, what = probe_once(p, host, host_port)
+            report.add(
+                Finding(
+                    "port",
+                    "ok" if ok else "error",
+                    f"{service}: {host}:{host_port} (container {container_port}) "
+                    + ("answers" if ok else "does not answer"),
+                    evidence=what,
+                    subject=service,
+                    fix="" if ok else f"check the service listens on 0.0.0.0:{container_port}",
+                )
+            )
+
+
+def _check_leftovers(settings: Settings, engine: Engine, report: Report) -> None:
+    stale = stacks.stale_stacks(engine, settings)
+    for info, why in stale:
+        report.add(
+            Finding(
+                "leftovers",
+                "warning",
+                f"stack {info.project} was left behind: {why}",
+                evidence=f"{info.containers} containers, checkout {info.root or info.checkout}",
+                fix="`stacktest reap --yes` removes it",
+                subject=info.project,
+            )
+        )
+    if not stale:
+        report.add(Finding("leftovers", "ok", "no stacks left behind by earlier runs"))
+
+
+def _check_coverage(settings: Settings, report: Report) -> None:
+    last = settings.state_dir / "last" / "coverage.json"
+    if not last.is_file():
+        return
+    data = json.loads(last.read_text())
+    for service, count in sorted(data.get("files", {}).items()):
+        if count:
+            report.add(Finding("coverage", "ok", f"{service}: {count} coverage data files", subject=service))
+        else:
+            report.add(
+                Finding(
+                    "coverage",
+                    "warning",
+                    f"{service}: no coverage data in the last coverage run",
+                    fix="was it killed, or did it never run Python code? see `just logs " + service + "`",
+                    subject=service,
+                )
+            )
+
+
+def _check_junit(settings: Settings, report: Report) -> None:
+    junit = settings.state_dir / "last" / "junit.xml"
+    if not junit.is_file():
+        return
+    try:
+        root = ET.parse(junit).getroot()  # noqa: S314 - written by our own pytest run
+    except ET.ParseError as exc:
+        report.add(Finding("tests", "warning", f"cannot read {junit}: {exc}"))
+        return
+    failed = []
+    for case in root.iter("testcase"):
+        for kind in ("failure", "error"):
+            node = case.find(kind)
+            if node is not None:
+                name = f"{case.get('classname', '')}::{case.get('name', '')}"
+                failed.append((name, (node.get("message") or "").strip().splitlines()[:1]))
+    if not failed:
+        report.add(Finding("tests", "ok", "the last run had no failing tests"))
+    for name, message in failed[:20]:
+        test = name.rsplit("::", 1)[-1]
+        report.add(
+            Finding(
+                "tests",
+                "error",
+                f"failed: {name}",
+                evidence=message[0] if message else "",
+                fix=f"`just test -k '{test}' -vvv -s`",
+                subject=name,
+            )
+        )
+
+
+def to_markdown(report: Report) -> str:
+    icon = {"ok": "✅", "info": "🛈", "warning": "⚠️", "error": "❌"}
+    lines = ["## stacktest diagnose", "", "| | check | finding | fix |", "|---|---|---|---|"]
+    for f in report.sorted():
+        lines.append(f"| {icon[f.severity]} | {f.check} | {f.title} | {f.fix} |")
+    errors = [f for f in report.sorted() if f.severity == "error" and f.evidence]
+    for f in errors:
+        lines += ["", f"### {f.title}", "", "```", f.evidence, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def annotations(report: Report) -> list[str]:
+    """GitHub Actions workflow commands for the errors."""
+    out = []
+    for f in report.sorted():
+        if f.severity == "error":
+            message = (f.title + (f" — {f.fix}" if f.fix else "")).replace("%", "%25").replace("\n", "%0A")
+            out.append(f"::error title=stacktest {f.check}::{message}")
+    return out
