@@ -466,7 +466,7 @@ def diagnose_cmd(
         with open(summary, "a", encoding="utf-8") as fh:
             fh.write(diagnose.to_markdown(report))
     if os.environ.get("GITHUB_ACTIONS") == "true":  # env: GITHUB_ACTIONS
-        for line in diagnose.annotations(report):
+        for line in diagnose.github_annotations(report):
             sys.stdout.write(line + "\n")  # workflow commands must reach stdout unformatted
     return report.exit_code
 

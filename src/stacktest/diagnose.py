@@ -21,7 +21,7 @@ from stacktest.errors import StacktestError
 from stacktest.readiness import probe_once
 from stacktest.settings import Probe, Settings
 
-__all__ = ["Finding", "Report", "diagnose", "to_markdown"]
+__all__ = ["Finding", "Report", "diagnose", "github_annotations", "to_markdown"]
 
 Severity = Literal["ok", "info", "warning", "error"]
 _RANK = {"error": 0, "warning": 1, "info": 2, "ok": 3}
@@ -332,7 +332,7 @@ def to_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def annotations(report: Report) -> list[str]:
+def github_annotations(report: Report) -> list[str]:
     """GitHub Actions workflow commands for the errors."""
     out = []
     for f in report.sorted():
