@@ -17,8 +17,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
 
-import click
 import typer
+
+try:  # typer 0.2x ships its own copy of click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer, which uses click itself
+    from click import ClickException  # type: ignore[assignment]
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
@@ -62,7 +66,7 @@ def settings(**flags: Any) -> Settings:
     for key, raw in _State.overrides.items():
         if key not in by_key:
             raise UsageError(f"--set {key}: unknown setting", hint="see docs/configuration.md for the keys")
-        values[by_key[key].attr] = _coerce(_field_for_attr(by_key[key].attr), raw, f"--set {key}")
+        values[by_key[key].attr] = _coerce(_field_for_attr(by_key[key].attr), raw, f"--set {key}", text=True)
     values.update({k: v for k, v in flags.items() if v is not None})
     return s.with_overrides(**values) if values else s
 
@@ -495,12 +499,12 @@ def main(argv: list[str] | None = None) -> int:
     except StacktestError as exc:
         _report(exc)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
         _report(Interrupted(signal.SIGINT))
         return 130
-    except click.ClickException as exc:
+    except ClickException as exc:
         exc.show()
         return 2
     except Exception as exc:  # the CLI boundary: a bug of ours still gets a message, not a bare traceback

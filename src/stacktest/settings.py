@@ -254,7 +254,7 @@ def load_settings(
     # 3. the environment
     for f in FIELDS:
         if f.env in env:  # env: STACKTEST_<KEY> for every declared field
-            values[f.attr] = _coerce(f, env[f.env], f"environment variable {f.env}")
+            values[f.attr] = _coerce(f, env[f.env], f"environment variable {f.env}", text=True)
     settings = Settings(root=root, source=path, **values, **_build_tables(tables, path))
     return _validated(settings)
 
@@ -306,9 +306,11 @@ def _unknown(key: str, path: Path) -> str:
     return f"unknown setting tool.stacktest.{key} in {path}{guess}"
 
 
-def _coerce(f: Field, value: Any, where: str) -> Any:
-    """Turn a file or environment value into the field's type, or say what is wrong and where."""
-    from_text = isinstance(value, str)
+def _coerce(f: Field, value: Any, where: str, *, text: bool = False) -> Any:
+    """Turn a value into the field's type, or say what is wrong and where. ``text``: the value comes from
+    an environment variable or ``--set`` and may be parsed ("30" -> 30.0, "a,b" -> a list); file values
+    must have the right TOML type."""
+    from_text = text and isinstance(value, str)
     try:
         if f.kind in ("str", "optional-str"):
             if value is None and f.kind == "optional-str":
@@ -317,7 +319,7 @@ def _coerce(f: Field, value: Any, where: str) -> Any:
                 raise TypeError
             return value
         if f.kind == "choice":
-            if value not in f.choices:
+            if not isinstance(value, str) or value not in f.choices:
                 raise ConfigError(f"{where}: {value!r} is not one of {', '.join(f.choices)}")
             return value
         if f.kind == "bool":

@@ -1,0 +1,126 @@
+"""Fixtures shared by stacktest's own tests.
+
+Tests under integration/, e2e/ and reliability/ need a real Docker Engine. Without one they skip on a
+developer's machine and FAIL under CI=true, so a CI without an engine can never pass by skipping.
+Each of them works in a copy of the bundled project in a temporary folder, so its state file and its
+stacks never meet the developer's own (every container, network and volume is labelled with that folder).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ENGINE_DIRS = ("integration", "e2e", "reliability")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO).parts
+        if len(parts) > 1 and parts[0] == "tests" and parts[1] in ENGINE_DIRS:
+            item.add_marker(pytest.mark.docker)
+            if parts[1] == "reliability":
+                item.add_marker(pytest.mark.reliability)
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[object]:
+    """A connected Engine API client, or a skip (a failure under CI=true)."""
+    from stacktest._engine import Engine
+    from stacktest.errors import EngineUnavailable
+
+    try:
+        engine = Engine.connect(timeout=10)
+    except EngineUnavailable as exc:
+        if IN_CI:
+            pytest.fail(f"CI=true and no Docker Engine: {exc}", pytrace=False)
+        pytest.skip(f"no Docker Engine: {exc}")
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(autouse=True)
+def _engine_for_docker_tests(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("docker") is not None:
+        request.getfixturevalue("docker_engine")
+
+
+def copy_project(dest: Path, *, with_suite: bool = True) -> Path:
+    """The bundled project (settings, stack, spy, live suite) in ``dest``; wheels are reused if present."""
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
+    shutil.copytree(REPO / "compose", dest / "compose", ignore=shutil.ignore_patterns("__pycache__"))
+    if with_suite:
+        (dest / "tests").mkdir()
+        shutil.copy2(REPO / "tests" / "__init__.py", dest / "tests" / "__init__.py")
+        shutil.copytree(
+            REPO / "tests" / "stack", dest / "tests" / "stack", ignore=shutil.ignore_patterns("__pycache__")
+        )
+    return dest
+
+
+@pytest.fixture
+def project(tmp_path: Path, docker_engine: object) -> Iterator[Path]:
+    """A private copy of the bundled project; afterwards nothing of it may remain on the engine."""
+    root = copy_project(tmp_path / "proj")
+    yield root
+    leftovers = engine_leftovers(docker_engine, root)
+    cleanup_root(docker_engine, root)
+    assert leftovers == {"containers": [], "networks": [], "volumes": []}, f"left behind: {leftovers}"
+
+
+def engine_leftovers(engine: object, root: Path) -> dict[str, list[str]]:
+    from stacktest._engine import LABEL_ROOT
+
+    client = engine.client  # type: ignore[attr-defined]
+    label = {"label": f"{LABEL_ROOT}={root}"}
+    return {
+        "containers": sorted(c.name for c in client.containers.list(all=True, filters=label)),
+        "networks": sorted(n.name for n in client.networks.list(filters=label)),
+        "volumes": sorted(v.name for v in client.volumes.list(filters=label)),
+    }
+
+
+def cleanup_root(engine: object, root: Path) -> None:
+    """Remove whatever a failed test left, so one failure does not cascade."""
+    from stacktest._engine import LABEL_ROOT, PROJECT_LABEL
+
+    client = engine.client  # type: ignore[attr-defined]
+    projects = {
+        c.labels.get(PROJECT_LABEL)
+        for c in client.containers.list(all=True, filters={"label": f"{LABEL_ROOT}={root}"})
+    }
+    projects |= {
+        v.attrs.get("Labels", {}).get(PROJECT_LABEL)
+        for v in client.volumes.list(filters={"label": f"{LABEL_ROOT}={root}"})
+    }
+    for p in projects - {None}:
+        engine.remove_project(p)  # type: ignore[attr-defined]
+
+
+def run_cli(
+    args: Sequence[str],
+    cwd: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m stacktest ARGS`` in ``cwd``, captured."""
+    full_env = dict(os.environ) | {"NO_COLOR": "1", "COLUMNS": "200"} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "stacktest", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

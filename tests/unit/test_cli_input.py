@@ -1,0 +1,67 @@
+"""Bad input at the command line: a clear message and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stacktest.cli import main
+
+pytestmark = pytest.mark.unit
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--set", "nope=1", "status"], 2, "unknown setting"),
+        (["--set", "ready_timeout", "status"], 2, "expected KEY=VALUE"),
+        (["--set", "ready_timeout=soon", "status"], 10, "--set ready_timeout"),
+        (["test", "--mode", "turbo"], 2, "unknown mode 'turbo'"),
+        (["coverage", "run", "--mode", "turbo"], 2, "unknown mode"),
+        (["frobnicate"], 2, "No such command"),
+    ],
+)
+def test_bad_input(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    code: int,
+    words: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.stacktest]\n")
+    got, text = run(capsys, *args)
+    assert got == code
+    assert words in text
+    assert "Traceback" not in text
+
+
+def test_missing_config_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, text = run(capsys, "--config", str(tmp_path / "missing.toml"), "status")
+    assert code == 10 and "does not exist" in text and "error[config]" in text
+
+
+def test_no_stack_recorded(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.stacktest]\n")
+    code, text = run(capsys, "status")
+    assert code == 13 and "error[no-stack]" in text and "stacktest up" in text
+
+
+def test_cleanup_with_an_empty_prefix(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[tool.stacktest]\n[tool.stacktest.cleanup]\nprefix = ' '\n")
+    code, text = run(capsys, "cleanup", "--yes")
+    assert code == 17 and "empty" in text

@@ -1,0 +1,153 @@
+"""The readiness state machine, and wait_ready driven by a fake engine and a fake clock."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import replace
+
+import pytest
+
+from stacktest._engine import ServiceState
+from stacktest.errors import NotReady
+from stacktest.readiness import ServiceWaiter, Status, wait_ready
+from stacktest.settings import Probe
+
+pytestmark = pytest.mark.unit
+
+RUNNING = ServiceState("web", "c1", "running", None, 0, False, 0, {8000: 32001})
+HTTP = Probe("http", 8000, path="/health")
+
+
+def test_waits_for_a_container() -> None:
+    assert ServiceWaiter("web", HTTP).step(None, None).status is Status.WAITING
+
+
+def test_probe_decides_when_configured() -> None:
+    w = ServiceWaiter("web", HTTP)
+    assert w.step(RUNNING, False).status is Status.WAITING
+    assert w.step(RUNNING, True).status is Status.READY
+
+
+def test_healthcheck_when_no_probe() -> None:
+    w = ServiceWaiter("web", None)
+    starting = replace(RUNNING, has_healthcheck=True, health="starting")
+    assert w.step(starting, None).status is Status.WAITING
+    assert w.step(starting, None, check_ok=True).status is Status.READY  # our own run of its command
+    assert w.step(replace(starting, health="healthy"), None).status is Status.READY
+
+
+def test_running_is_enough_without_probe_or_healthcheck() -> None:
+    assert ServiceWaiter("web", None).step(RUNNING, None).status is Status.READY
+
+
+@pytest.mark.parametrize(
+    ("state", "words"),
+    [
+        (replace(RUNNING, status="exited", exit_code=3), "exited with code 3"),
+        (replace(RUNNING, status="restarting"), "restarting"),
+        (replace(RUNNING, health="unhealthy"), "unhealthy"),
+        (replace(RUNNING, status="exited", exit_code=137, oom_killed=True), "out of memory"),
+    ],
+)
+def test_fails_fast(state: ServiceState, words: str) -> None:
+    verdict = ServiceWaiter("web", HTTP).step(state, None)
+    assert verdict.status is Status.FAILED and words in verdict.detail
+
+
+def test_a_restart_seen_after_start_fails() -> None:
+    w = ServiceWaiter("web", HTTP)
+    assert w.step(RUNNING, False).status is Status.WAITING
+    assert w.step(replace(RUNNING, restart_count=1), False).status is Status.FAILED
+
+
+def test_one_shot_that_completed_is_ready_but_not_a_probed_service() -> None:
+    done = replace(RUNNING, status="exited", exit_code=0)
+    assert ServiceWaiter("init", None).step(done, None).status is Status.READY
+    assert ServiceWaiter("web", HTTP).step(done, None).status is Status.FAILED
+
+
+class FakeEngine:
+    """The two calls wait_ready makes, answered from a script of states."""
+
+    def __init__(self, states: dict[str, list[ServiceState]]) -> None:
+        self.scripts = {k: itertools.chain(v, itertools.repeat(v[-1])) for k, v in states.items()}
+        self.by_id: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def states(self, project: str) -> dict[str, ServiceState]:
+        with self.lock:
+            out = {k: next(v) for k, v in self.scripts.items()}
+        self.by_id.update({s.container_id: k for k, s in out.items()})
+        return out
+
+    def inspect(self, cid: str) -> ServiceState:
+        with self.lock:
+            return next(self.scripts[self.by_id[cid]])
+
+    def exec_check(self, cid: str, test: tuple[str, ...]) -> bool:
+        return False
+
+    def logs(self, cid: str, tail: int = 20) -> str:
+        return "boom: cannot bind\n"
+
+
+class FakeClock:
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self.lock:
+            self.now += self.step
+            return self.now
+
+
+def test_wait_ready_reports_each_service() -> None:
+    engine = FakeEngine({"a": [RUNNING], "b": [replace(RUNNING, container_id="c2")]})
+    ready = wait_ready(
+        engine,
+        "p",
+        ["a", "b"],
+        {},
+        host="127.0.0.1",
+        timeout=5,  # type: ignore[arg-type]
+        poll_interval=0.001,
+    )
+    assert set(ready) == {"a", "b"}
+
+
+def test_wait_ready_names_the_crashed_service_with_its_logs() -> None:
+    crashed = replace(RUNNING, container_id="c2", status="exited", exit_code=2)
+    engine = FakeEngine({"ok": [RUNNING], "bad": [crashed]})
+    with pytest.raises(NotReady) as info:
+        wait_ready(
+            engine,
+            "p",
+            ["ok", "bad"],
+            {},
+            host="127.0.0.1",
+            timeout=5,  # type: ignore[arg-type]
+            poll_interval=0.001,
+        )
+    assert info.value.service == "bad"
+    assert "exited with code 2" in str(info.value) and "boom: cannot bind" in str(info.value)
+
+
+def test_wait_ready_deadline_on_the_fake_clock() -> None:
+    starting = replace(RUNNING, has_healthcheck=True, health="starting")
+    engine = FakeEngine({"slow": [starting]})
+    with pytest.raises(NotReady) as info:
+        wait_ready(
+            engine,
+            "p",
+            ["slow"],
+            {},
+            host="127.0.0.1",
+            timeout=3,  # type: ignore[arg-type]
+            poll_interval=0.001,
+            clock=FakeClock(0.05),
+        )
+    assert "not ready after 3 s: slow" in str(info.value)
+    assert "health: starting" in str(info.value)

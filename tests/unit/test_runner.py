@@ -1,0 +1,129 @@
+"""Test modes: the pytest argv of each, serial safety, exit codes, JUnit merging."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacktest.errors import UsageError
+from stacktest.runner import MODES, _count, has_test_path, merge_exit_codes, merge_junit, plan
+
+pytestmark = pytest.mark.unit
+
+OUT = Path("out")  # never written: plan() only names the files
+
+
+def argv(mode: str, args: list[str], **kw: object) -> list[list[str]]:
+    return [p.argv[3:] for p in plan(MODES[mode], args, tests=["tests/stack"], out_dir=OUT, **kw)]  # type: ignore[arg-type]
+
+
+def test_default_passes_arguments_untouched() -> None:
+    [args] = argv("default", ["-k", "oauth and not slow", "-vvv", "--pdb", "-s"])
+    assert args[:5] == ["-k", "oauth and not slow", "-vvv", "--pdb", "-s"]
+    assert "tests/stack" in args  # no path given: the configured tests are added
+    assert args[-1] == f"--junitxml={OUT / 'junit-run.xml'}"
+
+
+def test_a_node_id_replaces_the_configured_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.py").write_text("")
+    [args] = argv("default", ["t.py::test_x", "-v"])
+    assert "tests/stack" not in args and args[0] == "t.py::test_x"
+
+
+def test_value_of_an_option_is_not_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "oauth").mkdir()
+    assert not has_test_path(["-k", "oauth"])
+    assert has_test_path(["oauth"])
+
+
+@pytest.mark.parametrize(
+    ("mode", "xdist"),
+    [
+        ("parallel", ["-n", "auto"]),
+        ("fast", ["-n", "auto", "--dist", "worksteal"]),
+        ("by-module", ["-n", "auto", "--dist", "loadfile"]),
+        ("by-class", ["-n", "auto", "--dist", "loadscope"]),
+    ],
+)
+def test_parallel_modes_run_two_phases(mode: str, xdist: list[str]) -> None:
+    first, second = argv(mode, ["-v"])
+    assert first[: len(xdist)] == xdist
+    assert first[len(xdist) : len(xdist) + 2] == ["-m", "not serial"]
+    assert second[:4] == ["-n", "0", "-m", "serial"]
+
+
+def test_worker_count() -> None:
+    first, _ = argv("n", [], workers=3)
+    assert first[:2] == ["-n", "3"]
+    with pytest.raises(UsageError, match="worker count"):
+        argv("n", [])
+
+
+def test_user_marker_is_combined_with_the_phase() -> None:
+    first, second = argv("parallel", ["-m", "auth or protocol"])
+    assert first[2:4] == ["-m", "(auth or protocol) and (not serial)"]
+    assert second[2:4] == ["-m", "(auth or protocol) and (serial)"]
+    [only] = argv("serial", ["-mslow"])
+    assert only[:2] == ["-m", "(slow) and (serial)"]
+
+
+def test_parallel_safe_skips_serial_in_one_phase() -> None:
+    [only] = argv("parallel-safe", [])
+    assert only[:4] == ["-n", "auto", "-m", "not serial"]
+
+
+def test_pdb_needs_one_process() -> None:
+    with pytest.raises(UsageError, match="--pdb needs one process"):
+        argv("fast", ["--pdb"])
+
+
+def test_n_in_arguments_conflicts_with_a_parallel_mode() -> None:
+    with pytest.raises(UsageError, match="-n"):
+        argv("parallel", ["-n", "4"])
+
+
+def test_user_junit_is_taken_out_of_the_phases() -> None:
+    first, second = argv("fast", ["--junitxml=mine.xml"])
+    assert not any(a.startswith("--junitxml=mine") for a in first + second)
+
+
+def test_phases_use_this_python() -> None:
+    assert plan(MODES["default"], [], tests=[], out_dir=OUT)[0].argv[:3] == [sys.executable, "-m", "pytest"]
+
+
+@pytest.mark.parametrize(
+    ("codes", "merged"),
+    [
+        ([0, 0], 0),
+        ([0, 5], 0),
+        ([5, 0], 0),
+        ([5, 5], 5),
+        ([1, 0], 1),
+        ([0, 1], 1),
+        ([1, 5], 1),
+        ([2, 0], 2),
+        ([1, 4], 4),
+        ([5], 5),
+        ([3, 1], 3),
+    ],
+)
+def test_merge_exit_codes(codes: list[int], merged: int) -> None:
+    assert merge_exit_codes(codes) == merged
+
+
+def test_merge_junit_keeps_every_testcase(tmp_path: Path) -> None:
+    a, b = tmp_path / "junit-parallel.xml", tmp_path / "junit-serial.xml"
+    a.write_text(
+        '<testsuites><testsuite name="pytest" tests="3" failures="1" errors="0" skipped="1">'
+        '<testcase name="x"/><testcase name="y"/><testcase name="z"/></testsuite></testsuites>'
+    )
+    b.write_text(
+        '<testsuites><testsuite name="pytest" tests="2" failures="0" errors="0" skipped="0">'
+        '<testcase name="s1"/><testcase name="s2"/></testsuite></testsuites>'
+    )
+    merge_junit([a, b, tmp_path / "missing.xml"], tmp_path / "junit.xml")
+    assert _count(tmp_path / "junit.xml") == {"tests": 5, "failed": 1, "errors": 0, "skipped": 1}

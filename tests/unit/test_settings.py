@@ -1,0 +1,146 @@
+"""Settings: precedence DEFAULT < PYPROJECT < ENV < CLI, and errors that name the key and the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stacktest.errors import ConfigError
+from stacktest.settings import FIELDS, Probe, load_settings
+
+pytestmark = pytest.mark.unit
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "pyproject.toml"
+    path.write_text("[tool.stacktest]\n" + body)
+    return path
+
+
+def test_defaults_when_the_table_is_empty(tmp_path: Path) -> None:
+    s = load_settings(config=write(tmp_path, ""), environ={})
+    assert s.ready_timeout == 120.0
+    assert s.compose_files == ("docker-compose.yml",)
+    assert s.cleanup_prefix == "TEST "
+    assert s.root == tmp_path
+
+
+def test_precedence_file_then_env_then_cli(tmp_path: Path) -> None:
+    path = write(tmp_path, "ready_timeout = 30\nproject_prefix = 'fromfile'\n")
+    s = load_settings(config=path, environ={})
+    assert (s.ready_timeout, s.project_prefix) == (30.0, "fromfile")
+    s = load_settings(config=path, environ={"STACKTEST_READY_TIMEOUT": "45"})
+    assert (s.ready_timeout, s.project_prefix) == (45.0, "fromfile")
+    s = s.with_overrides(ready_timeout=5, project_prefix=None)
+    assert (s.ready_timeout, s.project_prefix) == (5.0, "fromfile")
+
+
+def test_nested_keys_have_env_vars(tmp_path: Path) -> None:
+    path = write(tmp_path, "[tool.stacktest.cleanup]\nprefix = 'T1 '\n")
+    assert load_settings(config=path, environ={}).cleanup_prefix == "T1 "
+    assert load_settings(config=path, environ={"STACKTEST_CLEANUP_PREFIX": "T2 "}).cleanup_prefix == "T2 "
+
+
+def test_list_from_env_splits_on_commas(tmp_path: Path) -> None:
+    s = load_settings(config=write(tmp_path, ""), environ={"STACKTEST_COMPOSE_FILES": "a.yml,b.yml"})
+    assert s.compose_files == ("a.yml", "b.yml")
+
+
+def test_unknown_key_names_key_file_and_a_guess(tmp_path: Path) -> None:
+    path = write(tmp_path, "ready_timout = 3\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config=path, environ={})
+    assert "tool.stacktest.ready_timout" in str(info.value)
+    assert str(path) in str(info.value)
+    assert "did you mean 'ready_timeout'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ("ready_timeout = 'soon'\n", "ready_timeout"),
+        ("compose_files = 'one.yml'\n", "compose_files"),
+        ("cleanup_after_tests = 'maybe'\n", "cleanup_after_tests"),
+        ("images = 'remote'\n", "images"),
+        ("log_section_lines = true\n", "log_section_lines"),
+    ],
+)
+def test_wrong_type_names_key_and_file(tmp_path: Path, body: str, key: str) -> None:
+    path = write(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config=path, environ={})
+    assert key in str(info.value) and str(path) in str(info.value)
+
+
+def test_wrong_type_in_env_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="STACKTEST_STOP_TIMEOUT"):
+        load_settings(config=write(tmp_path, ""), environ={"STACKTEST_STOP_TIMEOUT": "ten"})
+
+
+def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(config=tmp_path / "nope.toml", environ={})
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text("[tool.stacktest\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(config=path, environ={})
+
+
+def test_invalid_project_prefix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a valid compose project name"):
+        load_settings(config=write(tmp_path, "project_prefix = 'My Stack'\n"), environ={})
+
+
+def test_non_positive_timeout(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="greater than 0"):
+        load_settings(config=write(tmp_path, "ready_timeout = 0\n"), environ={})
+
+
+def test_probes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[tool.stacktest.probes.web]\nhttp = '/health'\nport = 8000\n"
+        "[tool.stacktest.probes.db]\ntcp = 5432\n",
+    )
+    s = load_settings(config=path, environ={})
+    assert s.probes == {"web": Probe("http", 8000, path="/health"), "db": Probe("tcp", 5432)}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[tool.stacktest.probes.web]\nhttp = '/health'\n",
+        "[tool.stacktest.probes.web]\nhttps = '/x'\nport = 1\n",
+        "[tool.stacktest.probes.web]\ntcp = 'x'\n",
+    ],
+)
+def test_bad_probe(tmp_path: Path, body: str) -> None:
+    with pytest.raises(ConfigError, match=r"tool\.stacktest\.probes\.web"):
+        load_settings(config=write(tmp_path, body), environ={})
+
+
+def test_cleanup_backend_needs_a_pattern(tmp_path: Path) -> None:
+    body = "[tool.stacktest.cleanup.backends.r]\nkind = 'redis'\nservice = 'redis'\nport = 6379\n"
+    with pytest.raises(ConfigError, match="match"):
+        load_settings(config=write(tmp_path, body), environ={})
+
+
+def test_pyproject_is_found_upwards(tmp_path: Path) -> None:
+    write(tmp_path, "ready_timeout = 7\n")
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    assert load_settings(cwd=tmp_path / "a" / "b", environ={}).ready_timeout == 7.0
+
+
+def test_every_field_has_help_and_an_env_name() -> None:
+    for f in FIELDS:
+        assert f.help and f.env.startswith("STACKTEST_")
+
+
+def test_the_repository_settings_load() -> None:
+    s = load_settings(config=Path(__file__).parents[2] / "pyproject.toml", environ={})
+    assert s.coverage_services == ("auth", "api")
+    assert {b.name for b in s.cleanup_backends} == {"auth-redis", "auth-http"}

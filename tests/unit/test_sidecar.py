@@ -1,0 +1,99 @@
+"""Sidecar coverage on the host side: overlay, config validation, combine with container paths mapped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import coverage
+import pytest
+import yaml
+
+from stacktest import sidecar
+from stacktest.errors import ConfigError, CoverageError
+from stacktest.settings import load_settings
+
+pytestmark = pytest.mark.unit
+
+
+def settings(tmp_path: Path, services: str = "['web']"):  # type: ignore[no-untyped-def]
+    (tmp_path / "pyproject.toml").write_text(
+        f"[tool.stacktest]\n[tool.stacktest.coverage]\nservices = {services}\n"
+        "[tool.stacktest.coverage.paths]\nweb = { '/app' = 'src' }\n"
+    )
+    return load_settings(config=tmp_path / "pyproject.toml", environ={})
+
+
+def test_overlay_has_the_seed_shape(tmp_path: Path) -> None:
+    config = {"services": {"web": {"environment": {"PYTHONPATH": "/opt/lib"}}, "db": {}}}
+    path = sidecar.overlay(settings(tmp_path), config, Path("/spy"), tmp_path / "o.yml")
+    data = yaml.safe_load(path.read_text())
+    web = data["services"]["web"]
+    assert web["environment"]["PYTHONPATH"] == "/coverage-spy:/opt/lib"
+    assert web["environment"]["COVERAGE_FILE"] == "/coverage-data/.coverage"
+    assert web["environment"]["STACKTEST_COVERAGE_SOURCE"] == "/app"
+    assert web["volumes"] == ["/spy:/coverage-spy:ro", "coverage-data:/coverage-data"]
+    assert "db" not in data["services"]
+    assert "coverage-data" in data["volumes"]
+
+
+def test_overlay_refuses_an_unknown_service(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'nope'"):
+        sidecar.overlay(settings(tmp_path, "['nope']"), {"services": {"web": {}}}, Path("/s"), tmp_path / "o")
+
+
+def test_a_broken_rcfile_is_refused_naming_it(tmp_path: Path) -> None:
+    rc = tmp_path / ".coveragerc"
+    rc.write_text("[run]\nbranch = maybe\n")
+    with pytest.raises(CoverageError) as info:
+        sidecar.validate_rcfile(rc)
+    assert str(rc) in str(info.value)
+
+
+def test_the_generated_rcfile_is_valid(tmp_path: Path) -> None:
+    rc = tmp_path / ".coveragerc"
+    rc.write_text(sidecar.RCFILE)
+    sidecar.validate_rcfile(rc)
+
+
+def fake_container_data(folder: Path, hostname: str, lines: dict[str, set[int]]) -> None:
+    """A data file as a container would write it, with container paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = coverage.CoverageData(basename=str(folder / f".coverage.{hostname}.pid1.Xabc"))
+    data.add_lines({path: sorted(nums) for path, nums in lines.items()})
+    data.write()
+
+
+def test_combine_maps_each_service_on_its_own(tmp_path: Path) -> None:
+    # two services both keep their code in /app: each is mapped to its own host folder
+    for svc, body in (("auth", "a = 1\nb = 2\nc = 3\n"), ("api", "x = 1\ny = 2\n")):
+        (tmp_path / svc).mkdir()
+        (tmp_path / svc / "main.py").write_text(body)
+    data = tmp_path / "data"
+    fake_container_data(data / "auth", "h1", {"/app/main.py": {1, 2}})
+    fake_container_data(data / "auth", "h2", {"/app/main.py": {3}})
+    fake_container_data(data / "api", "h3", {"/app/main.py": {1}})
+    paths = {"auth": {"/app": "auth"}, "api": {"/app": "api"}}
+    per = sidecar.combine(data, ["auth", "api"], paths, tmp_path, tmp_path / "out")
+    assert set(per) == {"auth", "api"}
+    total = coverage.CoverageData(basename=str(tmp_path / "out" / ".coverage"))
+    total.read()
+    assert total.lines(str(tmp_path / "auth" / "main.py")) is not None
+    assert sorted(total.lines(str(tmp_path / "auth" / "main.py")) or []) == [1, 2, 3]
+    assert sorted(total.lines(str(tmp_path / "api" / "main.py")) or []) == [1]
+    rep = sidecar.report(tmp_path / "out", per, paths, tmp_path, tmp_path / "out")
+    figures = {f.service: f for f in rep.services}
+    assert figures["auth"].percent == 100.0
+    assert figures["api"].percent == 50.0
+    assert rep.total.statements == 5 and rep.total.missing == 1
+    assert rep.xml.is_file() and (rep.html / "index.html").is_file()
+
+
+def test_combine_with_no_data_reports_nothing(tmp_path: Path) -> None:
+    per = sidecar.combine(
+        tmp_path / "empty", ["auth"], {"auth": {"/app": "auth"}}, tmp_path, tmp_path / "out"
+    )
+    assert per == {}
+
+
+def test_spy_source_is_shipped() -> None:
+    assert (sidecar.spy_source() / "sitecustomize.py").is_file()
