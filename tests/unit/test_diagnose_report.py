@@ -38,7 +38,8 @@ def test_env_variables_without_defaults_are_errors_and_values_never_shown(
 ) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.stacktest]\n")
     (tmp_path / "docker-compose.yml").write_text(
-        "services:\n  a:\n    environment:\n      X: ${NEEDED}\n      Y: ${WITH_DEFAULT:-1}\n      Z: $PRESENT\n"
+        "services:\n  a:\n    environment:\n"
+        "      X: ${NEEDED}\n      Y: ${WITH_DEFAULT:-1}\n      Z: $PRESENT\n"
     )
     monkeypatch.delenv("NEEDED", raising=False)
     monkeypatch.delenv("WITH_DEFAULT", raising=False)
