@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 REPO = Path(__file__).resolve().parents[1]
 ENGINE_DIRS = ("integration", "e2e", "reliability")
 IN_CI = os.environ.get("CI", "").lower() == "true"

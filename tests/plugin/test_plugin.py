@@ -1,0 +1,134 @@
+"""Acceptance tests of the pytest plugin: real pytest runs (pytester), their output lines matched."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+URLS = {"STACKTEST_PROJECT": "demo", "STACKTEST_URLS": json.dumps({"auth": "http://127.0.0.1:9"})}
+
+
+@pytest.fixture
+def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    pytester.makepyprojecttoml(
+        "[tool.stacktest]\ndomain_markers = ['auth', 'repositories']\n"
+        "[tool.pytest.ini_options]\naddopts = '-p no:asyncio'\n"  # pytest-asyncio has no part in these runs
+    )
+    for key in ("STACKTEST_PROJECT", "STACKTEST_URLS"):
+        monkeypatch.delenv(key, raising=False)
+    return pytester
+
+
+def test_markers_are_registered_under_strict_markers(tester: pytest.Pytester) -> None:
+    tester.makepyfile("""
+        import pytest
+
+        @pytest.mark.unit
+        @pytest.mark.integration
+        @pytest.mark.e2e
+        @pytest.mark.slow
+        @pytest.mark.serial
+        @pytest.mark.security
+        @pytest.mark.contract
+        @pytest.mark.auth
+        @pytest.mark.repositories
+        def test_all():
+            pass
+    """)
+    tester.runpytest("--strict-markers").assert_outcomes(passed=1)
+    result = tester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["*serial: changes shared state*", "*auth: domain marker*"])
+
+
+def test_an_undeclared_marker_still_fails_strict_markers(tester: pytest.Pytester) -> None:
+    tester.makepyfile("import pytest\n@pytest.mark.nonsense\ndef test_x(): pass\n")
+    tester.runpytest("--strict-markers").stdout.fnmatch_lines(["*'nonsense' not found in `markers`*"])
+
+
+def test_unique_names_across_xdist_workers(tester: pytest.Pytester) -> None:
+    tester.makepyfile("""
+        import pytest
+
+        @pytest.mark.parametrize("i", range(20))
+        def test_name(unique_name, i, tmp_path_factory):
+            name = unique_name("client")
+            out = tmp_path_factory.getbasetemp().parent.parent / "names.txt"
+            with open(out, "a") as fh:
+                fh.write(name + "\\n")
+    """)
+    tester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=20)
+    names = [line for p in tester.path.parent.rglob("names.txt") for line in p.read_text().splitlines()]
+    names = [n for n in names if "test_name" in n]
+    assert len(names) == 20 and len(set(names)) == 20
+    assert all(n.startswith("TEST gw") and " client " in n for n in names)
+    assert {n.split()[1] for n in names} == {"gw0", "gw1"}
+
+
+def test_cleanup_runs_in_reverse_and_reports_errors(tester: pytest.Pytester) -> None:
+    tester.makepyfile("""
+        order = []
+
+        async def async_step():
+            order.append("async")
+
+        def test_ok(cleanup):
+            cleanup.add(order.append, "first")
+            cleanup.add(async_step)
+            cleanup.add(order.append, "last")
+
+        def test_order_was_reversed():
+            assert order == ["last", "async", "first"]
+
+        def test_failing_callbacks_are_reported(cleanup):
+            def broken():
+                raise RuntimeError("could not delete client c_1")
+            cleanup.add(broken)
+            cleanup.add(order.append, "still runs")
+
+        def test_the_rest_still_ran():
+            assert order[-1] == "still runs"
+    """)
+    result = tester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(["*cleanup failed:*", "*broken: RuntimeError: could not delete client c_1*"])
+
+
+def test_stack_fixture_reads_what_the_cli_resolved(tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    for k, v in URLS.items():
+        monkeypatch.setenv(k, v)
+    tester.makepyfile("""
+        def test_urls(stack, service_client):
+            assert stack.project == "demo"
+            assert stack.url("auth") == "http://127.0.0.1:9"
+            assert stack.address("auth") == ("127.0.0.1", 9)
+            assert str(service_client("auth").base_url) == "http://127.0.0.1:9"
+    """)
+    result = tester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["stacktest: stack demo"])
+
+
+def test_without_a_stack_the_failure_says_what_to_run(tester: pytest.Pytester) -> None:
+    tester.makepyfile("def test_needs_stack(stack):\n    pass\n")
+    result = tester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no running stack for these tests*", "*Run them with `just test`*"])
+
+
+def test_serial_tests_never_run_on_a_worker(tester: pytest.Pytester) -> None:
+    tester.makepyfile("""
+        import os
+        import pytest
+
+        @pytest.mark.serial
+        def test_serial():
+            assert "PYTEST_XDIST_WORKER" not in os.environ
+
+        def test_parallel():
+            pass
+    """)
+    tester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    tester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
