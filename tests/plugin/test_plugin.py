@@ -96,7 +96,9 @@ def test_cleanup_runs_in_reverse_and_reports_errors(tester: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(["*cleanup failed:*", "*broken: RuntimeError: could not delete client c_1*"])
 
 
-def test_stack_fixture_reads_what_the_cli_resolved(tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stack_fixture_reads_what_the_cli_resolved(
+    tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for k, v in URLS.items():
         monkeypatch.setenv(k, v)
     tester.makepyfile("""
