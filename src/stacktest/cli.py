@@ -500,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
         _report(exc)
         return exc.exit_code
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
+            _report(Interrupted(signal.SIGINT))
         return int(exc.exit_code)
     except typer.Abort:
         _report(Interrupted(signal.SIGINT))

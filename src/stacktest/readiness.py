@@ -5,7 +5,8 @@ A service is ready when
 1. its configured probe (HTTP or TCP, from the host, on the published port) answers; else
 2. its engine healthcheck reports healthy, or its healthcheck command, run by us now, exits 0
    (so we are not bound to the healthcheck interval); else
-3. it is running (or, for a one-shot service, it exited 0).
+3. it has been running for RUNNING_SETTLE seconds without a restart (a crash loop must not pass for a
+   running service); or, for a one-shot service, it exited 0.
 
 Waiting stops at once when a container exits with an error, restarts, turns unhealthy or is OOM-killed.
 :class:`ServiceWaiter` is the pure state machine (tested with a fake clock); :func:`wait_ready` drives one
@@ -36,6 +37,7 @@ PROBE_TIMEOUT = 0.5
 INSPECT_EVERY = 0.1
 HEALTHCHECK_EVERY = 0.25
 LOG_TAIL = 15
+RUNNING_SETTLE = 1.0
 
 
 class Status(enum.Enum):
@@ -67,12 +69,13 @@ class ServiceWaiter:
         self.one_shot_ok = one_shot_ok
         self.first_restart_count: int | None = None
         self.last_probe_error = "not probed yet"
+        self.running_since: float | None = None
 
     def step(
-        self, state: ServiceState | None, probe_ok: bool | None, check_ok: bool | None = None
+        self, state: ServiceState | None, probe_ok: bool | None, check_ok: bool | None = None, now: float = 0.0
     ) -> Verdict:
-        """One observation: the container's state, the probe's answer (None: not probed), the healthcheck
-        command's answer (None: not run)."""
+        """One observation at time ``now``: the container's state, the probe's answer (None: not probed),
+        the healthcheck command's answer (None: not run)."""
         if state is None:
             return Verdict(Status.WAITING, "no container yet")
         if self.first_restart_count is None:
@@ -93,7 +96,10 @@ class ServiceWaiter:
         if state.health == "unhealthy":
             return Verdict(Status.FAILED, "turned unhealthy")
         if state.status != "running":
+            self.running_since = None
             return Verdict(Status.WAITING, state.status)
+        if self.running_since is None:
+            self.running_since = now
         if self.probe is not None:
             if probe_ok:
                 return Verdict(Status.READY, "probe answered")
@@ -102,7 +108,9 @@ class ServiceWaiter:
             if state.health == "healthy" or check_ok:
                 return Verdict(Status.READY, "healthy")
             return Verdict(Status.WAITING, f"health: {state.health or 'starting'}")
-        return Verdict(Status.READY, "running")
+        if now - self.running_since >= RUNNING_SETTLE:
+            return Verdict(Status.READY, "running")
+        return Verdict(Status.WAITING, "running, settling")
 
 
 def probe_once(probe: Probe, host: str, port: int, client: httpx.Client | None = None) -> tuple[bool, str]:
@@ -170,7 +178,7 @@ def wait_ready(
         with httpx.Client(timeout=PROBE_TIMEOUT) as client:
             while not stop.is_set():
                 now = clock()
-                if now >= next_inspect or state is None:
+                if now >= next_inspect or state is None or waiter.running_since is not None:
                     state = _find(engine, project, service, state)
                     next_inspect = now + INSPECT_EVERY
                 probe_ok: bool | None = None
@@ -188,7 +196,7 @@ def wait_ready(
                     elif state.has_healthcheck and state.health != "healthy" and now >= next_check:
                         check_ok = engine.exec_check(state.container_id, state.healthcheck)
                         next_check = clock() + HEALTHCHECK_EVERY
-                verdict = waiter.step(state, probe_ok, check_ok)
+                verdict = waiter.step(state, probe_ok, check_ok, clock())
                 report(service, verdict)
                 if verdict.status is Status.READY:
                     with lock:

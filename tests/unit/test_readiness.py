@@ -37,8 +37,17 @@ def test_healthcheck_when_no_probe() -> None:
     assert w.step(replace(starting, health="healthy"), None).status is Status.READY
 
 
-def test_running_is_enough_without_probe_or_healthcheck() -> None:
-    assert ServiceWaiter("web", None).step(RUNNING, None).status is Status.READY
+def test_running_steadily_is_enough_without_probe_or_healthcheck() -> None:
+    w = ServiceWaiter("web", None)
+    assert w.step(RUNNING, None, now=10.0).status is Status.WAITING
+    assert w.step(RUNNING, None, now=10.5).status is Status.WAITING
+    assert w.step(RUNNING, None, now=11.0).status is Status.READY
+
+
+def test_a_crash_loop_never_settles() -> None:
+    w = ServiceWaiter("web", None)
+    assert w.step(RUNNING, None, now=0.0).status is Status.WAITING
+    assert w.step(replace(RUNNING, restart_count=1), None, now=0.5).status is Status.FAILED
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,94 @@
+"""up, wait, status, logs and down of the bundled stack; two stacks at once; reap; Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import engine_leftovers, run_cli
+
+
+def status(project: Path, name: str | None = None) -> dict[str, object]:
+    args = ["status", "--json"] + (["--project", name] if name else [])
+    result = run_cli(args, project)
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_up_wait_status_logs_down(project: Path, docker_engine: object) -> None:
+    up = run_cli(["up"], project)
+    assert up.returncode == 0, up.stderr
+    assert "ready" in up.stderr
+    services = status(project)["services"]
+    assert set(services) == {"auth", "api", "redis"}  # type: ignore[arg-type]
+    assert all(s["state"] == "running" for s in services.values())  # type: ignore[attr-defined]
+    auth, api = services["auth"]["url"], services["api"]["url"]  # type: ignore[index]
+    assert httpx.get(f"{auth}/.well-known/oauth-authorization-server").json()["code_challenge_methods_supported"] == [
+        "S256"
+    ]
+    assert httpx.post(f"{api}/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}).status_code == 401
+    assert run_cli(["wait"], project).returncode == 0
+    logs = run_cli(["logs", "--tail", "50", "api"], project)
+    assert logs.returncode == 0 and '"POST /rpc HTTP/1.1" 401' in logs.stdout
+    bad = run_cli(["logs", "nope"], project)
+    assert bad.returncode == 2 and "unknown service 'nope'" in bad.stderr
+    down = run_cli(["down"], project)
+    assert down.returncode == 0, down.stderr
+    assert engine_leftovers(docker_engine, project) == {"containers": [], "networks": [], "volumes": []}
+    assert not list((project / ".stacktest" / "stacks").glob("*.json"))
+
+
+def test_two_stacks_of_one_checkout_at_once(project: Path) -> None:
+    first = run_cli(["up"], project)
+    second = run_cli(["up"], project)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    names = sorted(p.stem for p in (project / ".stacktest" / "stacks").glob("*.json"))
+    assert len(names) == 2
+    urls = [status(project, n)["services"]["auth"]["url"] for n in names]  # type: ignore[index]
+    assert urls[0] != urls[1]
+    for url in urls:
+        assert httpx.get(f"{url}/health").json()["status"] == "ok"
+    assert run_cli(["down", "--all"], project).returncode == 0
+
+
+def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: object) -> None:
+    # a `stacktest test` run killed with SIGKILL cannot tear down: its stack stays, labelled with its pid
+    (project / "tests" / "stack" / "test_zz_hang.py").write_text("import time\n\ndef test_hang():\n    time.sleep(600)\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stacktest", "test", "tests/stack/test_zz_hang.py"], cwd=project,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not engine_leftovers(docker_engine, project)["containers"]:
+        time.sleep(0.5)
+    time.sleep(3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for child in _children_of(proc.pid):
+        os.kill(child, signal.SIGKILL)
+    assert engine_leftovers(docker_engine, project)["containers"]
+    show = run_cli(["reap"], project)
+    assert show.returncode == 0 and f"pid {proc.pid}" in show.stdout and "is gone" in show.stdout
+    assert engine_leftovers(docker_engine, project)["containers"], "reap without --yes must not delete"
+    gone = run_cli(["reap", "--yes"], project)
+    assert gone.returncode == 0 and "removed" in gone.stdout
+
+
+def _children_of(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out

@@ -1,0 +1,77 @@
+"""Readiness against services that fail: fast, named, with their log tail, nothing left behind."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cleanup_root, engine_leftovers, run_cli
+
+FAULTS = Path(__file__).parent / "stacks" / "faults"
+NOTHING = {"containers": [], "networks": [], "volumes": []}
+
+
+@pytest.fixture
+def faults(tmp_path: Path, docker_engine: object):  # type: ignore[no-untyped-def]
+    root = tmp_path / "faults"
+    shutil.copytree(FAULTS, root)
+    yield root
+    leftovers = engine_leftovers(docker_engine, root)
+    cleanup_root(docker_engine, root)
+    assert leftovers == NOTHING
+
+
+def elapsed(service: str, text: str) -> float:
+    match = re.search(rf"{service}: failed \(.*\) after ([0-9.]+)s", text)
+    assert match, text
+    return float(match[1])
+
+
+def test_a_service_that_exits_at_start_fails_wait_fast(faults: Path) -> None:
+    result = run_cli(["up", "ok", "crash"], faults)
+    assert result.returncode == 14, result.stderr
+    assert "error[not-ready]: service 'crash' exited with code 3" in result.stderr
+    assert "fatal: cannot read /etc/crash.conf" in result.stderr  # its log tail
+    assert elapsed("crash", result.stderr) < 2.0  # as the tool measured it, from the start of waiting
+
+
+def test_a_never_healthy_service_fails_at_the_deadline(faults: Path) -> None:
+    result = run_cli(["up", "ok", "stuck", "--ready-timeout", "3"], faults)
+    assert result.returncode == 14
+    assert "not ready after 3 s: stuck" in result.stderr
+    assert "health: starting" in result.stderr
+    assert "raise ready_timeout" in result.stderr
+
+
+def test_a_service_restarting_in_a_loop_fails_fast(faults: Path) -> None:
+    result = run_cli(["up", "flapping"], faults)
+    assert result.returncode == 14
+    assert "service 'flapping'" in result.stderr
+    assert re.search(r"(is restarting|exited with code 1)", result.stderr)
+
+
+def test_unknown_service_is_refused(faults: Path) -> None:
+    result = run_cli(["up", "nope"], faults)
+    assert result.returncode == 2 and "unknown service 'nope'" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_wait_leaves_nothing(faults: Path, docker_engine: object, sig: signal.Signals) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "stacktest", "up", "ok", "stuck"], cwd=faults,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(engine_leftovers(docker_engine, faults)["containers"]) < 2:
+        time.sleep(0.2)
+    time.sleep(1)  # now waiting for `stuck`
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, err
+    assert "interrupted" in err
+    assert engine_leftovers(docker_engine, faults) == NOTHING
