@@ -515,4 +515,6 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[bold red]error\\[internal][/]: {escape(type(exc).__name__)}: {escape(str(exc))}")
         err.print("  hint: this is a bug in stacktest; run again with -v for the traceback and report it")
         return 70
+    if rv == 130:  # typer's own handling of Ctrl-C returns 130 with nothing said
+        _report(Interrupted(signal.SIGINT))
     return rv if isinstance(rv, int) else 0
