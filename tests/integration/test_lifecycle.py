@@ -30,9 +30,9 @@ def test_up_wait_status_logs_down(project: Path, docker_engine: object) -> None:
     assert set(services) == {"auth", "api", "redis"}  # type: ignore[arg-type]
     assert all(s["state"] == "running" for s in services.values())  # type: ignore[attr-defined]
     auth, api = services["auth"]["url"], services["api"]["url"]  # type: ignore[index]
-    assert httpx.get(f"{auth}/.well-known/oauth-authorization-server").json()["code_challenge_methods_supported"] == [
-        "S256"
-    ]
+    assert httpx.get(f"{auth}/.well-known/oauth-authorization-server").json()[
+        "code_challenge_methods_supported"
+    ] == ["S256"]
     assert httpx.post(f"{api}/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}).status_code == 401
     assert run_cli(["wait"], project).returncode == 0
     logs = run_cli(["logs", "--tail", "50", "api"], project)
@@ -60,10 +60,14 @@ def test_two_stacks_of_one_checkout_at_once(project: Path) -> None:
 
 def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: object) -> None:
     # a `stacktest test` run killed with SIGKILL cannot tear down: its stack stays, labelled with its pid
-    (project / "tests" / "stack" / "test_zz_hang.py").write_text("import time\n\ndef test_hang():\n    time.sleep(600)\n")
+    (project / "tests" / "stack" / "test_zz_hang.py").write_text(
+        "import time\n\ndef test_hang():\n    time.sleep(600)\n"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stacktest", "test", "tests/stack/test_zz_hang.py"], cwd=project,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "stacktest", "test", "tests/stack/test_zz_hang.py"],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not engine_leftovers(docker_engine, project)["containers"]:

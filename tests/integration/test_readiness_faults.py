@@ -63,9 +63,16 @@ def test_unknown_service_is_refused(faults: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_during_wait_leaves_nothing(faults: Path, docker_engine: object, sig: signal.Signals) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "stacktest", "up", "ok", "stuck"], cwd=faults,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def test_a_signal_during_wait_leaves_nothing(
+    faults: Path, docker_engine: object, sig: signal.Signals
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stacktest", "up", "ok", "stuck"],
+        cwd=faults,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(engine_leftovers(docker_engine, faults)["containers"]) < 2:
         time.sleep(0.2)

@@ -62,7 +62,10 @@ def test_a_broken_coveragerc_fails_before_pytest(cov_project: Path) -> None:
     (cov_project / "broken.rc").write_text("[run]\nbranch = perhaps\n")
     result = run_cli(["--set", "coverage.rcfile=broken.rc", "coverage", "run"], cov_project)
     assert result.returncode == 15
-    assert f"the coverage configuration {cov_project / '.stacktest'}" in result.stderr or "broken" in result.stderr
+    assert (
+        f"the coverage configuration {cov_project / '.stacktest'}" in result.stderr
+        or "broken" in result.stderr
+    )
     assert "error[coverage]" in result.stderr
     assert "passed" not in result.stdout  # pytest never ran
 
@@ -75,8 +78,9 @@ def test_a_service_killed_during_the_run_is_named_and_the_others_reported(cov_pr
     assert covered_lines(cov_project, "pid1")
 
 
-def test_spy_stops_a_pid1_service_fast_with_its_data(cov_project: Path, docker_engine: object,
-                                                      tmp_path: Path) -> None:
+def test_spy_stops_a_pid1_service_fast_with_its_data(
+    cov_project: Path, docker_engine: object, tmp_path: Path
+) -> None:
     """The spy alone, in a plain container: PID 1 without a handler stops in well under a second."""
     settings = load_settings(config=cov_project / "pyproject.toml", environ={})
     spy = sidecar.prepare_spy(settings, tmp_path / "run")
@@ -84,11 +88,20 @@ def test_spy_stops_a_pid1_service_fast_with_its_data(cov_project: Path, docker_e
     data.mkdir()
     client = docker_engine.client  # type: ignore[attr-defined]
     container = client.containers.run(
-        settings.base_image, ["python3", "/app/server.py"], detach=True,
-        environment={"PYTHONPATH": "/coverage-spy", "COVERAGE_FILE": "/coverage-data/.coverage",
-                     "STACKTEST_COVERAGE_SOURCE": "/app", "STACKTEST_COVERAGE_RCFILE": "/coverage-spy/.coveragerc"},
-        volumes={str(spy): {"bind": "/coverage-spy", "mode": "ro"}, str(data): {"bind": "/coverage-data"},
-                 str(cov_project / "apps" / "pid1"): {"bind": "/app", "mode": "ro"}},
+        settings.base_image,
+        ["python3", "/app/server.py"],
+        detach=True,
+        environment={
+            "PYTHONPATH": "/coverage-spy",
+            "COVERAGE_FILE": "/coverage-data/.coverage",
+            "STACKTEST_COVERAGE_SOURCE": "/app",
+            "STACKTEST_COVERAGE_RCFILE": "/coverage-spy/.coveragerc",
+        },
+        volumes={
+            str(spy): {"bind": "/coverage-spy", "mode": "ro"},
+            str(data): {"bind": "/coverage-data"},
+            str(cov_project / "apps" / "pid1"): {"bind": "/app", "mode": "ro"},
+        },
         labels={"io.stacktest.root": str(cov_project)},
     )
     try:

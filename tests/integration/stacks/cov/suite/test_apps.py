@@ -18,6 +18,9 @@ def test_kill_victim(stack):
     import docker
 
     client = docker.from_env()
-    [container] = client.containers.list(filters={"label": [
-        f"com.docker.compose.project={stack.project}", "com.docker.compose.service=victim"]})
+    [container] = client.containers.list(
+        filters={
+            "label": [f"com.docker.compose.project={stack.project}", "com.docker.compose.service=victim"]
+        }
+    )
     container.kill(signal="SIGKILL")
