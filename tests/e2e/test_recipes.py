@@ -1,0 +1,141 @@
+"""Every just recipe of the seed's contract, run against the bundled stack on the real engine."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, engine_leftovers, run_cli
+
+TOTAL, SERIAL = 45, 2  # the live suite: tests/stack
+
+
+@pytest.fixture
+def proj(project: Path) -> Path:
+    shutil.copy2(REPO / "justfile", project / "justfile")
+    return project
+
+
+def just(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full = dict(os.environ) | {"PYTHON": sys.executable, "NO_COLOR": "1"} | (env or {})
+    return subprocess.run([shutil.which("just") or "just", *args], cwd=project, env=full, capture_output=True,
+                          text=True, timeout=900, check=False)
+
+
+def junit_suites(project: Path) -> dict[str, list[str]]:
+    root = ET.parse(project / ".stacktest" / "last" / "junit.xml").getroot()  # noqa: S314 - our own file
+    return {s.get("name", ""): [c.get("name", "") for c in s.iter("testcase")] for s in root.iter("testsuite")}
+
+
+def test_test_runs_the_whole_live_suite(proj: Path) -> None:
+    result = just(proj, "test", "-q")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert f"{TOTAL} passed" in result.stdout
+
+
+@pytest.mark.parametrize("recipe", [
+    ["test-parallel"], ["test-n", "2"], ["test-fast"], ["test-by-module"], ["test-by-class"],
+])
+def test_parallel_recipes_run_each_test_once_serial_ones_last(proj: Path, recipe: list[str]) -> None:
+    result = just(proj, *recipe, "-q")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert f"{TOTAL - SERIAL} passed" in result.stdout  # the parallel phase
+    assert f"{SERIAL} passed, {TOTAL - SERIAL} deselected" in result.stdout  # the serial phase
+    assert f"total: {TOTAL} passed, 0 failed" in result.stdout
+    suites = junit_suites(proj)
+    parallel = [n for name, cases in suites.items() if name.endswith("-parallel") for n in cases]
+    serial = [n for name, cases in suites.items() if name.endswith("-serial") for n in cases]
+    assert len(parallel) + len(serial) == TOTAL and len(set(parallel) | set(serial)) == TOTAL
+    assert sorted(serial) == ["test_admin_endpoints_need_the_admin_token",
+                              "test_closed_registration_refuses_new_clients"]
+
+
+def test_serial_runs_only_the_serial_tests(proj: Path) -> None:
+    result = just(proj, "test-serial", "-q")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"{SERIAL} passed, {TOTAL - SERIAL} deselected" in result.stdout
+
+
+def test_parallel_safe_skips_the_serial_tests(proj: Path) -> None:
+    result = just(proj, "test-parallel-safe", "-q")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert f"{TOTAL - SERIAL} passed" in result.stdout
+
+
+def test_quoting_of_a_k_expression_survives(proj: Path) -> None:
+    result = just(proj, "test", "-k", "oauth and not slow", "-q")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "13 passed, 32 deselected" in result.stdout
+
+
+def test_a_node_id_with_verbose_flags(proj: Path) -> None:
+    result = just(proj, "test", "tests/stack/test_oauth_flow.py::test_pkce_flow", "-vvv", "-s")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "test_oauth_flow.py::test_pkce_flow PASSED" in result.stdout
+    assert "1 passed" in result.stdout
+
+
+def test_exit_code_1_and_the_server_side_of_the_failure(proj: Path) -> None:
+    (proj / "tests" / "stack" / "test_zz_fails.py").write_text(
+        "def test_fails(auth_client):\n"
+        "    assert auth_client.get('/no/such/route').status_code == 200\n")
+    result = just(proj, "test", "tests/stack/test_zz_fails.py", "-q")
+    assert result.returncode == 1
+    assert "stacktest: auth log during the test" in result.stdout
+    assert '"GET /no/such/route HTTP/1.1" 404' in result.stdout
+
+
+def test_exit_code_5_when_nothing_is_collected(proj: Path) -> None:
+    result = just(proj, "test", "-k", "no_test_has_this_name", "-q")
+    assert result.returncode == 5
+    result = just(proj, "test-fast", "-k", "no_test_has_this_name", "-q")
+    assert result.returncode == 5
+
+
+def test_sidecar_coverage_reports_auth_and_api(proj: Path, docker_engine: object) -> None:
+    result = just(proj, "test-sidecar-coverage")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    figures = dict(re.findall(r"│ (auth|api|TOTAL)\s*│\s*\d+\s*│\s*\d+\s*│\s*([0-9.]+)%", result.stdout))
+    assert set(figures) == {"auth", "api", "TOTAL"}, result.stdout
+    assert all(float(v) > 80 for v in figures.values()), figures
+    report = proj / ".stacktest" / "coverage"
+    assert (report / "coverage.xml").is_file() and (report / "html" / "index.html").is_file()
+    assert engine_leftovers(docker_engine, proj) == {"containers": [], "networks": [], "volumes": []}
+
+
+def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path) -> None:
+    assert just(proj, "up").returncode == 0
+    try:
+        assert just(proj, "test", "-q").returncode == 0  # reuses the running stack
+        show = run_cli(["cleanup", "--json"], proj)
+        assert '"id"' not in show.stdout, "the suite cleaned up after itself"
+        # a run killed midway cannot run its cleanup callbacks
+        (proj / "tests" / "stack" / "test_zz_slow.py").write_text(
+            "import time\n\n"
+            "def test_leaves_a_client(registered):\n"
+            "    registered('left-behind')\n"
+            "    time.sleep(600)\n")
+        proc = subprocess.Popen([sys.executable, "-m", "stacktest", "test", "tests/stack/test_zz_slow.py"],
+                                cwd=proj, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and '"id"' not in run_cli(["cleanup", "--json"], proj).stdout:
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        subprocess.run(["pkill", "-KILL", "-f", "test_zz_slow"], check=False)
+        shown = just(proj, "test-cleanup-show")
+        assert shown.returncode == 0 and "left-behind" in shown.stdout
+        removed = just(proj, "test-cleanup")
+        assert removed.returncode == 0 and "deleted" in removed.stdout
+        assert '"id"' not in run_cli(["cleanup", "--json"], proj).stdout
+    finally:
+        assert just(proj, "down").returncode == 0
