@@ -125,12 +125,13 @@ def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path) -> None:
             "    registered('left-behind')\n"
             "    time.sleep(600)\n")
         proc = subprocess.Popen([sys.executable, "-m", "stacktest", "test", "tests/stack/test_zz_slow.py"],
-                                cwd=proj, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and '"id"' not in run_cli(["cleanup", "--json"], proj).stdout:
             time.sleep(0.5)
         proc.send_signal(signal.SIGKILL)
-        proc.communicate()
+        proc.wait()
+        # its pytest child lives on (nothing told it to stop): end it the same way, before it cleans up
         subprocess.run(["pkill", "-KILL", "-f", "test_zz_slow"], check=False)
         shown = just(proj, "test-cleanup-show")
         assert shown.returncode == 0 and "left-behind" in shown.stdout
