@@ -72,7 +72,11 @@ class ServiceWaiter:
         self.running_since: float | None = None
 
     def step(
-        self, state: ServiceState | None, probe_ok: bool | None, check_ok: bool | None = None, now: float = 0.0
+        self,
+        state: ServiceState | None,
+        probe_ok: bool | None,
+        check_ok: bool | None = None,
+        now: float = 0.0,
     ) -> Verdict:
         """One observation at time ``now``: the container's state, the probe's answer (None: not probed),
         the healthcheck command's answer (None: not run)."""

@@ -27,13 +27,22 @@ def proj(project: Path) -> Path:
 
 def just(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = dict(os.environ) | {"PYTHON": sys.executable, "NO_COLOR": "1"} | (env or {})
-    return subprocess.run([shutil.which("just") or "just", *args], cwd=project, env=full, capture_output=True,
-                          text=True, timeout=900, check=False)
+    return subprocess.run(
+        [shutil.which("just") or "just", *args],
+        cwd=project,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
 def junit_suites(project: Path) -> dict[str, list[str]]:
     root = ET.parse(project / ".stacktest" / "last" / "junit.xml").getroot()  # noqa: S314 - our own file
-    return {s.get("name", ""): [c.get("name", "") for c in s.iter("testcase")] for s in root.iter("testsuite")}
+    return {
+        s.get("name", ""): [c.get("name", "") for c in s.iter("testcase")] for s in root.iter("testsuite")
+    }
 
 
 def test_test_runs_the_whole_live_suite(proj: Path) -> None:
@@ -42,9 +51,16 @@ def test_test_runs_the_whole_live_suite(proj: Path) -> None:
     assert f"{TOTAL} passed" in result.stdout
 
 
-@pytest.mark.parametrize("recipe", [
-    ["test-parallel"], ["test-n", "2"], ["test-fast"], ["test-by-module"], ["test-by-class"],
-])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        ["test-parallel"],
+        ["test-n", "2"],
+        ["test-fast"],
+        ["test-by-module"],
+        ["test-by-class"],
+    ],
+)
 def test_parallel_recipes_run_each_test_once_serial_ones_last(proj: Path, recipe: list[str]) -> None:
     result = just(proj, *recipe, "-q")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -55,8 +71,10 @@ def test_parallel_recipes_run_each_test_once_serial_ones_last(proj: Path, recipe
     parallel = [n for name, cases in suites.items() if name.endswith("-parallel") for n in cases]
     serial = [n for name, cases in suites.items() if name.endswith("-serial") for n in cases]
     assert len(parallel) + len(serial) == TOTAL and len(set(parallel) | set(serial)) == TOTAL
-    assert sorted(serial) == ["test_admin_endpoints_need_the_admin_token",
-                              "test_closed_registration_refuses_new_clients"]
+    assert sorted(serial) == [
+        "test_admin_endpoints_need_the_admin_token",
+        "test_closed_registration_refuses_new_clients",
+    ]
 
 
 def test_serial_runs_only_the_serial_tests(proj: Path) -> None:
@@ -86,8 +104,8 @@ def test_a_node_id_with_verbose_flags(proj: Path) -> None:
 
 def test_exit_code_1_and_the_server_side_of_the_failure(proj: Path) -> None:
     (proj / "tests" / "stack" / "test_zz_fails.py").write_text(
-        "def test_fails(auth_client):\n"
-        "    assert auth_client.get('/no/such/route').status_code == 200\n")
+        "def test_fails(auth_client):\n    assert auth_client.get('/no/such/route').status_code == 200\n"
+    )
     result = just(proj, "test", "tests/stack/test_zz_fails.py", "-q")
     assert result.returncode == 1
     assert "stacktest: auth log during the test" in result.stdout
@@ -123,9 +141,14 @@ def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path) -> None:
             "import time\n\n"
             "def test_leaves_a_client(registered):\n"
             "    registered('left-behind')\n"
-            "    time.sleep(600)\n")
-        proc = subprocess.Popen([sys.executable, "-m", "stacktest", "test", "tests/stack/test_zz_slow.py"],
-                                cwd=proj, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            "    time.sleep(600)\n"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stacktest", "test", "tests/stack/test_zz_slow.py"],
+            cwd=proj,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and '"id"' not in run_cli(["cleanup", "--json"], proj).stdout:
             time.sleep(0.5)
