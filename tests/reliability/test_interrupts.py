@@ -57,7 +57,8 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
             outcomes.append((trial, sig.name, round(delay, 2), proc.returncode))
             assert left == NOTHING, f"trial {trial} ({sig.name} at {delay:.2f} s) left {left}"
             assert proc.returncode == 128 + sig, (
-                f"trial {trial}: {sig.name} at {delay:.2f} s gave exit {proc.returncode}\n{err.decode()[-2000:]}"
+                f"trial {trial}: {sig.name} at {delay:.2f} s gave exit {proc.returncode}\n"
+                + err.decode()[-2000:]
             )
             assert "interrupted" in err.decode()
     finally:
