@@ -11,8 +11,8 @@ import logging
 import os
 import tarfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -279,18 +279,6 @@ class Engine:
             "networks": [n.name for n in self.client.networks.list(filters=label)],
             "volumes": [v.name for v in self.client.volumes.list(filters=label)],
         }
-
-    @contextmanager
-    def events(self, project: str, since: float) -> Iterator[Iterator[dict[str, Any]]]:
-        stream = self.client.events(
-            decode=True,
-            since=int(since),
-            filters={"label": f"{PROJECT_LABEL}={project}", "type": "container"},
-        )
-        try:
-            yield stream
-        finally:
-            stream.close()
 
 
 def _state(service: str, attrs: Mapping[str, Any]) -> ServiceState:

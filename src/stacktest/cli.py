@@ -268,6 +268,10 @@ def reap(
 _PASS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["--stacktest-help"]}
 
 
+def _phase_banner(name: str) -> None:
+    out.print(f"\n==== stacktest: {name} phase ====")
+
+
 @app.command(context_settings=_PASS)
 def test(
     ctx: typer.Context,
@@ -290,6 +294,7 @@ def test(
         keep=keep,
         build=build,
         on_progress=ProgressView(live=False),
+        on_phase=_phase_banner,
     )
     if len(result.phases) > 1:
         phases = ", ".join(f"{name} exit {code}" for name, code in result.phases)
@@ -332,6 +337,7 @@ def coverage_run(
         keep=keep,
         build=build,
         on_progress=ProgressView(live=False),
+        on_phase=_phase_banner,
     )
     out.print(_coverage_table(run.report))
     for service in run.harvest.missing:
@@ -349,6 +355,31 @@ def coverage_run(
     return run.tests.exit_code
 
 
+@coverage_app.command("harvest")
+def coverage_harvest(
+    into: Annotated[
+        Path | None, typer.Option(help="folder for the data (default: <report_dir>/harvest)")
+    ] = None,
+    project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
+) -> int:
+    """Stop the covered services of a running coverage stack (`coverage run --keep`) and copy their data."""
+    s = settings()
+    st = stacks.attach(s, project)
+    if not st.record.coverage:
+        raise UsageError(
+            f"stack {st.project} was not started with coverage",
+            hint="start one with `stacktest coverage run --keep`",
+        )
+    dest = into or s.root / s.coverage_report_dir / "harvest"
+    harvested = workflows.harvest_running(s, st, dest)
+    for service, count in sorted(harvested.files.items()):
+        out.print(f"{service}: {count} data files")
+    for service in harvested.missing:
+        err.print(f"[yellow]warning[/]: no coverage data from {escape(service)} (killed, or never started)")
+    out.print(f"harvested into {dest}; `stacktest coverage combine {dest}` reports it")
+    return 0
+
+
 @coverage_app.command("combine")
 def coverage_combine(
     folders: Annotated[
@@ -357,36 +388,38 @@ def coverage_combine(
 ) -> int:
     """Merge harvested data of several runs or CI jobs, then report."""
     s = settings()
-    report_dir = s.root / s.coverage_report_dir
-    merged = report_dir / "merged"
-    shutil.rmtree(merged, ignore_errors=True)
-    for folder in folders:
+    report_root = s.root / s.coverage_report_dir
+    merged_run = report_root / f"combined-{int(time.time())}"
+    merged = merged_run / "data"
+    for i, folder in enumerate(folders):
         if not folder.is_dir():
             raise UsageError(f"{folder} is not a folder of harvested coverage data")
         for service_dir in folder.iterdir():
             if service_dir.is_dir():
                 (merged / service_dir.name).mkdir(parents=True, exist_ok=True)
-                for f in service_dir.glob(".coverage.*"):
-                    shutil.copy2(f, merged / service_dir.name / f"{f.name}.{abs(hash(str(folder))) % 10**6}")
+                for f in service_dir.glob(".coverage.*"):  # the same file name may come from two jobs
+                    shutil.copy2(f, merged / service_dir.name / f"{f.name}.job{i}")
     services = sorted(p.name for p in merged.iterdir()) if merged.is_dir() else []
-    per = sidecar.combine(merged, services, s.coverage_paths, s.root, report_dir)
-    rep = sidecar.report(report_dir, per, s.coverage_paths, s.root, report_dir)
+    per = sidecar.combine(merged, services, s.coverage_paths, s.root, merged_run)
+    rep = sidecar.report(merged_run, per, s.coverage_paths, s.root, merged_run)
+    sidecar.link_latest(report_root, merged_run)
     out.print(_coverage_table(rep))
+    out.print(f"html: {rep.html}  xml: {rep.xml}  json: {rep.json}")
     return 0
 
 
 @coverage_app.command("report")
 def coverage_report() -> int:
-    """Report the last combined data again (terminal table, HTML, XML, JSON)."""
+    """Report the latest combined data again (terminal table, HTML, XML, JSON)."""
     s = settings()
-    report_dir = s.root / s.coverage_report_dir
-    per = {p.name.removeprefix(".coverage."): p for p in report_dir.glob(".coverage.*")}
+    latest = s.root / s.coverage_report_dir / "latest"
+    per = {p.name.removeprefix(".coverage."): p for p in latest.glob(".coverage.*")}
     if not per:
         raise CoverageError(
-            f"no combined coverage data in {report_dir}",
+            f"no combined coverage data in {latest}",
             hint="run `stacktest coverage run` (just test-sidecar-coverage) first",
         )
-    rep = sidecar.report(report_dir, per, s.coverage_paths, s.root, report_dir)
+    rep = sidecar.report(latest.resolve(), per, s.coverage_paths, s.root, latest.resolve())
     out.print(_coverage_table(rep))
     return 0
 
@@ -426,6 +459,11 @@ def cleanup_cmd(
         )
         return 0
     for r in results:
+        if not r.records and not r.related:
+            out.print(f"{r.backend} ({r.kind}): no test data")
+            if yes:
+                out.print(f"{r.backend}: deleted 0")
+            continue
         table = Table(
             "id",
             "name",

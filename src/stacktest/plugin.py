@@ -175,11 +175,17 @@ def async_service_client(stack: StackHandle) -> Callable[..., httpx.AsyncClient]
     return make
 
 
-def _prefix(config: pytest.Config) -> str:
-    from stacktest.settings import find_pyproject, load_settings
+_prefix_key = pytest.StashKey[str]()
 
-    path = find_pyproject(config.rootpath)
-    return load_settings(config=path).cleanup_prefix if path else "TEST "
+
+def _prefix(config: pytest.Config) -> str:
+    """The cleanup prefix of the project's settings, read once per session."""
+    if _prefix_key not in config.stash:
+        from stacktest.settings import find_pyproject, load_settings
+
+        path = find_pyproject(config.rootpath)
+        config.stash[_prefix_key] = load_settings(config=path).cleanup_prefix if path else "TEST "
+    return config.stash[_prefix_key]
 
 
 @pytest.fixture

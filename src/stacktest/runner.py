@@ -12,7 +12,7 @@ import os
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -294,6 +294,7 @@ def run_tests(
     env: Mapping[str, str],
     cwd: Path,
     workers: int | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run every phase (the serial one even when the parallel one failed) and merge their results."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,12 +7,15 @@ harvest (Engine API, so a remote engine works) -> combine per service with path 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import io
 import json
 import logging
+import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,13 +65,34 @@ def spy_source() -> Path:
     return Path(str(importlib.resources.files("stacktest_spy")))
 
 
+def cache_dir() -> Path:
+    """Where downloads are kept between runs and checkouts: $XDG_CACHE_HOME/stacktest, ~/.cache/stacktest."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")  # env: XDG_CACHE_HOME
+    return Path(base) / "stacktest"
+
+
 def _vendor(cache: Path) -> Path:
-    """Wheels of the host's coverage version, unpacked: C tracer per Python version, and pure Python."""
+    """Wheels of the host's coverage version, unpacked: C tracer per Python version, and pure Python.
+
+    Downloaded once into a private folder and renamed into place, so an interrupted download is never
+    taken for a complete one and two runs never write the same folder."""
     version = coverage.__version__
     target = cache / f"coverage-{version}"
     if (target / ".complete").is_file():
         return target
-    shutil.rmtree(target, ignore_errors=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".coverage-{version}-", dir=cache))
+    try:
+        _download_vendor(version, work)
+        (work / ".complete").write_text(version + "\n")
+        with contextlib.suppress(OSError):  # another run finished first: use its copy
+            work.rename(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _download_vendor(version: str, target: Path) -> None:
     wheels = target / "wheels"
     base = [
         sys.executable,
@@ -111,7 +135,7 @@ def _vendor(cache: Path) -> Path:
     except CommandFailed as exc:
         raise CoverageError(
             f"could not download coverage {version} for the spy: {exc.message}",
-            hint="the host must reach the package index once; the wheels are cached in .stacktest/cache",
+            hint=f"the host must reach the package index once; the wheels are then kept in {cache_dir()}",
         ) from exc
     import zipfile
 
@@ -119,8 +143,6 @@ def _vendor(cache: Path) -> Path:
         tag = "pure" if "py3-none-any" in whl.name else whl.name.split("-")[2]
         with zipfile.ZipFile(whl) as zf:
             zf.extractall(target / tag)
-    (target / ".complete").write_text(version + "\n")
-    return target
 
 
 def validate_rcfile(path: Path) -> None:
@@ -151,10 +173,34 @@ def prepare_spy(settings: Settings, run_dir: Path) -> Path:
     else:
         rc.write_text(RCFILE)
     validate_rcfile(rc)
-    vendor = _vendor(settings.state_dir / "cache")
+    vendor = _vendor(cache_dir())
     shutil.copytree(vendor, spy / "_vendor", ignore=shutil.ignore_patterns("wheels", ".complete"))
     spy.chmod(0o755)
     return spy
+
+
+def check_report_dir(folder: Path) -> None:
+    """Fail before anything starts when the reports could not be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise CoverageError(
+            f"cannot write the coverage reports in {folder}: {exc.strerror}",
+            hint="make that folder writable, or set coverage.report_dir to another one",
+        ) from exc
+
+
+def link_latest(report_root: Path, run_folder: Path) -> Path:
+    """``<report_dir>/latest`` points at the newest finished run's reports."""
+    latest = report_root / "latest"
+    tmp = report_root / f".latest-{run_folder.name}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_folder.name)
+    tmp.replace(latest)
+    return latest
 
 
 def overlay(settings: Settings, base_config: Mapping[str, Any], spy: Path, dest: Path) -> Path:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +16,7 @@ from stacktest import sidecar
 from stacktest import stack as stacks
 from stacktest.errors import ConfigError, NotReady, StackNotFound
 from stacktest.readiness import Progress
-from stacktest.runner import MODES, RunResult, run_tests
+from stacktest.runner import MODES, RunResult, plan, run_tests
 from stacktest.settings import Settings
 from stacktest.stack import Stack
 
@@ -23,6 +25,26 @@ __all__ = ["CoverageRun", "coverage_run", "managed_stack", "stack_env", "test", 
 log = logging.getLogger("stacktest")
 
 ProgressFn = Callable[[Progress], None]
+PhaseFn = Callable[[str], None]
+
+
+def _results_dir(settings: Settings) -> Path:
+    """A folder of its own for one test run's phase files (two runs of one checkout may overlap)."""
+    import secrets
+
+    return settings.state_dir / "results" / f"{int(time.time())}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+def _publish_junit(settings: Settings, result: RunResult) -> None:
+    """The merged JUnit XML of the newest finished run, at .stacktest/last/junit.xml (atomic replace)."""
+    if result.junit is None or not result.junit.is_file():
+        return
+    last = settings.state_dir / "last"
+    last.mkdir(parents=True, exist_ok=True)
+    tmp = last / f".junit-{os.getpid()}.xml"
+    shutil.copyfile(result.junit, tmp)
+    tmp.replace(last / "junit.xml")
+    result.junit = last / "junit.xml"
 
 
 def up(
@@ -143,23 +165,27 @@ def test(
     keep: bool = False,
     build: bool = False,
     on_progress: ProgressFn | None = None,
+    on_phase: PhaseFn | None = None,
 ) -> RunResult:
     """Make sure the stack is up and ready, run pytest against it, clean test data if asked."""
     chosen = MODES[mode]
-    # validate the arguments before starting anything
-    from stacktest.runner import plan
-
-    plan(chosen, args, tests=settings.tests, out_dir=settings.state_dir / "last", workers=workers)
+    out_dir = _results_dir(settings)
+    plan(chosen, args, tests=settings.tests, out_dir=out_dir, workers=workers)  # refuse bad options first
     with managed_stack(settings, keep=keep, build=build, on_progress=on_progress) as stack:
-        result = run_tests(
-            chosen,
-            args,
-            tests=settings.tests,
-            out_dir=settings.state_dir / "last",
-            env=stack_env(stack),
-            cwd=settings.root,
-            workers=workers,
-        )
+        try:
+            result = run_tests(
+                chosen,
+                args,
+                tests=settings.tests,
+                out_dir=out_dir,
+                env=stack_env(stack),
+                cwd=settings.root,
+                workers=workers,
+                on_phase=on_phase,
+            )
+            _publish_junit(settings, result)
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
         if settings.cleanup_after_tests:
             from stacktest.cleanup import run as run_cleanup
 
@@ -183,11 +209,11 @@ def coverage_run(
     keep: bool = False,
     build: bool = False,
     on_progress: ProgressFn | None = None,
+    on_phase: PhaseFn | None = None,
 ) -> CoverageRun:
     """up with the overlay -> ready -> spy check -> pytest -> graceful stop -> harvest -> combine -> report
     -> down. Harvest, combine and report run whether the tests passed or failed."""
     from stacktest import _compose
-    from stacktest.runner import plan
 
     if not settings.coverage_services:
         raise ConfigError(
@@ -195,7 +221,9 @@ def coverage_run(
             hint="list the services whose Python code the run should measure",
         )
     chosen = MODES[mode]
-    plan(chosen, args, tests=settings.tests, out_dir=settings.state_dir / "last", workers=workers)
+    plan(
+        chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers
+    )  # refuse bad options first
     project = settings.project_name or _compose.new_project_name(settings.project_prefix, settings.root)
     run_dir = settings.state_dir / "runs" / project
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -206,9 +234,10 @@ def coverage_run(
         .config()
     )
     extra = sidecar.overlay(settings, base, spy, run_dir / "coverage.yml")
-    report_dir = settings.root / settings.coverage_report_dir
+    report_root = settings.root / settings.coverage_report_dir
+    sidecar.check_report_dir(report_root)
+    report_dir = report_root / project  # each run its own folder: two runs of one checkout never mix
     data_dir = report_dir / "data"
-    shutil.rmtree(data_dir, ignore_errors=True)
     covered = list(settings.coverage_services)
     with managed_stack(
         settings,
@@ -225,21 +254,19 @@ def coverage_run(
             chosen,
             args,
             tests=settings.tests,
-            out_dir=settings.state_dir / "last",
+            out_dir=report_dir / "junit",
             env=stack_env(stack),
             cwd=settings.root,
             workers=workers,
+            on_phase=on_phase,
         )
-        stack.compose.run(
-            stack.compose.stop_argv(covered, timeout=settings.stop_timeout),
-            timeout=settings.stop_timeout * 2 + 60,
-            what="compose stop (saving coverage)",
-        )
-        harvested = sidecar.harvest(stack.engine, containers, data_dir)
+        _publish_junit(settings, result)
+        harvested = _stop_and_harvest(settings, stack, containers, data_dir)
     for service in harvested.missing:
         log.warning("no coverage data from %s: it was killed, never started, or ran no Python code", service)
     per_service = sidecar.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
     rep = sidecar.report(report_dir, per_service, settings.coverage_paths, settings.root, report_dir)
+    sidecar.link_latest(report_root, report_dir)
     (settings.state_dir / "last").mkdir(parents=True, exist_ok=True)
     (settings.state_dir / "last" / "coverage.json").write_text(
         json.dumps(
@@ -257,3 +284,21 @@ def coverage_run(
 def _covered(stack: Stack, services: Sequence[str]) -> dict[str, sidecar.Covered]:
     states = stack.states()
     return {s: sidecar.Covered(states[s].container_id, states[s].hostname) for s in services if s in states}
+
+
+def _stop_and_harvest(
+    settings: Settings, stack: Stack, containers: dict[str, sidecar.Covered], dest: Path
+) -> sidecar.Harvest:
+    """Stop the covered services gracefully (so coverage saves at exit), then copy their data out."""
+    stack.compose.run(
+        stack.compose.stop_argv(list(containers), timeout=settings.stop_timeout),
+        timeout=settings.stop_timeout * 2 + 60,
+        what="compose stop (saving coverage)",
+    )
+    return sidecar.harvest(stack.engine, containers, dest)
+
+
+def harvest_running(settings: Settings, stack: Stack, dest: Path) -> sidecar.Harvest:
+    """`stacktest coverage harvest`: the data of a kept coverage stack, for `coverage combine`."""
+    shutil.rmtree(dest, ignore_errors=True)
+    return _stop_and_harvest(settings, stack, _covered(stack, settings.coverage_services), dest)

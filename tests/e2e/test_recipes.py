@@ -125,7 +125,7 @@ def test_sidecar_coverage_reports_auth_and_api(proj: Path, docker_engine: object
     figures = dict(re.findall(r"│ (auth|api|TOTAL)\s*│\s*\d+\s*│\s*\d+\s*│\s*([0-9.]+)%", result.stdout))
     assert set(figures) == {"auth", "api", "TOTAL"}, result.stdout
     assert all(float(v) > 80 for v in figures.values()), figures
-    report = proj / ".stacktest" / "coverage"
+    report = proj / ".stacktest" / "coverage" / "latest"
     assert (report / "coverage.xml").is_file() and (report / "html" / "index.html").is_file()
     assert engine_leftovers(docker_engine, proj) == {"containers": [], "networks": [], "volumes": []}
 

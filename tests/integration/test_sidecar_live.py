@@ -29,7 +29,9 @@ def cov_project(tmp_path: Path, docker_engine: object):  # type: ignore[no-untyp
 
 
 def covered_lines(root: Path, service: str) -> set[int]:
-    data = coverage.CoverageData(basename=str(root / ".stacktest" / "coverage" / f".coverage.{service}"))
+    data = coverage.CoverageData(
+        basename=str(root / ".stacktest" / "coverage" / "latest" / f".coverage.{service}")
+    )
     data.read()
     return set(data.lines(str(root / "apps" / service / "server.py")) or [])
 
@@ -53,7 +55,7 @@ def test_pid1_and_forking_services_are_measured(cov_project: Path, docker_engine
     assert line_of(cov_project, "forking", 'return "child %d of %d"') in forking
     # the images have no coverage: the spy brought its own; reports are written
     assert "pid1" in result.stdout and "TOTAL" in result.stdout
-    report_dir = cov_project / ".stacktest" / "coverage"
+    report_dir = cov_project / ".stacktest" / "coverage" / "latest"
     assert (report_dir / "coverage.xml").is_file() and (report_dir / "html" / "index.html").is_file()
     assert json.loads((report_dir / "coverage.json").read_text())["totals"]["num_statements"] > 0
 

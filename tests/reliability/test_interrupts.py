@@ -91,5 +91,7 @@ def test_interrupted_test_run_of_the_bundled_stack(project: Path, sig: signal.Si
 
 
 def _pytest_running(project: Path) -> bool:
-    out = subprocess.run(["pgrep", "-f", "test_zz_wait"], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        ["pgrep", "-f", "-m pytest tests/stack/test_zz_wait"], capture_output=True, text=True, check=False
+    )
     return bool(out.stdout.strip())
