@@ -1,5 +1,5 @@
 import sys
 
-from stacktest.cli import main
+from stacktest._entry import main
 
 sys.exit(main())
