@@ -53,7 +53,7 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
             attempts += 1
             trial = len(outcomes)
             sig = signal.SIGINT if trial % 2 == 0 else signal.SIGTERM
-            delay = rng.uniform(0.3, whole * 0.8)  # from our first instruction on, not the interpreter's start-up
+            delay = rng.uniform(0.3, whole * 0.8)  # from our entry point on (not the interpreter's start)
             proc = start(root)
             time.sleep(delay)  # the random moment of the interruption (what is tested is the aftermath)
             if proc.poll() is not None:  # finished before the signal: not an interruption, try again
