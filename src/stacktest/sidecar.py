@@ -169,10 +169,11 @@ def prepare_spy(settings: Settings, run_dir: Path) -> Path:
             raise CoverageError(
                 f"the coverage configuration {user} does not exist", hint="fix tool.stacktest.coverage.rcfile"
             )
+        validate_rcfile(user)  # the message names the user's file, not our copy of it
         shutil.copy2(user, rc)
     else:
         rc.write_text(RCFILE)
-    validate_rcfile(rc)
+        validate_rcfile(rc)
     vendor = _vendor(cache_dir())
     shutil.copytree(vendor, spy / "_vendor", ignore=shutil.ignore_patterns("wheels", ".complete"))
     spy.chmod(0o755)

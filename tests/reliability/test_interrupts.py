@@ -99,7 +99,8 @@ def test_interrupted_test_run_of_the_bundled_stack(project: Path, sig: signal.Si
 
 
 def _pytest_running(project: Path) -> bool:
+    """Whether the pytest child runs yet (its argv, not stacktest's own "stacktest test tests/...")."""
     out = subprocess.run(
-        ["pgrep", "-f", "-m pytest tests/stack/test_zz_wait"], capture_output=True, text=True, check=False
+        ["pgrep", "-f", "pytest tests/stack/test_zz_wait"], capture_output=True, text=True, check=False
     )
     return bool(out.stdout.strip())
