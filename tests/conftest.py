@@ -12,7 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ import pytest
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
+STACKS = REPO / "tests" / "integration" / "stacks"  # test-only stacks: faults, cov
+NOTHING = {"containers": [], "networks": [], "volumes": []}
 ENGINE_DIRS = ("integration", "e2e", "reliability")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -79,7 +82,35 @@ def project(tmp_path: Path, docker_engine: object) -> Iterator[Path]:
     yield root
     leftovers = engine_leftovers(docker_engine, root)
     cleanup_root(docker_engine, root)
-    assert leftovers == {"containers": [], "networks": [], "volumes": []}, f"left behind: {leftovers}"
+    assert leftovers == NOTHING, f"left behind: {leftovers}"
+
+
+@pytest.fixture
+def stack_copy(tmp_path: Path, docker_engine: object) -> Iterator[Callable[[str], Path]]:
+    """``stack_copy("faults")``: a private copy of a test-only stack; afterwards nothing of it may remain."""
+    roots: list[Path] = []
+
+    def make(name: str) -> Path:
+        root = tmp_path / name
+        shutil.copytree(STACKS / name, root)
+        roots.append(root)
+        return root
+
+    yield make
+    for root in roots:
+        leftovers = engine_leftovers(docker_engine, root)
+        cleanup_root(docker_engine, root)
+        assert leftovers == NOTHING, f"left behind: {leftovers}"
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, interval: float = 0.2) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes; returns whether it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())
 
 
 def engine_leftovers(engine: object, root: Path) -> dict[str, list[str]]:

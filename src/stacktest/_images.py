@@ -21,7 +21,14 @@ from stacktest._engine import Engine
 from stacktest.errors import CommandFailed, ConfigError
 from stacktest.settings import Settings
 
-__all__ = ["BASE_PACKAGES", "PUBLIC_IMAGES", "ensure_base_image", "ensure_wheels", "image_env"]
+__all__ = [
+    "BASE_PACKAGES",
+    "PUBLIC_IMAGES",
+    "ensure_base_image",
+    "ensure_wheels",
+    "image_env",
+    "pip_download",
+]
 
 log = logging.getLogger("stacktest")
 
@@ -31,6 +38,37 @@ PUBLIC_IMAGES = {
     "STACKTEST_REDIS_IMAGE": "redis:7-bookworm",
 }
 WHEEL_PYTHON = "3.11"  # the Python of Debian bookworm, and of the public python:3.11 image
+
+
+LINUX_WHEELS = (
+    "--implementation",
+    "cp",
+    "--platform",
+    "manylinux2014_x86_64",
+    "--platform",
+    "manylinux_2_17_x86_64",
+    "--platform",
+    "manylinux_2_28_x86_64",
+)
+
+
+def pip_download(args: list[str], *, what: str, check: bool = True) -> _process.Result:
+    """Binary wheels from the package index, on the host (containers cannot reach it)."""
+    return _process.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            *args,
+        ],
+        timeout=300,
+        check=check,
+        what=what,
+    )
 
 
 def image_env(settings: Settings) -> dict[str, str]:

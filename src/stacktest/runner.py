@@ -19,7 +19,7 @@ from pathlib import Path
 from stacktest import _process
 from stacktest.errors import UsageError
 
-__all__ = ["MODES", "Mode", "Phase", "RunResult", "merge_exit_codes", "plan", "run_tests"]
+__all__ = ["MODES", "Mode", "Phase", "RunResult", "merge_exit_codes", "mode_named", "plan", "run_tests"]
 
 log = logging.getLogger("stacktest")
 
@@ -55,6 +55,14 @@ MODES: dict[str, Mode] = {
         Mode("parallel-safe", ("-n", "auto"), "not serial", False, "xdist, skipping the serial tests"),
     )
 }
+
+
+def mode_named(name: str) -> Mode:
+    try:
+        return MODES[name]
+    except KeyError:
+        raise UsageError(f"unknown mode {name!r}; choose one of: {', '.join(MODES)}") from None
+
 
 _INTERACTIVE = ("--pdb", "--trace", "--pdbcls")
 _VALUE_OPTIONS = {

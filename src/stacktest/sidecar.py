@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -26,8 +25,8 @@ import coverage
 import yaml
 from coverage.exceptions import CoverageException
 
-from stacktest import _process
 from stacktest._engine import Engine
+from stacktest._images import LINUX_WHEELS, pip_download
 from stacktest.errors import CommandFailed, ConfigError, CoverageError
 from stacktest.settings import Settings
 
@@ -94,41 +93,15 @@ def _vendor(cache: Path) -> Path:
 
 def _download_vendor(version: str, target: Path) -> None:
     wheels = target / "wheels"
-    base = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-deps",
-        "--only-binary=:all:",
-        "-d",
-        str(wheels),
-        f"coverage=={version}",
-    ]
+    base = ["--no-deps", "-d", str(wheels), f"coverage=={version}"]
     try:
-        _process.run(
+        pip_download(
             [*base, "--platform", "any", "--python-version", "3.11"],
-            timeout=300,
             what="pip download (pure-Python coverage for the spy)",
         )
-        for py in VENDOR_PYTHONS:
-            _process.run(
-                [
-                    *base,
-                    "--python-version",
-                    py,
-                    "--implementation",
-                    "cp",
-                    "--platform",
-                    "manylinux2014_x86_64",
-                    "--platform",
-                    "manylinux_2_17_x86_64",
-                    "--platform",
-                    "manylinux_2_28_x86_64",
-                ],
-                timeout=300,
+        for py in VENDOR_PYTHONS:  # the C tracer, where a wheel exists for that Python
+            pip_download(
+                [*base, "--python-version", py, *LINUX_WHEELS],
                 check=False,
                 what="pip download (coverage C tracer for the spy)",
             )
@@ -357,10 +330,16 @@ class Report:
     json: Path
 
 
-def _figure(name: str, data_file: Path, include: list[str], json_out: Path) -> ServiceFigure:
+def _loaded(data_file: Path) -> coverage.Coverage:
+    """Combined data, ready to report on the host (files that were not mapped are skipped)."""
     cov = coverage.Coverage(data_file=str(data_file), config_file=False)
     cov.load()
     cov.set_option("report:ignore_errors", True)
+    return cov
+
+
+def _figure(name: str, data_file: Path, include: list[str], json_out: Path) -> ServiceFigure:
+    cov = _loaded(data_file)
     try:
         cov.json_report(outfile=str(json_out), include=include)
     except CoverageException:  # "No data to report."
@@ -386,9 +365,7 @@ def report(
         svc_include = [str((root / h).resolve()) + "/*" for h in paths.get(service, {}).values()] or include
         figures.append(_figure(service, data_file, svc_include, out_dir / f"coverage-{service}.json"))
     total = _figure("TOTAL", combined / ".coverage", include, out_dir / "coverage.json")
-    cov = coverage.Coverage(data_file=str(combined / ".coverage"), config_file=False)
-    cov.load()
-    cov.set_option("report:ignore_errors", True)
+    cov = _loaded(combined / ".coverage")
     html, xml = out_dir / "html", out_dir / "coverage.xml"
     try:
         cov.html_report(directory=str(html), include=include)

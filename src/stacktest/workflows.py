@@ -16,7 +16,7 @@ from stacktest import sidecar
 from stacktest import stack as stacks
 from stacktest.errors import ConfigError, NotReady, StackNotFound
 from stacktest.readiness import Progress
-from stacktest.runner import MODES, RunResult, plan, run_tests
+from stacktest.runner import Mode, RunResult, mode_named, plan, run_tests
 from stacktest.settings import Settings
 from stacktest.stack import Stack
 
@@ -33,6 +33,30 @@ def _results_dir(settings: Settings) -> Path:
     import secrets
 
     return settings.state_dir / "results" / f"{int(time.time())}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+def _run_suite(
+    settings: Settings,
+    stack: Stack,
+    chosen: Mode,
+    args: Sequence[str],
+    out_dir: Path,
+    workers: int | None,
+    on_phase: PhaseFn | None,
+) -> RunResult:
+    """pytest against ``stack``, every phase of the mode; the merged JUnit XML becomes the last one."""
+    result = run_tests(
+        chosen,
+        args,
+        tests=settings.tests,
+        out_dir=out_dir,
+        env=stack_env(stack),
+        cwd=settings.root,
+        workers=workers,
+        on_phase=on_phase,
+    )
+    _publish_junit(settings, result)
+    return result
 
 
 def _publish_junit(settings: Settings, result: RunResult) -> None:
@@ -168,22 +192,12 @@ def test(
     on_phase: PhaseFn | None = None,
 ) -> RunResult:
     """Make sure the stack is up and ready, run pytest against it, clean test data if asked."""
-    chosen = MODES[mode]
+    chosen = mode_named(mode)
     out_dir = _results_dir(settings)
     plan(chosen, args, tests=settings.tests, out_dir=out_dir, workers=workers)  # refuse bad options first
     with managed_stack(settings, keep=keep, build=build, on_progress=on_progress) as stack:
         try:
-            result = run_tests(
-                chosen,
-                args,
-                tests=settings.tests,
-                out_dir=out_dir,
-                env=stack_env(stack),
-                cwd=settings.root,
-                workers=workers,
-                on_phase=on_phase,
-            )
-            _publish_junit(settings, result)
+            result = _run_suite(settings, stack, chosen, args, out_dir, workers, on_phase)
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
         if settings.cleanup_after_tests:
@@ -215,15 +229,15 @@ def coverage_run(
     -> down. Harvest, combine and report run whether the tests passed or failed."""
     from stacktest import _compose
 
+    chosen = mode_named(mode)
+    plan(
+        chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers
+    )  # bad options: refuse now
     if not settings.coverage_services:
         raise ConfigError(
             "no covered services: set tool.stacktest.coverage.services",
             hint="list the services whose Python code the run should measure",
         )
-    chosen = MODES[mode]
-    plan(
-        chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers
-    )  # refuse bad options first
     project = settings.project_name or _compose.new_project_name(settings.project_prefix, settings.root)
     run_dir = settings.state_dir / "runs" / project
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -250,17 +264,7 @@ def coverage_run(
     ) as stack:
         containers = _covered(stack, covered)
         sidecar.check_spy(stack.engine, containers, run_dir)
-        result = run_tests(
-            chosen,
-            args,
-            tests=settings.tests,
-            out_dir=report_dir / "junit",
-            env=stack_env(stack),
-            cwd=settings.root,
-            workers=workers,
-            on_phase=on_phase,
-        )
-        _publish_junit(settings, result)
+        result = _run_suite(settings, stack, chosen, args, report_dir / "junit", workers, on_phase)
         harvested = _stop_and_harvest(settings, stack, containers, data_dir)
     for service in harvested.missing:
         log.warning("no coverage data from %s: it was killed, never started, or ran no Python code", service)

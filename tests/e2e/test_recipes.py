@@ -8,13 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, engine_leftovers, run_cli
+from tests.conftest import REPO, engine_leftovers, run_cli, wait_until
 
 TOTAL, SERIAL = 45, 2  # the live suite: tests/stack
 
@@ -149,9 +148,7 @@ def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and '"id"' not in run_cli(["cleanup", "--json"], proj).stdout:
-            time.sleep(0.5)
+        assert wait_until(lambda: '"id"' in run_cli(["cleanup", "--json"], proj).stdout, timeout=120)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         # its pytest child lives on (nothing told it to stop): end it the same way, before it cleans up

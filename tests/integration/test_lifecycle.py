@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import engine_leftovers, run_cli
+from tests.conftest import engine_leftovers, run_cli, wait_until
 
 
 def status(project: Path, name: str | None = None) -> dict[str, object]:
@@ -69,10 +69,8 @@ def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: obj
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not engine_leftovers(docker_engine, project)["containers"]:
-        time.sleep(0.5)
-    time.sleep(3)
+    assert wait_until(lambda: engine_leftovers(docker_engine, project)["containers"], timeout=120)
+    time.sleep(3)  # let it get into the test (when exactly does not matter: SIGKILL leaves all behind)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     for child in _children_of(proc.pid):

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import cleanup_root, engine_leftovers, run_cli
-
-FAULTS = Path(__file__).parent / "stacks" / "faults"
-NOTHING = {"containers": [], "networks": [], "volumes": []}
+from tests.conftest import NOTHING, engine_leftovers, run_cli, wait_until
 
 
 @pytest.fixture
-def faults(tmp_path: Path, docker_engine: object):  # type: ignore[no-untyped-def]
-    root = tmp_path / "faults"
-    shutil.copytree(FAULTS, root)
-    yield root
-    leftovers = engine_leftovers(docker_engine, root)
-    cleanup_root(docker_engine, root)
-    assert leftovers == NOTHING
+def faults(stack_copy: Callable[[str], Path]) -> Path:
+    return stack_copy("faults")
 
 
 def elapsed(service: str, text: str) -> float:
@@ -73,10 +65,8 @@ def test_a_signal_during_wait_leaves_nothing(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(engine_leftovers(docker_engine, faults)["containers"]) < 2:
-        time.sleep(0.2)
-    time.sleep(1)  # now waiting for `stuck`
+    assert wait_until(lambda: len(engine_leftovers(docker_engine, faults)["containers"]) == 2, timeout=60)
+    time.sleep(1)  # now waiting for `stuck` (the moment of the signal; its aftermath is what is tested)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err

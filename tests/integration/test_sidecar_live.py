@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import coverage
@@ -12,20 +12,12 @@ import pytest
 
 from stacktest import sidecar
 from stacktest.settings import load_settings
-from tests.conftest import cleanup_root, engine_leftovers, run_cli
-
-COV = Path(__file__).parent / "stacks" / "cov"
-NOTHING = {"containers": [], "networks": [], "volumes": []}
+from tests.conftest import run_cli
 
 
 @pytest.fixture
-def cov_project(tmp_path: Path, docker_engine: object):  # type: ignore[no-untyped-def]
-    root = tmp_path / "cov"
-    shutil.copytree(COV, root)
-    yield root
-    leftovers = engine_leftovers(docker_engine, root)
-    cleanup_root(docker_engine, root)
-    assert leftovers == NOTHING
+def cov_project(stack_copy: Callable[[str], Path]) -> Path:
+    return stack_copy("cov")
 
 
 def covered_lines(root: Path, service: str) -> set[int]:

@@ -14,11 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, cleanup_root, copy_project, engine_leftovers, run_cli
-
-FAULTS = REPO / "tests" / "integration" / "stacks" / "faults"
-COV = REPO / "tests" / "integration" / "stacks" / "cov"
-NOTHING = {"containers": [], "networks": [], "volumes": []}
+from tests.conftest import NOTHING, STACKS, cleanup_root, copy_project, engine_leftovers, run_cli
 
 
 @dataclass
@@ -172,7 +168,7 @@ def root(tmp_path: Path, docker_engine: object, request: pytest.FixtureRequest) 
     if case.stack == "bundled":
         copy_project(dest)
     else:
-        shutil.copytree({"faults": FAULTS, "cov": COV}[case.stack], dest)
+        shutil.copytree(STACKS / case.stack, dest)
     if case.prepare:
         case.prepare(dest)
     yield dest

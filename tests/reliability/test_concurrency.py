@@ -9,14 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, cleanup_root, engine_leftovers
-
-COV = REPO / "tests" / "integration" / "stacks" / "cov"
+from tests.conftest import STACKS, cleanup_root, engine_leftovers
 
 
 def test_two_coverage_runs_at_once(tmp_path: Path, docker_engine: object) -> None:
     root = tmp_path / "cov"
-    shutil.copytree(COV, root)
+    shutil.copytree(STACKS / "cov", root)
     (root / "suite" / "test_marker.py").write_text(
         "import os\n\ndef test_marker(service_client):\n"
         "    assert service_client('pid1').get('/n/' + os.environ['RUN_MARK']).status_code == 200\n"

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cleanup_root, engine_leftovers
+from tests.conftest import NOTHING, STACKS, cleanup_root, engine_leftovers, wait_until
 
-COV = Path(__file__).parents[1] / "integration" / "stacks" / "cov"
-NOTHING = {"containers": [], "networks": [], "volumes": []}
 TRIALS = 24  # half SIGINT, half SIGTERM
 
 
@@ -36,7 +34,7 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
     print(f"STACKTEST_SEED={seed}")
     rng = random.Random(seed)
     root = tmp_path / "cov"
-    shutil.copytree(COV, root)
+    shutil.copytree(STACKS / "cov", root)
     # calibrate: how long one whole run takes here (the second run: the first also fills the wheel
     # cache), so that the signals land inside runs
     for _ in range(2):
@@ -87,18 +85,14 @@ def test_interrupted_test_run_of_the_bundled_stack(project: Path, sig: signal.Si
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list((project / ".stacktest" / "last").glob("junit*")):
-        if list((project / ".stacktest" / "stacks").glob("*.json")) and _pytest_running(project):
-            break
-        time.sleep(0.2)
+    assert wait_until(_pytest_running, timeout=120)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, err.decode()
     # the project fixture asserts that nothing remains on the engine
 
 
-def _pytest_running(project: Path) -> bool:
+def _pytest_running() -> bool:
     """Whether the pytest child runs yet (its argv, not stacktest's own "stacktest test tests/...")."""
     out = subprocess.run(
         ["pgrep", "-f", "pytest tests/stack/test_zz_wait"], capture_output=True, text=True, check=False
