@@ -21,7 +21,6 @@ from urllib.parse import urlparse
 
 import docker
 import docker.errors
-from docker.models.containers import Container
 
 from stacktest.errors import EngineUnavailable
 
@@ -135,19 +134,26 @@ class Engine:
             self.client.api.import_image_from_data(fh.read(), repository=repo, tag=tag or "latest")
 
     # containers of a project ---------------------------------------------------------------------------
-    def containers(self, project: str) -> list[Container]:
-        return list(self.client.containers.list(all=True, filters={"label": f"{PROJECT_LABEL}={project}"}))
+    def _summaries(self, label: str) -> list[dict[str, Any]]:
+        """Containers by label, from one list call (no inspect per container, so no race with removal)."""
+        return list(self.client.api.containers(all=True, filters={"label": label}))
+
+    def containers(self, project: str) -> list[dict[str, Any]]:
+        return self._summaries(f"{PROJECT_LABEL}={project}")
 
     def states(self, project: str) -> dict[str, ServiceState]:
-        """The state of each service's (first) container, one Engine API call per container."""
+        """The state of each service's (first) container. A container removed meanwhile is left out."""
         out: dict[str, ServiceState] = {}
-        for c in self.containers(project):
-            labels = c.labels
+        for summary in self.containers(project):
+            labels = summary.get("Labels") or {}
             if labels.get(ONEOFF_LABEL) == "True":
                 continue
-            service = labels.get(SERVICE_LABEL, c.name)
-            if service not in out:
-                out[service] = _state(service, c.attrs)
+            service = labels.get(SERVICE_LABEL, summary["Id"][:12])
+            if service in out:
+                continue
+            state = self.inspect(summary["Id"])
+            if state is not None:
+                out[service] = state
         return out
 
     def inspect(self, container_id: str) -> ServiceState | None:
@@ -220,8 +226,8 @@ class Engine:
     def stacks(self) -> list[StackInfo]:
         """Every stack stacktest started on this engine, found by its labels."""
         found: dict[str, StackInfo] = {}
-        for c in self.client.containers.list(all=True, filters={"label": LABEL_RUN}):
-            labels = c.labels
+        for summary in self._summaries(LABEL_RUN):
+            labels = summary.get("Labels") or {}
             project = labels.get(PROJECT_LABEL, "")
             if not project:
                 continue
@@ -243,14 +249,14 @@ class Engine:
         """Remove every container, network and volume of ``project``; return how many of each."""
         label = {"label": f"{PROJECT_LABEL}={project}"}
         removed = [0, 0, 0]
-        for c in self.client.containers.list(all=True, filters=label):
+        for summary in self.containers(project):
             try:
-                c.remove(force=True, v=True)
+                self.client.api.remove_container(summary["Id"], force=True, v=True)
                 removed[0] += 1
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:
-                log.warning("could not remove container %s: %s", c.name, _short(exc))
+                log.warning("could not remove container %s: %s", summary["Id"][:12], _short(exc))
         for n in self.client.networks.list(filters=label):
             try:
                 n.remove()
@@ -275,7 +281,7 @@ class Engine:
         """Names of anything of ``project`` that still exists (used to prove teardown)."""
         label = {"label": f"{PROJECT_LABEL}={project}"}
         return {
-            "containers": [c.name for c in self.client.containers.list(all=True, filters=label)],
+            "containers": [n.lstrip("/") for c in self.containers(project) for n in c.get("Names", [])[:1]],
             "networks": [n.name for n in self.client.networks.list(filters=label)],
             "volumes": [v.name for v in self.client.volumes.list(filters=label)],
         }

@@ -162,6 +162,8 @@ def _error(id_: Any, exc: RpcError) -> dict[str, Any]:
 class Handler(BaseHTTPRequestHandler):
     server_version = "stacktest-api/1.0"
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes; with Nagle on, a keep-alive client waits ~40 ms for each reply
+    disable_nagle_algorithm = True
     api: Api
     tokens: TokenChecker
 

@@ -233,6 +233,8 @@ class AuthServer:
 class Handler(BaseHTTPRequestHandler):
     server_version = "stacktest-auth/1.0"
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes; with Nagle on, a keep-alive client waits ~40 ms for each reply
+    disable_nagle_algorithm = True
     app: AuthServer
 
     def log_message(self, format: str, *args: Any) -> None:
