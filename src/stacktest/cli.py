@@ -33,7 +33,7 @@ from stacktest import stack as stacks
 from stacktest.errors import CoverageBelowTarget, CoverageError, Interrupted, StacktestError, UsageError
 from stacktest.readiness import Progress, Status
 from stacktest.runner import MODES
-from stacktest.settings import FIELDS, Settings, load_settings
+from stacktest.settings import Settings, load_settings
 
 __all__ = ["app", "main"]
 
@@ -57,18 +57,8 @@ class _State:
 
 
 def settings(**flags: Any) -> Settings:
-    """Steps 1-3 from the file and environment, then step 4: ``--set`` values, then explicit flags."""
-    s = load_settings(config=_State.config)
-    from stacktest.settings import _coerce, _field_for_attr
-
-    by_key = {f.key: f for f in FIELDS}
-    values: dict[str, Any] = {}
-    for key, raw in _State.overrides.items():
-        if key not in by_key:
-            raise UsageError(f"--set {key}: unknown setting", hint="see docs/configuration.md for the keys")
-        values[by_key[key].attr] = _coerce(_field_for_attr(by_key[key].attr), raw, f"--set {key}", text=True)
-    values.update({k: v for k, v in flags.items() if v is not None})
-    return s.with_overrides(**values) if values else s
+    """Steps 1-3 from the file and environment, then step 4: ``--set`` values, then named flags."""
+    return load_settings(config=_State.config).with_cli(_State.overrides, **flags)
 
 
 @app.callback()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from stacktest.errors import ConfigError
+from stacktest.errors import ConfigError, UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -196,8 +196,22 @@ class Settings:
     def state_dir(self) -> Path:
         return self.root / ".stacktest"
 
+    def with_cli(self, assignments: Mapping[str, str], **flags: Any) -> Settings:
+        """Step 4 of the precedence: ``--set KEY=VALUE`` (parsed like environment values), then named
+        flags (``None`` means not given)."""
+        values: dict[str, Any] = {}
+        for key, raw in assignments.items():
+            f = _FIELD_BY_KEY.get(key)
+            if f is None:
+                raise UsageError(
+                    f"--set {key}: unknown setting", hint="see docs/configuration.md for the keys"
+                )
+            values[f.attr] = _coerce(f, raw, f"--set {key}", text=True)
+        values.update({k: v for k, v in flags.items() if v is not None})
+        return self.with_overrides(**values) if values else self
+
     def with_overrides(self, **values: Any) -> Settings:
-        """Step 4 of the precedence: command-line flags (``None`` means not given)."""
+        """Values already typed (named flags, or parsed by :meth:`with_cli`)."""
         given = {
             k: _coerce(_field_for_attr(k), v, "command line") for k, v in values.items() if v is not None
         }

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacktest import sidecar
+from stacktest import _compose, sidecar
 from stacktest import stack as stacks
 from stacktest.errors import ConfigError, NotReady, StackNotFound
 from stacktest.readiness import Progress
@@ -84,11 +84,18 @@ def up(
 
     If it cannot be made ready, it is removed again unless ``keep_on_error``.
     """
+    project = _new_project(settings)
     started: Stack | None = None
     ok = False
     try:
         started = stacks.start(
-            settings, services=services, build=build, kept=True, on_progress=on_progress, wait=False
+            settings,
+            services=services,
+            build=build,
+            kept=True,
+            on_progress=on_progress,
+            wait=False,
+            project=project,
         )
         if wait:
             started.wait(on_progress)
@@ -96,21 +103,22 @@ def up(
         return started
     finally:
         if not ok and not keep_on_error:
-            _teardown_partial(settings, started)
+            _teardown_partial(settings, started, project)
 
 
-def _teardown_partial(settings: Settings, started: Stack | None) -> None:
-    """Remove a stack whose start failed midway, even when ``start`` raised before returning it."""
+def _new_project(settings: Settings) -> str:
+    return settings.project_name or _compose.new_project_name(settings.project_prefix, settings.root)
+
+
+def _teardown_partial(settings: Settings, started: Stack | None, project: str) -> None:
+    """Remove a stack whose start failed midway, even when ``start`` raised before returning it: the
+    project was named before anything started, so its record is found by name (not by recency, which
+    another run of the same checkout could have changed)."""
     if started is not None:
         stacks.teardown(started)
         return
-    try:
-        record = stacks.load_records(settings)[-1]
-    except IndexError:
-        return
-    import os
-
-    if record.pid == os.getpid():  # the record this very process wrote before it failed
+    record = next((r for r in stacks.load_records(settings) if r.project == project), None)
+    if record is not None:  # no record: nothing was started
         from stacktest._engine import Engine
 
         stacks.teardown(Stack(settings, record, record.compose(settings), Engine.connect()))
@@ -135,6 +143,7 @@ def managed_stack(
         if existing is not None:
             yield existing
             return
+    project = project or _new_project(settings)
     started: Stack | None = None
     try:
         started = stacks.start(
@@ -151,7 +160,7 @@ def managed_stack(
         yield started
     finally:
         if not keep:
-            _teardown_partial(settings, started)
+            _teardown_partial(settings, started, project)
 
 
 def _reusable(settings: Settings, on_progress: ProgressFn | None) -> Stack | None:
@@ -227,8 +236,6 @@ def coverage_run(
 ) -> CoverageRun:
     """up with the overlay -> ready -> spy check -> pytest -> graceful stop -> harvest -> combine -> report
     -> down. Harvest, combine and report run whether the tests passed or failed."""
-    from stacktest import _compose
-
     chosen = mode_named(mode)
     plan(
         chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers
@@ -238,7 +245,7 @@ def coverage_run(
             "no covered services: set tool.stacktest.coverage.services",
             hint="list the services whose Python code the run should measure",
         )
-    project = settings.project_name or _compose.new_project_name(settings.project_prefix, settings.root)
+    project = _new_project(settings)
     run_dir = settings.state_dir / "runs" / project
     run_dir.mkdir(parents=True, exist_ok=True)
     spy = sidecar.prepare_spy(settings, run_dir)
