@@ -125,10 +125,21 @@ class ProgressView:
 
 
 def _status_table(stack: stacks.Stack) -> Table:
-    table = Table("service", "state", "health", "restarts", "url", title=f"stack {stack.project}")
+    table = Table(
+        "service", "state", "ready", "engine health", "restarts", "url", title=f"stack {stack.project}"
+    )
     urls = stack.urls()
+    ready = stack.ready_now()
     for service, st in sorted(stack.states().items()):
-        table.add_row(service, st.status, st.health or "-", str(st.restart_count), urls.get(service, "-"))
+        ok, how = ready.get(service, (False, "?"))
+        table.add_row(
+            service,
+            st.status,
+            f"[green]yes[/] ({escape(how)})" if ok else f"[red]no[/] ({escape(how)})",
+            st.health or "-",
+            str(st.restart_count),
+            urls.get(service, "-"),
+        )
     return table
 
 
@@ -177,10 +188,12 @@ def status(
     st = stacks.attach(settings(), project)
     if as_json:
         urls = st.urls()
+        ready = st.ready_now()
         data = {
             "project": st.project,
             "services": {
                 name: {
+                    "ready": ready.get(name, (False, ""))[0],
                     "state": x.status,
                     "health": x.health,
                     "restarts": x.restart_count,

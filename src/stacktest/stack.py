@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import yaml
@@ -135,6 +136,25 @@ class Stack:
             probe = self.settings.probes.get(service)
             chosen = next((e for e in endpoints if probe and e.container_port == probe.port), endpoints[0])
             out[service] = chosen.url
+        return out
+
+    def ready_now(self) -> dict[str, tuple[bool, str]]:
+        """Each service's readiness as stacktest judges it at this moment: its probe from the host, else
+        the engine's health, else whether it runs."""
+        from stacktest.readiness import probe_once
+
+        host = engine_host()
+        out: dict[str, tuple[bool, str]] = {}
+        for service, st in sorted(self.states().items()):
+            probe = self.settings.probes.get(service)
+            if st.status != "running":
+                out[service] = (False, st.status)
+            elif probe is not None and probe.port in st.ports:
+                out[service] = probe_once(probe, host, st.ports[probe.port])
+            elif st.has_healthcheck:
+                out[service] = (st.health == "healthy", f"health: {st.health}")
+            else:
+                out[service] = (True, "running")
         return out
 
     def wait(
@@ -318,16 +338,24 @@ def attach(settings: Settings, project: str | None = None) -> Stack:
 
 @contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Teardown must finish: hold SIGINT and SIGTERM off while it runs (each step has a timeout)."""
+    """Teardown must finish: SIGINT and SIGTERM that arrive meanwhile are held, then delivered again once
+    it is done (so the run still stops with 130 or 143; each step of teardown has a timeout)."""
+    pending: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
     saved = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(ValueError):  # not the main thread: nothing to defer
-            saved[sig] = signal.signal(sig, signal.SIG_IGN)
+            saved[sig] = signal.signal(sig, hold)
     try:
         yield
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 def teardown(stack: Stack, *, volumes: bool = True, grace: float = 0.0) -> None:

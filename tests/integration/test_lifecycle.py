@@ -29,6 +29,9 @@ def test_up_wait_status_logs_down(project: Path, docker_engine: object) -> None:
     services = status(project)["services"]
     assert set(services) == {"auth", "api", "redis"}  # type: ignore[arg-type]
     assert all(s["state"] == "running" for s in services.values())  # type: ignore[attr-defined]
+    assert all(s["ready"] for s in services.values())  # type: ignore[attr-defined]  # probes answer now
+    table = run_cli(["status"], project).stdout
+    assert table.count("yes (") == 3, table
     auth, api = services["auth"]["url"], services["api"]["url"]  # type: ignore[index]
     assert httpx.get(f"{auth}/.well-known/oauth-authorization-server").json()[
         "code_challenge_methods_supported"
