@@ -25,4 +25,17 @@ def main() -> int:
     except (KeyboardInterrupt, _EarlySigterm) as exc:
         sys.stderr.write("stacktest: interrupted before it started anything\n")
         return 143 if isinstance(exc, _EarlySigterm) else 130
-    return cli_main()
+    from stacktest.errors import Interrupted
+
+    try:
+        code = cli_main()
+        # the work is done and reported: a signal from here on must not turn the result into a kill
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return code
+    except KeyboardInterrupt:  # in the last instants, after the CLI's own handling returned
+        sys.stderr.write("stacktest: interrupted\n")
+        return 130
+    except Interrupted as exc:
+        sys.stderr.write("stacktest: interrupted\n")
+        return exc.exit_code

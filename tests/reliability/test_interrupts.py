@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,13 +21,48 @@ from tests.conftest import NOTHING, STACKS, cleanup_root, engine_leftovers, wait
 TRIALS = 24  # half SIGINT, half SIGTERM
 
 
-def start(root: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "stacktest", "coverage", "run", "-q"],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+class Run:
+    """`stacktest coverage run` with the moment its last output line (the summary) was written."""
+
+    def __init__(self, root: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "stacktest", "coverage", "run", "-q"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.summary_at: float | None = None
+        self._err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("total: "):
+                self.summary_at = time.monotonic()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        self._err.extend(self.proc.stderr)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._err)
+
+    def wait(self, timeout: float) -> int:
+        code = self.proc.wait(timeout=timeout)
+        for t in self._readers:
+            t.join(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        return code
 
 
 def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: object) -> None:
@@ -39,9 +75,8 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
     # cache), so that the signals land inside runs
     for _ in range(2):
         begin = time.monotonic()
-        calibration = start(root)
-        _, err = calibration.communicate(timeout=600)
-        assert calibration.returncode == 0, err.decode()
+        calibration = Run(root)
+        assert calibration.wait(600) == 0, calibration.stderr
         whole = time.monotonic() - begin
     print(f"one uninterrupted run: {whole:.1f} s")
     outcomes = []
@@ -52,21 +87,22 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
             trial = len(outcomes)
             sig = signal.SIGINT if trial % 2 == 0 else signal.SIGTERM
             delay = rng.uniform(0.3, whole * 0.8)  # from our entry point on (not the interpreter's start)
-            proc = start(root)
+            run = Run(root)
             time.sleep(delay)  # the random moment of the interruption (what is tested is the aftermath)
-            if proc.poll() is not None:  # finished before the signal: not an interruption, try again
-                print(f"attempt {attempts}: the run ended before {delay:.2f} s")
+            sent = time.monotonic()
+            run.proc.send_signal(sig)
+            code = run.wait(120)
+            if run.summary_at is not None and run.summary_at < sent:
+                # the run had finished its work and written its summary: not an interruption, try again
+                print(f"attempt {attempts}: the run was done before {delay:.2f} s")
                 continue
-            proc.send_signal(sig)
-            _, err = proc.communicate(timeout=120)
             left = engine_leftovers(docker_engine, root)
-            outcomes.append((trial, sig.name, round(delay, 2), proc.returncode))
+            outcomes.append((trial, sig.name, round(delay, 2), code))
             assert left == NOTHING, f"trial {trial} ({sig.name} at {delay:.2f} s) left {left}"
-            assert proc.returncode == 128 + sig, (
-                f"trial {trial}: {sig.name} at {delay:.2f} s gave exit {proc.returncode}\n"
-                + err.decode()[-2000:]
+            assert code == 128 + sig, (
+                f"trial {trial}: {sig.name} at {delay:.2f} s gave exit {code}\n" + run.stderr[-2000:]
             )
-            assert "interrupted" in err.decode()
+            assert "interrupted" in run.stderr
     finally:
         print("\n".join(f"trial {t}: {s} at {d} s -> exit {c}" for t, s, d, c in outcomes))
         cleanup_root(docker_engine, root)
