@@ -127,29 +127,8 @@ def ensure_wheels(build_contexts: Mapping[str, Path]) -> list[str]:
         for old in wheels.glob("*.whl"):
             old.unlink()
         try:
-            _process.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "-r",
-                    str(req),
-                    "-d",
-                    str(wheels),
-                    "--only-binary=:all:",
-                    "--python-version",
-                    WHEEL_PYTHON,
-                    "--implementation",
-                    "cp",
-                    "--platform",
-                    "manylinux2014_x86_64",
-                    "--platform",
-                    "manylinux_2_17_x86_64",
-                ],
-                timeout=300,
+            pip_download(
+                ["-r", str(req), "-d", str(wheels), "--python-version", WHEEL_PYTHON, *LINUX_WHEELS],
                 what=f"pip download (wheels for {service})",
             )
         except CommandFailed as exc:
