@@ -128,14 +128,16 @@ class Stack:
         return out
 
     def urls(self) -> dict[str, str]:
-        """One URL per service: the probed port when one is configured, else the first published one."""
+        """One URL per service: the probed port when one is configured, else the first published one;
+        ``tcp://`` for a service probed over TCP (Redis, databases), else ``http://``."""
         out: dict[str, str] = {}
         for service, endpoints in self.endpoints().items():
             if not endpoints:
                 continue
             probe = self.settings.probes.get(service)
             chosen = next((e for e in endpoints if probe and e.container_port == probe.port), endpoints[0])
-            out[service] = chosen.url
+            scheme = "tcp" if probe is not None and probe.kind == "tcp" else "http"
+            out[service] = f"{scheme}://{chosen.host}:{chosen.port}"
         return out
 
     def ready_now(self) -> dict[str, tuple[bool, str]]:
