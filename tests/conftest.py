@@ -142,6 +142,20 @@ def cleanup_root(engine: object, root: Path) -> None:
         engine.remove_project(p)  # type: ignore[attr-defined]
 
 
+def start_test_run(
+    project: Path, name: str, body: str, *, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
+    """Write ``tests/stack/<name>.py`` with ``body`` and start ``stacktest test`` on it, in the background."""
+    (project / "tests" / "stack" / f"{name}.py").write_text(body)
+    return subprocess.Popen(
+        [sys.executable, "-m", "stacktest", "test", f"tests/stack/{name}.py"],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+    )
+
+
 def run_cli(
     args: Sequence[str],
     cwd: Path,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, engine_leftovers, run_cli, wait_until
+from tests.conftest import REPO, engine_leftovers, run_cli, start_test_run, wait_until
 
 TOTAL, SERIAL = 45, 2  # the live suite: tests/stack
 
@@ -136,17 +136,13 @@ def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path) -> None:
         show = run_cli(["cleanup", "--json"], proj)
         assert '"id"' not in show.stdout, "the suite cleaned up after itself"
         # a run killed midway cannot run its cleanup callbacks
-        (proj / "tests" / "stack" / "test_zz_slow.py").write_text(
+        proc = start_test_run(
+            proj,
+            "test_zz_slow",
             "import time\n\n"
             "def test_leaves_a_client(registered):\n"
             "    registered('left-behind')\n"
-            "    time.sleep(600)\n"
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "stacktest", "test", "tests/stack/test_zz_slow.py"],
-            cwd=proj,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            "    time.sleep(600)\n",
         )
         assert wait_until(lambda: '"id"' in run_cli(["cleanup", "--json"], proj).stdout, timeout=120)
         proc.send_signal(signal.SIGKILL)

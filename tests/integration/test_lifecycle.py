@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import engine_leftovers, run_cli, wait_until
+from tests.conftest import engine_leftovers, run_cli, start_test_run, wait_until
 
 
 def status(project: Path, name: str | None = None) -> dict[str, object]:
@@ -63,15 +61,7 @@ def test_two_stacks_of_one_checkout_at_once(project: Path) -> None:
 
 def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: object) -> None:
     # a `stacktest test` run killed with SIGKILL cannot tear down: its stack stays, labelled with its pid
-    (project / "tests" / "stack" / "test_zz_hang.py").write_text(
-        "import time\n\ndef test_hang():\n    time.sleep(600)\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stacktest", "test", "tests/stack/test_zz_hang.py"],
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
     assert wait_until(lambda: engine_leftovers(docker_engine, project)["containers"], timeout=120)
     time.sleep(3)  # let it get into the test (when exactly does not matter: SIGKILL leaves all behind)
     proc.send_signal(signal.SIGKILL)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NOTHING, STACKS, cleanup_root, engine_leftovers, wait_until
+from tests.conftest import NOTHING, STACKS, cleanup_root, engine_leftovers, start_test_run, wait_until
 
 TRIALS = 24  # half SIGINT, half SIGTERM
 
@@ -112,19 +112,13 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_test_run_of_the_bundled_stack(project: Path, sig: signal.Signals) -> None:
     """The same during `stacktest test`, while pytest runs against the bundled stack."""
-    (project / "tests" / "stack" / "test_zz_wait.py").write_text(
-        "import time\n\ndef test_w():\n    time.sleep(60)\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stacktest", "test", "tests/stack/test_zz_wait.py"],
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+    proc = start_test_run(
+        project, "test_zz_wait", "import time\n\ndef test_w():\n    time.sleep(60)\n", stderr=subprocess.PIPE
     )
     assert wait_until(_pytest_running, timeout=120)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + sig, err.decode()
+    assert proc.returncode == 128 + sig, err
     # the project fixture asserts that nothing remains on the engine
 
 
