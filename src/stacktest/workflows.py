@@ -185,7 +185,8 @@ def stack_env(stack: Stack) -> dict[str, str]:
     return {
         "STACKTEST_PROJECT": stack.project,
         "STACKTEST_URLS": json.dumps(stack.urls()),
-        "STACKTEST_ROOT": str(stack.settings.root),
+        # the plugin takes the log_section_lines setting from here
+        "STACKTEST_LOG_SECTION_LINES": str(stack.settings.log_section_lines),
     }
 
 
