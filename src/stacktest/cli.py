@@ -275,25 +275,34 @@ def _phase_banner(name: str) -> None:
     out.print(f"\n==== stacktest: {name} phase ====")
 
 
+# the options `test` and `coverage run` share; every other argument goes to pytest untouched
+ModeOption = Annotated[
+    str, typer.Option("--mode", help="default, " + ", ".join(m for m in MODES if m != "default"))
+]
+WorkersOption = Annotated[int | None, typer.Option("--workers", help="worker count for --mode n")]
+KeepOption = Annotated[bool, typer.Option("--keep", help="keep the stack this run starts")]
+BuildOption = Annotated[bool, typer.Option("--build", help="rebuild images first")]
+
+
+def _request(
+    ctx: typer.Context, s: Settings, mode: str, workers: int | None, keep: bool, build: bool
+) -> workflows.RunRequest:
+    return workflows.RunRequest.checked(s, mode, ctx.args, workers=workers, keep=keep, build=build)
+
+
 @app.command(context_settings=_PASS)
 def test(
     ctx: typer.Context,
-    mode: Annotated[
-        str, typer.Option("--mode", help="default, " + ", ".join(m for m in MODES if m != "default"))
-    ] = "default",
-    workers: Annotated[int | None, typer.Option("--workers", help="worker count for --mode n")] = None,
-    keep: Annotated[bool, typer.Option("--keep", help="keep the stack this run starts")] = False,
-    build: Annotated[bool, typer.Option("--build", help="rebuild images first")] = False,
+    mode: ModeOption = "default",
+    workers: WorkersOption = None,
+    keep: KeepOption = False,
+    build: BuildOption = False,
 ) -> int:
     """Make sure the stack is ready, then run pytest against it. Every other argument goes to pytest."""
     s = settings()
     result = workflows.test(
         s,
-        mode=mode,
-        args=list(ctx.args),
-        workers=workers,
-        keep=keep,
-        build=build,
+        _request(ctx, s, mode, workers, keep, build),
         on_progress=ProgressView(live=False),
         on_phase=_phase_banner,
     )
@@ -321,20 +330,16 @@ def _coverage_table(rep: sidecar.Report) -> Table:
 @coverage_app.command("run", context_settings=_PASS)
 def coverage_run(
     ctx: typer.Context,
-    mode: Annotated[str, typer.Option("--mode", help="a test mode, as for `stacktest test`")] = "default",
-    workers: Annotated[int | None, typer.Option("--workers", help="worker count for --mode n")] = None,
-    keep: Annotated[bool, typer.Option("--keep", help="keep the stack afterwards")] = False,
-    build: Annotated[bool, typer.Option("--build", help="rebuild images first")] = False,
+    mode: ModeOption = "default",
+    workers: WorkersOption = None,
+    keep: KeepOption = False,
+    build: BuildOption = False,
 ) -> int:
     """Up with coverage, run pytest, stop gracefully, harvest, combine, report, down."""
     s = settings()
     run = workflows.coverage_run(
         s,
-        mode=mode,
-        args=list(ctx.args),
-        workers=workers,
-        keep=keep,
-        build=build,
+        _request(ctx, s, mode, workers, keep, build),
         on_progress=ProgressView(live=False),
         on_phase=_phase_banner,
     )

@@ -20,7 +20,7 @@ from stacktest.runner import Mode, RunResult, mode_named, plan, run_tests
 from stacktest.settings import Settings
 from stacktest.stack import Stack
 
-__all__ = ["CoverageRun", "coverage_run", "managed_stack", "stack_env", "test", "up"]
+__all__ = ["CoverageRun", "RunRequest", "coverage_run", "managed_stack", "stack_env", "test", "up"]
 
 log = logging.getLogger("stacktest")
 
@@ -35,24 +35,45 @@ def _results_dir(settings: Settings) -> Path:
     return settings.state_dir / "results" / f"{int(time.time())}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked of one pytest run: its mode, pytest's arguments and what to do with the stack.
+    Build it with :meth:`checked`, which refuses bad options before anything starts."""
+
+    mode: Mode
+    args: tuple[str, ...]
+    workers: int | None = None
+    keep: bool = False
+    build: bool = False
+
+    @classmethod
+    def checked(
+        cls,
+        settings: Settings,
+        mode: str,
+        args: Sequence[str],
+        *,
+        workers: int | None = None,
+        keep: bool = False,
+        build: bool = False,
+    ) -> RunRequest:
+        chosen = mode_named(mode)
+        plan(chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers)
+        return cls(chosen, tuple(args), workers, keep, build)
+
+
 def _run_suite(
-    settings: Settings,
-    stack: Stack,
-    chosen: Mode,
-    args: Sequence[str],
-    out_dir: Path,
-    workers: int | None,
-    on_phase: PhaseFn | None,
+    settings: Settings, stack: Stack, request: RunRequest, out_dir: Path, on_phase: PhaseFn | None
 ) -> RunResult:
     """pytest against ``stack``, every phase of the mode; the merged JUnit XML becomes the last one."""
     result = run_tests(
-        chosen,
-        args,
+        request.mode,
+        request.args,
         tests=settings.tests,
         out_dir=out_dir,
         env=stack_env(stack),
         cwd=settings.root,
-        workers=workers,
+        workers=request.workers,
         on_phase=on_phase,
     )
     _publish_junit(settings, result)
@@ -192,22 +213,16 @@ def stack_env(stack: Stack) -> dict[str, str]:
 
 def test(
     settings: Settings,
+    request: RunRequest,
     *,
-    mode: str,
-    args: Sequence[str],
-    workers: int | None = None,
-    keep: bool = False,
-    build: bool = False,
     on_progress: ProgressFn | None = None,
     on_phase: PhaseFn | None = None,
 ) -> RunResult:
     """Make sure the stack is up and ready, run pytest against it, clean test data if asked."""
-    chosen = mode_named(mode)
     out_dir = _results_dir(settings)
-    plan(chosen, args, tests=settings.tests, out_dir=out_dir, workers=workers)  # refuse bad options first
-    with managed_stack(settings, keep=keep, build=build, on_progress=on_progress) as stack:
+    with managed_stack(settings, keep=request.keep, build=request.build, on_progress=on_progress) as stack:
         try:
-            result = _run_suite(settings, stack, chosen, args, out_dir, workers, on_phase)
+            result = _run_suite(settings, stack, request, out_dir, on_phase)
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
         if settings.cleanup_after_tests:
@@ -226,21 +241,13 @@ class CoverageRun:
 
 def coverage_run(
     settings: Settings,
+    request: RunRequest,
     *,
-    mode: str,
-    args: Sequence[str],
-    workers: int | None = None,
-    keep: bool = False,
-    build: bool = False,
     on_progress: ProgressFn | None = None,
     on_phase: PhaseFn | None = None,
 ) -> CoverageRun:
     """up with the overlay -> ready -> spy check -> pytest -> graceful stop -> harvest -> combine -> report
     -> down. Harvest, combine and report run whether the tests passed or failed."""
-    chosen = mode_named(mode)
-    plan(
-        chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers
-    )  # bad options: refuse now
     if not settings.coverage_services:
         raise ConfigError(
             "no covered services: set tool.stacktest.coverage.services",
@@ -263,8 +270,8 @@ def coverage_run(
     covered = list(settings.coverage_services)
     with managed_stack(
         settings,
-        keep=keep,
-        build=build,
+        keep=request.keep,
+        build=request.build,
         extra_files=[extra],
         coverage=True,
         on_progress=on_progress,
@@ -272,7 +279,7 @@ def coverage_run(
     ) as stack:
         containers = _covered(stack, covered)
         sidecar.check_spy(stack.engine, containers, run_dir)
-        result = _run_suite(settings, stack, chosen, args, report_dir / "junit", workers, on_phase)
+        result = _run_suite(settings, stack, request, report_dir / "junit", on_phase)
         harvested = _stop_and_harvest(settings, stack, containers, data_dir)
     for service in harvested.missing:
         log.warning("no coverage data from %s: it was killed, never started, or ran no Python code", service)
