@@ -522,7 +522,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-def _report(exc: StacktestError) -> None:
+def _report(exc: StacktestError | Interrupted) -> None:
     err.print(f"[bold red]error\\[{exc.slug}][/]: {escape(str(exc))}", markup=True)
     if exc.hint:
         err.print(f"  hint: {escape(exc.hint)}", markup=True)

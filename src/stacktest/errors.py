@@ -17,8 +17,9 @@ Every error a user can meet is a subclass of :class:`StacktestError`. Each carri
     ├── NotReady             not-ready  14   a service died, restarted, turned unhealthy or ran out of time
     ├── CoverageError        coverage   15   the spy configuration is broken, or no data could be combined
     ├── CoverageBelowTarget  fail-under 16   tests passed but coverage missed fail_under
-    ├── CleanupError         cleanup    17   a cleanup backend refused or failed
-    └── Interrupted          interrupted 130 / 143  Ctrl-C or SIGTERM
+    └── CleanupError         cleanup    17   a cleanup backend refused or failed
+
+    Interrupted (a BaseException, like KeyboardInterrupt)  interrupted  130 / 143  Ctrl-C or SIGTERM
 
 Exit codes 0, 1, 2, 3, 4 and 5 are pytest's and pass through unchanged.
 """
@@ -151,15 +152,20 @@ class CleanupError(StacktestError):
     default_hint = "check the cleanup backend settings in [tool.stacktest.cleanup]"
 
 
-class Interrupted(StacktestError):
-    """Raised by the signal handlers the CLI installs; teardown runs in ``finally`` blocks."""
+class Interrupted(BaseException):
+    """Raised by the SIGTERM handler the CLI installs; teardown runs in ``finally`` blocks.
+
+    Like KeyboardInterrupt it is a BaseException, not an Exception: a library's ``except Exception``
+    (the docker SDK wraps everything it catches) must never turn a SIGTERM into some other error.
+    """
 
     slug = "interrupted"
+    hint = ""
 
     def __init__(self, signum: int) -> None:
         import signal
 
-        name = signal.Signals(signum).name
-        super().__init__(f"interrupted by {name}; the stack of this run was removed")
+        self.message = f"interrupted by {signal.Signals(signum).name}; the stack of this run was removed"
+        super().__init__(self.message)
         self.signum = signum
         self.exit_code = 128 + signum
