@@ -7,43 +7,63 @@ What it does, and why (../shared/FIELD-NOTES.md has the measurements):
   production images stay untouched.
 - Reuses a coverage that already started (coverage 7.13+ starts itself from its .pth file when
   COVERAGE_PROCESS_START is set), via ``Coverage.current()``.
-- Saves exactly once per process, at exit (coverage 7.13.1+ drops data files whose hashes collide when a
-  process saves twice).
-- Makes SIGTERM end the process through SystemExit(143): a PID-1 Python with no handler of its own then
-  stops at once with its data saved, instead of waiting for SIGKILL. An application that installs its own
-  handler replaces this one and keeps its behaviour.
+- Saves exactly once per process (coverage 7.13.1+ drops data files whose hashes collide when a process
+  saves twice): at exit, or when the stop signal arrives.
+- The stop signal (SIGTERM, or the service's ``stop_signal``), when the process has no handler of its
+  own: the data is saved, then the process ends as it would have without the spy (the default action,
+  signal re-sent), so a service with a non-daemon thread or a bare ``except:`` loop still stops at once.
+  Only PID 1, which the kernel never kills with a signal it does not handle, exits with 128 + signal.
 - ``[run] patch = _exit`` keeps the data of forked workers that end with ``os._exit``.
 - Skips short-lived ``python -c`` processes (healthchecks, ``docker exec``) so they do not flood the volume.
-- Never breaks the service: any failure is written once to ``<data dir>/.spy-error`` (stacktest fails the
-  run on it before the tests start) and to stderr.
+- Runs the image's own ``sitecustomize`` afterwards, if it has one (ours shadows it on PYTHONPATH).
+- Never breaks the service: a failure is said on stderr, always, and written once to a marker in the data
+  folder (stacktest fails the run on it before the tests start) when that folder is writable.
 """
 
 import os
 import sys
 
 _MIN = (3, 10)
+_cov = None
 
 
 def _note(data_dir, name, text):
-    """Write a marker once per container (O_EXCL, named by hostname), and say it once on stderr."""
+    """Say why on stderr, always; write a marker once per container (O_EXCL, named by hostname)."""
     import socket
 
+    sys.stderr.write("stacktest coverage spy: " + text + "\n")
     name = "%s.%s" % (name, socket.gethostname())
     try:
         os.makedirs(data_dir, exist_ok=True)
         fd = os.open(os.path.join(data_dir, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except OSError:
+    except OSError as exc:
+        if getattr(exc, "errno", None) != 17:  # EEXIST: another process of this container wrote it
+            sys.stderr.write("stacktest coverage spy: cannot write %s: %s\n" % (data_dir, exc))
         return
     with os.fdopen(fd, "w") as fh:
         fh.write(text + "\n")
-    sys.stderr.write("stacktest coverage spy: " + text + "\n")
 
 
 def _skip():
+    """A ``python [options] -c ...`` process, or coverage's own command line."""
     if os.environ.get("STACKTEST_COVERAGE_SKIP"):
         return True
-    argv = getattr(sys, "orig_argv", None) or []
-    return "-c" in argv[1:2] or argv[1:3] == ["-m", "coverage"]
+    argv = list(getattr(sys, "orig_argv", None) or [])[1:]
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "-c" or (arg.startswith("-") and not arg.startswith("--") and arg.endswith("c")
+                           and "X" not in arg and "W" not in arg):
+            return True
+        if arg == "-m":
+            return argv[i + 1:i + 2] == ["coverage"]
+        if arg in ("-X", "-W", "--check-hash-based-pycs"):
+            i += 2
+            continue
+        if not arg.startswith("-") or arg == "-":
+            return False
+        i += 1
+    return False
 
 
 def _import_coverage(here):
@@ -67,11 +87,36 @@ def _import_coverage(here):
     raise ImportError("coverage is not installed in the image and no vendored copy fits this Python")
 
 
-def _on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)
+def _on_stop(signum, frame):
+    import signal
+
+    try:
+        if _cov is not None:
+            _cov.stop()
+            _cov.save()
+    finally:
+        if os.getpid() == 1:
+            import posix
+
+            posix._exit(128 + signum)  # the real _exit: coverage's patched os._exit would save again
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _install_stop_handlers():
+    import signal
+
+    names = {"SIGTERM", os.environ.get("STACKTEST_STOP_SIGNAL", "SIGTERM").upper()}
+    for name in sorted(names):
+        signum = getattr(signal, name if name.startswith("SIG") else "SIG" + name, None)
+        if signum is None or signum == signal.SIGINT:  # SIGINT: KeyboardInterrupt, atexit saves
+            continue
+        if signal.getsignal(signum) == signal.SIG_DFL:  # None: a C-level handler; leave it alone
+            signal.signal(signum, _on_stop)
 
 
 def _start():
+    global _cov
     data_file = os.environ.get("COVERAGE_FILE")
     if not data_file or _skip():
         return
@@ -85,7 +130,8 @@ def _start():
         coverage = _import_coverage(here)
         cov = coverage.Coverage.current()
         if cov is None:
-            os.makedirs(data_dir, exist_ok=True)
+            if not os.access(data_dir, os.W_OK):
+                raise OSError("the data folder %s is not writable for uid %d" % (data_dir, os.getuid()))
             source = [s for s in os.environ.get("STACKTEST_COVERAGE_SOURCE", "").split(":") if s]
             cov = coverage.Coverage(
                 data_file=data_file,
@@ -98,10 +144,24 @@ def _start():
     except Exception as exc:  # the service must run even when measuring it fails; stacktest reports it
         _note(data_dir, ".spy-error", "coverage did not start: %s: %s" % (type(exc).__name__, exc))
         return
-    import signal
+    _cov = cov
+    _install_stop_handlers()
 
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, _on_sigterm)
+
+def _chain():
+    """Run the image's own sitecustomize, which ours shadows."""
+    import importlib.machinery
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    rest = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_stacktest_image_sitecustomize"] = module
+    spec.loader.exec_module(module)
 
 
 _start()
+_chain()

@@ -56,8 +56,15 @@ class Compose:
             out += ["-f", str(f)]
         return out + list(args)
 
-    def up_argv(self, services: Sequence[str] = (), *, build: bool = False, wait: bool = False) -> list[str]:
-        args = ["up", "-d"]
+    def up_argv(
+        self,
+        services: Sequence[str] = (),
+        *,
+        build: bool = False,
+        wait: bool = False,
+        no_start: bool = False,
+    ) -> list[str]:
+        args = ["up", "--no-start"] if no_start else ["up", "-d"]
         if build:
             args.append("--build")
         if wait:
@@ -72,8 +79,10 @@ class Compose:
             args.append("--volumes")
         return self.argv(*args)
 
-    def stop_argv(self, services: Sequence[str] = (), *, timeout: float = 10.0) -> list[str]:
-        return self.argv("stop", "-t", str(max(0, round(timeout))), *services)
+    def stop_argv(self, services: Sequence[str] = (), *, timeout: float | None = None) -> list[str]:
+        """``timeout`` None: each service's own stop_grace_period."""
+        grace = [] if timeout is None else ["-t", str(max(0, round(timeout)))]
+        return self.argv("stop", *grace, *services)
 
     def logs_argv(
         self, services: Sequence[str] = (), *, follow: bool = False, tail: int | None = None
@@ -110,10 +119,6 @@ class Compose:
         if not isinstance(data, dict):
             raise ComposeError("compose config printed no mapping", argv=result.argv, return_code=0)
         return data
-
-    def services(self) -> list[str]:
-        result = self.run(self.argv("config", "--services"), timeout=60, what="compose config --services")
-        return [line.strip() for line in result.stdout.splitlines() if line.strip()]
 
 
 # detection -------------------------------------------------------------------------------------------

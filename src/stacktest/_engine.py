@@ -9,9 +9,10 @@ from __future__ import annotations
 import io
 import logging
 import os
+import shutil
 import tarfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,8 +22,9 @@ from urllib.parse import urlparse
 
 import docker
 import docker.errors
+import requests
 
-from stacktest.errors import EngineUnavailable
+from stacktest.errors import CoverageError, EngineUnavailable
 
 __all__ = [
     "LABEL_CHECKOUT",
@@ -35,6 +37,7 @@ __all__ = [
     "PROJECT_LABEL",
     "SERVICE_LABEL",
     "Engine",
+    "ExecResult",
     "ServiceState",
     "StackInfo",
     "engine_host",
@@ -45,6 +48,7 @@ log = logging.getLogger("stacktest")
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
+NUMBER_LABEL = "com.docker.compose.container-number"
 LABEL_RUN = "io.stacktest.run"
 LABEL_CHECKOUT = "io.stacktest.checkout"
 LABEL_ROOT = "io.stacktest.root"
@@ -69,6 +73,26 @@ class ServiceState:
     started_at: str = ""
     image: str = ""
     hostname: str = ""
+    number: int = 1  # the replica's number (compose's container-number label)
+    name: str = ""  # the container's name
+    image_id: str = ""
+    restart_policy: str = ""  # "", "no", "always", "on-failure", "unless-stopped"
+
+    @property
+    def label(self) -> str:
+        """``web`` for a single container, ``web-2`` for the second replica."""
+        return self.service if self.number <= 1 else f"{self.service}-{self.number}"
+
+    @property
+    def completed(self) -> bool:
+        """A one-shot container (seeder, migration) that did its work: exited 0 and not restarted."""
+        return self.status == "exited" and self.exit_code == 0 and self.restart_policy in ("", "no")
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int | None
+    output: str
 
 
 @dataclass(frozen=True)
@@ -141,20 +165,29 @@ class Engine:
     def containers(self, project: str) -> list[dict[str, Any]]:
         return self._summaries(f"{PROJECT_LABEL}={project}")
 
-    def states(self, project: str) -> dict[str, ServiceState]:
-        """The state of each service's (first) container. A container removed meanwhile is left out."""
-        out: dict[str, ServiceState] = {}
-        for summary in self.containers(project):
-            labels = summary.get("Labels") or {}
-            if labels.get(ONEOFF_LABEL) == "True":
-                continue
-            service = labels.get(SERVICE_LABEL, summary["Id"][:12])
-            if service in out:
+    def replicas(self, project: str, service: str | None = None) -> dict[str, list[ServiceState]]:
+        """Every container of each service (``deploy.replicas``, ``scale``), first replica first.
+        One-off containers (``compose run``) are left out, and so is a container removed meanwhile."""
+        label = f"{PROJECT_LABEL}={project}"
+        summaries = (
+            self.client.api.containers(all=True, filters={"label": [label, f"{SERVICE_LABEL}={service}"]})
+            if service is not None
+            else self.containers(project)
+        )
+        out: dict[str, list[ServiceState]] = {}
+        for summary in summaries:
+            if (summary.get("Labels") or {}).get(ONEOFF_LABEL) == "True":
                 continue
             state = self.inspect(summary["Id"])
             if state is not None:
-                out[service] = state
+                out.setdefault(state.service, []).append(state)
+        for states in out.values():
+            states.sort(key=lambda st: (st.number, st.name))
         return out
+
+    def states(self, project: str) -> dict[str, ServiceState]:
+        """The state of each service's first container (see :meth:`replicas` for all of them)."""
+        return {service: states[0] for service, states in self.replicas(project).items()}
 
     def inspect(self, container_id: str) -> ServiceState | None:
         try:
@@ -178,18 +211,66 @@ class Engine:
             return ""
         return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
 
-    def exec_check(self, container_id: str, test: tuple[str, ...], timeout: float = 5.0) -> bool:
-        """Run a healthcheck's own command now (CMD or CMD-SHELL form); True when it exits 0."""
-        if not test or test[0] == "NONE":
-            return False
-        cmd: list[str] = list(test[1:]) if test[0] == "CMD" else ["/bin/sh", "-c", " ".join(test[1:])]
+    def exec(self, container_id: str, argv: list[str], *, user: str = "") -> ExecResult:
+        """Run ``argv`` in a running container and wait for it to end (output attached, so the call
+        returns only when the command has finished and its exit code is known)."""
         try:
-            exec_id = self.client.api.exec_create(container_id, cmd, stdout=False, stderr=False)
-            self.client.api.exec_start(exec_id["Id"], detach=False)
+            exec_id = self.client.api.exec_create(container_id, argv, stdout=True, stderr=True, user=user)
+            raw = self.client.api.exec_start(exec_id["Id"], detach=False)
             info = self.client.api.exec_inspect(exec_id["Id"])
-        except docker.errors.APIError:
-            return False
-        return bool(info.get("ExitCode") == 0)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            log.debug("exec %s in %s failed: %s", argv[:2], container_id[:12], _short(exc))
+            return ExecResult(None, "")
+        output = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else ""
+        code = info.get("ExitCode")
+        return ExecResult(int(code) if code is not None else None, output)
+
+    def exec_check(self, container_id: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult:
+        """Run a healthcheck's own command now (CMD or CMD-SHELL form), exit code 0 meaning healthy.
+
+        With ``attempts`` > 1 the command is retried inside the container every 50 ms until it
+        succeeds (one exec for many tries, so success is seen within ~50 ms, not one API round trip
+        later). That needs ``sh`` in the image; exit code 126 or 127 means it has none."""
+        if not test or test[0] == "NONE":
+            return ExecResult(None, "")
+        cmd: list[str] = list(test[1:]) if test[0] == "CMD" else ["/bin/sh", "-c", " ".join(test[1:])]
+        if attempts > 1:
+            cmd = ["/bin/sh", "-c", _RETRY_SCRIPT, "sh", str(attempts), *cmd]
+        return self.exec(container_id, cmd)
+
+    def forward_stop(self, container_id: str, signal_name: str) -> bool:
+        """When PID 1 of a container is a shell, send ``signal_name`` to its children: a shell neither
+        exits on SIGTERM as PID 1 nor passes it on (``CMD python app.py`` in shell form, ``sh -c``,
+        entrypoint scripts that do not ``exec``), so its Python would be killed after the grace period,
+        its coverage data lost. Returns whether it did. Needs ``sh`` in the image, like the shell."""
+        result = self.exec(container_id, ["/bin/sh", "-c", _FORWARD_SCRIPT, "sh", signal_name.upper()])
+        return result.exit_code == 0 and "forwarded" in result.output
+
+    def image_env(self, image: str) -> dict[str, str]:
+        """The environment an image sets (its Dockerfile's ENV lines); empty when it is not there."""
+        try:
+            attrs = self.client.api.inspect_image(image)
+        except docker.errors.DockerException:
+            return {}
+        env = (attrs.get("Config") or {}).get("Env") or []
+        return dict(item.split("=", 1) for item in env if "=" in item)
+
+    def make_writable(self, container_id: str, path: str) -> None:
+        """Make a folder of a created (not yet started) container world-writable with the sticky bit,
+        like /tmp: a volume mounted there is then writable for any user the service runs as.
+        Done through the Engine API, so it works on a remote engine too."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            entry = tarfile.TarInfo(path.strip("/"))
+            entry.type = tarfile.DIRTYPE
+            entry.mode = 0o1777
+            tar.addfile(entry)
+        try:
+            self.client.api.put_archive(container_id, "/", buf.getvalue())
+        except docker.errors.APIError as exc:
+            raise EngineUnavailable(
+                f"could not prepare {path} in {container_id[:12]}: {_short(exc)}"
+            ) from exc
 
     def signal(self, container_id: str, sig: str) -> None:
         try:
@@ -201,25 +282,47 @@ class Engine:
         with suppress(docker.errors.NotFound):
             self.client.api.stop(container_id, timeout=max(0, round(timeout)))
 
-    def copy_out(self, container_id: str, path: str, dest: Path) -> int:
-        """Copy ``path`` out of a (possibly stopped) container into ``dest``; return the files written."""
+    def copy_out(
+        self,
+        container_id: str,
+        path: str,
+        dest: Path,
+        *,
+        accept: Callable[[str], bool],
+        max_files: int,
+        max_bytes: int,
+    ) -> int | None:
+        """Copy the files directly inside folder ``path`` of a (possibly stopped) container whose names
+        ``accept`` takes into ``dest``; return how many, or None when the container is gone.
+
+        The archive is streamed, never held in memory, and sub-folders, links and other entries are
+        skipped. A file count or size over the limits raises :class:`CoverageError` before the file
+        is read (a sparse 100 GB file costs the container nothing, but would fill the host)."""
         try:
             stream, _ = self.client.api.get_archive(container_id, path)
         except docker.errors.NotFound:
-            return 0
-        buf = io.BytesIO(b"".join(stream))
-        count = 0
+            return None
         dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=buf) as tar:
-            for member in tar.getmembers():
-                if not member.isfile():
+        count = size = 0
+        with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(stream)), mode="r|") as tar:
+            for member in tar:
+                parts = Path(member.name).parts
+                if len(parts) != 2 or not member.isreg() or not accept(parts[1]):
                     continue
-                target = dest / Path(member.name).name
-                extracted = tar.extractfile(member)
-                if extracted is None:
-                    continue
-                target.write_bytes(extracted.read())
                 count += 1
+                size += member.size
+                if count > max_files or size > max_bytes:
+                    raise CoverageError(
+                        f"{path} of container {container_id[:12]} holds more than {max_files} files "
+                        f"or {max_bytes / 2**20:.0f} MiB of coverage data; stopped copying",
+                        hint="look at what writes there (`stacktest logs`); raise the limits only if "
+                        "the data is real",
+                    )
+                source = tar.extractfile(member)
+                if source is None:
+                    continue
+                with (dest / parts[1]).open("wb") as fh:
+                    shutil.copyfileobj(source, fh)
         return count
 
     # stacks by label ------------------------------------------------------------------------------------
@@ -287,6 +390,53 @@ class Engine:
         }
 
 
+# Retry a healthcheck command inside the container: sh -c SCRIPT sh ATTEMPTS ARGV...
+_RETRY_SCRIPT = """n=$1; shift; i=0
+while [ "$i" -lt "$n" ]; do
+  if "$@" >/dev/null 2>&1; then exit 0; fi
+  i=$((i + 1)); sleep 0.05
+done
+exit 1"""
+
+
+# Is PID 1 a shell? Then signal its direct children: sh -c SCRIPT sh SIGNAL
+_FORWARD_SCRIPT = """sig=${1#SIG}; shell=
+for s in /bin/sh /bin/bash /bin/dash /bin/ash /bin/busybox /usr/bin/bash /usr/bin/dash /usr/bin/zsh; do
+  if [ -e "$s" ] && [ /proc/1/exe -ef "$s" ]; then shell=$s; fi
+done
+[ -n "$shell" ] || exit 0
+for d in /proc/[0-9]*; do
+  pid=${d#/proc/}; [ "$pid" = 1 ] && continue; ppid=
+  while read -r key value; do
+    if [ "$key" = "PPid:" ]; then ppid=$value; break; fi
+  done < "$d/status" 2>/dev/null
+  if [ "$ppid" = 1 ] && kill -s "$sig" "$pid" 2>/dev/null; then echo "forwarded $sig to $pid"; fi
+done
+exit 0"""
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file over the chunks of an HTTP body, so tarfile can stream it."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
 def _state(service: str, attrs: Mapping[str, Any]) -> ServiceState:
     st = attrs.get("State", {}) or {}
     health = st.get("Health") or None
@@ -315,6 +465,10 @@ def _state(service: str, attrs: Mapping[str, Any]) -> ServiceState:
         started_at=str(st.get("StartedAt", "")),
         image=str(config.get("Image", "")),
         hostname=str(config.get("Hostname", "")),
+        number=int((config.get("Labels") or {}).get(NUMBER_LABEL, "1") or 1),
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        image_id=str(attrs.get("Image", "")),
+        restart_policy=str(((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name", "")),
     )
 
 

@@ -1,9 +1,11 @@
 """Images that build with no registry: a base made from Debian's packages, and wheels fetched on the host.
 
-``images = "local"`` (the default) builds every Dockerfile ``FROM`` the local base image, which is made
-once with mmdebstrap and imported into the engine; Python packages reach the build as wheels downloaded
-on the host into the build context's ``wheels/`` folder. ``images = "public"`` points the same Dockerfiles
-at public base images, for users who have a registry.
+Only for stacks written for it, such as the bundled example: with the default ``images = "compose"``
+stacktest builds and runs a stack exactly as compose would, and nothing here runs.
+``images = "local"`` builds every Dockerfile ``FROM`` the local base image, which is made once with
+mmdebstrap and imported into the engine; Python packages reach the build as wheels downloaded on the host
+into the build context's ``wheels/`` folder. ``images = "public"`` points the same Dockerfiles at public
+base images, for users who have a registry.
 """
 
 from __future__ import annotations
@@ -72,10 +74,14 @@ def pip_download(args: list[str], *, what: str, check: bool = True) -> _process.
 
 
 def image_env(settings: Settings) -> dict[str, str]:
-    """The variables the compose files interpolate to pick their base images."""
+    """The variables the compose files interpolate to pick their base images (none for 'compose').
+    The classic builder is asked for: it builds FROM a local image without a registry or buildx."""
+    if settings.images == "compose":
+        return {}
+    classic = {"DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0"}
     if settings.images == "public":
-        return dict(PUBLIC_IMAGES)
-    return {key: settings.base_image for key in PUBLIC_IMAGES}
+        return dict(PUBLIC_IMAGES) | classic
+    return {key: settings.base_image for key in PUBLIC_IMAGES} | classic
 
 
 def ensure_base_image(engine: Engine, settings: Settings) -> bool:

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from stacktest import sidecar, workflows
 from stacktest import stack as stacks
-from stacktest.errors import CoverageBelowTarget, CoverageError, Interrupted, StacktestError, UsageError
+from stacktest.errors import CoverageError, Interrupted, StacktestError, UsageError
 from stacktest.readiness import Progress, Status
 from stacktest.runner import MODES
 from stacktest.settings import Settings, load_settings
@@ -344,18 +344,13 @@ def coverage_run(
         on_phase=_phase_banner,
     )
     out.print(_coverage_table(run.report))
-    for service in run.harvest.missing:
-        err.print(f"[yellow]warning[/]: no coverage data from {escape(service)} (killed, or never started)")
+    for service, why in sorted(run.harvest.missing.items()):
+        err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
     out.print(f"html: {run.report.html}  xml: {run.report.xml}  json: {run.report.json}")
+    out.print(f"stopped {run.stopped} covered containers in {run.stop_seconds:.2f}s")
     out.print(f"total: {run.tests.summary} in {run.tests.seconds:.1f}s")
-    if (
-        run.tests.exit_code == 0
-        and s.coverage_fail_under
-        and run.report.total.percent < s.coverage_fail_under
-    ):
-        raise CoverageBelowTarget(
-            f"coverage {run.report.total.percent:.1f}% is below fail_under = {s.coverage_fail_under:g}%"
-        )
+    if run.tests.exit_code == 0 and run.problem is not None:
+        raise run.problem
     return run.tests.exit_code
 
 
@@ -378,8 +373,8 @@ def coverage_harvest(
     harvested = workflows.harvest_running(s, st, dest)
     for service, count in sorted(harvested.files.items()):
         out.print(f"{service}: {count} data files")
-    for service in harvested.missing:
-        err.print(f"[yellow]warning[/]: no coverage data from {escape(service)} (killed, or never started)")
+    for service, why in sorted(harvested.missing.items()):
+        err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
     out.print(f"harvested into {dest}; `stacktest coverage combine {dest}` reports it")
     return 0
 

@@ -3,14 +3,16 @@
 A service is ready when
 
 1. its configured probe (HTTP or TCP, from the host, on the published port) answers; else
-2. its engine healthcheck reports healthy, or its healthcheck command, run by us now, exits 0
-   (so we are not bound to the healthcheck interval); else
+2. its engine healthcheck reports healthy, or its healthcheck command, run by us inside the container
+   and retried every 50 ms there, exits 0 (so we are not bound to the healthcheck interval); else
 3. it has been running for RUNNING_SETTLE seconds without a restart (a crash loop must not pass for a
    running service); or, for a one-shot service, it exited 0.
 
-Waiting stops at once when a container exits with an error, restarts, turns unhealthy or is OOM-killed.
-:class:`ServiceWaiter` is the pure state machine (tested with a fake clock); :func:`wait_ready` drives one
-waiter per service in its own thread, so a slow probe of one service never delays another.
+A service with replicas is ready when every one of its containers is. Waiting stops at once when a
+container exits with an error, restarts, turns unhealthy or is OOM-killed. :class:`ServiceWaiter` is the
+pure state machine of one container (tested with a fake clock); :func:`wait_ready` follows each service in
+its own thread, and runs each healthcheck command in a thread of its own, so neither a slow probe of one
+service nor a slow healthcheck command ever delays noticing that a container died.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ __all__ = ["Progress", "ServiceWaiter", "Status", "Verdict", "probe_once", "wait
 log = logging.getLogger("stacktest")
 
 PROBE_TIMEOUT = 0.5
-INSPECT_EVERY = 0.1
-HEALTHCHECK_EVERY = 0.25
+HEALTHCHECK_EVERY = 0.25  # between single runs of a healthcheck command, when the image has no sh
+HEALTHCHECK_ATTEMPTS = 20  # tries of the command inside one exec (every 50 ms), when it has
 LOG_TAIL = 15
 RUNNING_SETTLE = 1.0
 
@@ -122,7 +124,11 @@ def probe_once(probe: Probe, host: str, port: int, client: httpx.Client | None =
     if probe.kind == "http":
         url = f"http://{host}:{port}{probe.path}"
         try:
-            response = client.get(url) if client is not None else httpx.get(url, timeout=PROBE_TIMEOUT)
+            response = (
+                client.get(url)
+                if client is not None
+                else httpx.get(url, timeout=PROBE_TIMEOUT, trust_env=False)
+            )
         except httpx.HTTPError as exc:
             return False, f"GET {probe.path}: {type(exc).__name__}"
         if response.status_code < 400:
@@ -142,6 +148,31 @@ def probe_once(probe: Probe, host: str, port: int, client: httpx.Client | None =
     return True, "answered"
 
 
+class _HealthChecker:
+    """Runs one container's healthcheck command until it succeeds, in a thread of its own."""
+
+    def __init__(self, engine: Engine, state: ServiceState, stop: threading.Event) -> None:
+        self.engine = engine
+        self.state = state
+        self.stop = stop
+        self.ok = False
+        self.thread = threading.Thread(target=self._run, name=f"health-{state.label}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        attempts = HEALTHCHECK_ATTEMPTS
+        while not self.stop.is_set() and not self.ok:
+            result = self.engine.exec_check(
+                self.state.container_id, self.state.healthcheck, attempts=attempts
+            )
+            if result.exit_code == 0:
+                self.ok = True
+            elif result.exit_code in (126, 127) and attempts > 1:
+                attempts = 1  # no sh in the image: run the command itself, one try per exec
+            elif attempts == 1 or result.exit_code is None:
+                self.stop.wait(HEALTHCHECK_EVERY)
+
+
 def wait_ready(
     engine: Engine,
     project: str,
@@ -154,9 +185,10 @@ def wait_ready(
     on_progress: Callable[[Progress], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, float]:
-    """Wait until every service is ready. Returns each service's readiness time (seconds from start).
+    """Wait until every container of every service is ready. Returns each service's readiness time
+    (seconds from start).
 
-    Raises :class:`NotReady` as soon as one service fails, naming it with its exit code and log tail,
+    Raises :class:`NotReady` as soon as one container fails, naming it with its exit code and log tail,
     or at the deadline, naming every service that was not ready and why.
     """
     start = clock()
@@ -174,44 +206,67 @@ def wait_ready(
         if changed and on_progress is not None:
             on_progress(Progress(service, verdict.status, verdict.detail, clock() - start))
 
+    def observe(
+        waiter: ServiceWaiter, state: ServiceState, checker: _HealthChecker | None, client: httpx.Client
+    ) -> Verdict:
+        probe_ok: bool | None = None
+        if state.status == "running" and waiter.probe is not None:
+            port = state.ports.get(waiter.probe.port)
+            if port is None:
+                waiter.last_probe_error = f"container port {waiter.probe.port} is not published"
+                probe_ok = False
+            else:
+                probe_ok, waiter.last_probe_error = probe_once(waiter.probe, host, port, client)
+                if probe_ok:  # confirm it is still alive before declaring it ready
+                    state = engine.inspect(state.container_id) or state
+        return waiter.step(state, probe_ok, checker.ok if checker else None, clock())
+
     def watch(service: str) -> None:
-        waiter = ServiceWaiter(service, probes.get(service))
-        state: ServiceState | None = None
-        next_inspect = 0.0
-        next_check = 0.0
-        with httpx.Client(timeout=PROBE_TIMEOUT) as client:
-            while not stop.is_set():
-                now = clock()
-                if now >= next_inspect or state is None or waiter.running_since is not None:
-                    state = _find(engine, project, service, state)
-                    next_inspect = now + INSPECT_EVERY
-                probe_ok: bool | None = None
-                check_ok: bool | None = None
-                if state is not None and state.status == "running":
-                    if waiter.probe is not None:
-                        port = state.ports.get(waiter.probe.port)
-                        if port is None:
-                            waiter.last_probe_error = f"container port {waiter.probe.port} is not published"
-                            probe_ok = False
-                        else:
-                            probe_ok, waiter.last_probe_error = probe_once(waiter.probe, host, port, client)
-                            if probe_ok:  # confirm it is still alive before declaring it ready
-                                state = _find(engine, project, service, state)
-                    elif state.has_healthcheck and state.health != "healthy" and now >= next_check:
-                        check_ok = engine.exec_check(state.container_id, state.healthcheck)
-                        next_check = clock() + HEALTHCHECK_EVERY
-                verdict = waiter.step(state, probe_ok, check_ok, clock())
+        with httpx.Client(timeout=PROBE_TIMEOUT, trust_env=False) as client:
+            follow(service, client)
+
+    def follow(service: str, client: httpx.Client) -> None:
+        waiters: dict[str, ServiceWaiter] = {}
+        checkers: dict[str, _HealthChecker] = {}
+        while not stop.is_set():
+            states = engine.replicas(project, service).get(service, [])
+            verdicts_now: list[tuple[ServiceState, Verdict]] = []
+            for state in states:
+                waiter = waiters.setdefault(state.container_id, ServiceWaiter(service, probes.get(service)))
+                if (
+                    waiter.probe is None
+                    and state.has_healthcheck
+                    and state.status == "running"
+                    and state.container_id not in checkers
+                ):
+                    checkers[state.container_id] = _HealthChecker(engine, state, stop)
+                verdicts_now.append((state, observe(waiter, state, checkers.get(state.container_id), client)))
+            failed = next(((st, v) for st, v in verdicts_now if v.status is Status.FAILED), None)
+            if failed is not None:
+                state, verdict = failed
+                if len(states) > 1:
+                    verdict = Verdict(Status.FAILED, f"(replica {state.label}) {verdict.detail}")
                 report(service, verdict)
-                if verdict.status is Status.READY:
-                    with lock:
-                        ready_at[service] = clock() - start
-                    return
-                if verdict.status is Status.FAILED:
-                    with lock:
-                        failures.append((service, verdict, state))
-                    stop.set()
-                    return
-                stop.wait(poll_interval)
+                with lock:
+                    failures.append((service, verdict, state))
+                stop.set()
+                return
+            waiting = [(st, v) for st, v in verdicts_now if v.status is not Status.READY]
+            if verdicts_now and not waiting:
+                detail = verdicts_now[0][1].detail
+                if len(states) > 1:
+                    detail += f" ({len(states)} replicas)"
+                report(service, Verdict(Status.READY, detail))
+                with lock:
+                    ready_at[service] = clock() - start
+                return
+            if not verdicts_now:
+                report(service, Verdict(Status.WAITING, "no container yet"))
+            else:
+                state, verdict = waiting[0]
+                prefix = f"{state.label}: " if len(states) > 1 else ""
+                report(service, Verdict(Status.WAITING, prefix + verdict.detail))
+            stop.wait(poll_interval)
 
     threads = [threading.Thread(target=watch, args=(s,), name=f"ready-{s}", daemon=True) for s in services]
     for t in threads:
@@ -242,12 +297,6 @@ def wait_ready(
             + "`",
         )
     return ready_at
-
-
-def _find(engine: Engine, project: str, service: str, previous: ServiceState | None) -> ServiceState | None:
-    if previous is not None:
-        return engine.inspect(previous.container_id)
-    return engine.states(project).get(service)
 
 
 def _failure_message(engine: Engine, service: str, verdict: Verdict, state: ServiceState | None) -> str:

@@ -15,11 +15,12 @@ Every error names the key and the file it came from.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,7 +42,7 @@ __all__ = [
     "load_settings",
 ]
 
-Kind = Literal["str", "optional-str", "float", "int", "bool", "list", "choice"]
+Kind = Literal["str", "optional-str", "float", "optional-float", "int", "bool", "list", "choice"]
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,12 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "images",
         "choice",
-        "local",
-        "'local': build on the offline base image; 'public': use public base images",
-        choices=("local", "public"),
+        "compose",
+        "'compose': build and run the stack exactly as compose would; 'local': stacks written for "
+        "stacktest's offline base image (the bundled example) get that image built from Debian's packages "
+        "and their requirements as wheels downloaded on the host; 'public': the same stacks on public "
+        "base images, for machines with a registry",
+        choices=("compose", "local", "public"),
     ),
     Field(
         "build",
@@ -106,7 +110,13 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("ready_timeout", "float", 120.0, "seconds the stack has to become ready"),
     Field("command_timeout", "float", 900.0, "seconds any one compose command may take (builds included)"),
-    Field("stop_timeout", "float", 10.0, "seconds a service has to stop gracefully before it is killed"),
+    Field(
+        "stop_timeout",
+        "optional-float",
+        None,
+        "seconds every service has to stop gracefully before it is killed (default: each service's "
+        "stop_grace_period, 10 s where none is set)",
+    ),
     Field("poll_interval", "float", 0.02, "seconds between readiness probes"),
     Field("tests", "list", ["tests"], "test paths pytest runs when none are given"),
     Field("domain_markers", "list", [], "extra pytest markers to register (the seed's auth, servers, ...)"),
@@ -116,12 +126,19 @@ FIELDS: tuple[Field, ...] = (
     Field("coverage.fail_under", "float", 0.0, "minimum total coverage percentage of the services"),
     Field("coverage.report_dir", "str", ".stacktest/coverage", "folder for the HTML, XML and JSON reports"),
     Field("coverage.rcfile", "optional-str", None, "coverage configuration used inside the containers"),
+    Field(
+        "coverage.require_data",
+        "bool",
+        True,
+        "fail the run when a covered service produced no coverage data (killed, never ran Python, "
+        "or the spy could not start)",
+    ),
     Field("cleanup.prefix", "str", "TEST ", "name prefix that marks test data"),
 )
 
 _FIELD_BY_KEY = {f.key: f for f in FIELDS}
 _TABLE_KEYS = {"probes", "coverage", "cleanup"}
-_COVERAGE_KEYS = {"services", "paths", "fail_under", "report_dir", "rcfile"}
+_COVERAGE_KEYS = {"services", "paths", "fail_under", "report_dir", "rcfile", "require_data"}
 _CLEANUP_KEYS = {"prefix", "backends"}
 
 
@@ -161,32 +178,36 @@ class CleanupBackend:
 
 @dataclass(frozen=True)
 class Settings:
+    """The resolved settings. Defaults live in :data:`FIELDS` only; :func:`load_settings` fills every
+    field."""
+
     root: Path
     source: Path | None
-    compose_files: tuple[str, ...] = ("docker-compose.yml",)
-    project_prefix: str = "stacktest"
-    project_name: str | None = None
-    compose_command: str | None = None
-    images: str = "local"
-    build: str = "always"
-    base_image: str = "stacktest-base:bookworm"
-    ready_timeout: float = 120.0
-    command_timeout: float = 900.0
-    stop_timeout: float = 10.0
-    poll_interval: float = 0.02
-    tests: tuple[str, ...] = ("tests",)
-    domain_markers: tuple[str, ...] = ()
-    log_section_lines: int = 40
-    reap_age: float = 6.0
-    cleanup_after_tests: bool = False
-    coverage_fail_under: float = 0.0
-    coverage_report_dir: str = ".stacktest/coverage"
-    coverage_rcfile: str | None = None
-    cleanup_prefix: str = "TEST "
-    probes: Mapping[str, Probe] = field(default_factory=dict)
-    coverage_services: tuple[str, ...] = ()
-    coverage_paths: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    cleanup_backends: tuple[CleanupBackend, ...] = ()
+    compose_files: tuple[str, ...]
+    project_prefix: str
+    project_name: str | None
+    compose_command: str | None
+    images: str
+    build: str
+    base_image: str
+    ready_timeout: float
+    command_timeout: float
+    stop_timeout: float | None
+    poll_interval: float
+    tests: tuple[str, ...]
+    domain_markers: tuple[str, ...]
+    log_section_lines: int
+    reap_age: float
+    cleanup_after_tests: bool
+    coverage_fail_under: float
+    coverage_report_dir: str
+    coverage_rcfile: str | None
+    coverage_require_data: bool
+    cleanup_prefix: str
+    probes: Mapping[str, Probe]
+    coverage_services: tuple[str, ...]
+    coverage_paths: Mapping[str, Mapping[str, str]]
+    cleanup_backends: tuple[CleanupBackend, ...]
 
     @property
     def compose_paths(self) -> list[Path]:
@@ -356,11 +377,16 @@ def _coerce(f: Field, value: Any, where: str, *, text: bool = False) -> Any:
             if isinstance(value, bool):
                 raise TypeError
             return int(value) if from_text or isinstance(value, int) else _raise()
-        if f.kind == "float":
+        if f.kind in ("float", "optional-float"):
+            if value is None and f.kind == "optional-float":
+                return None
             if isinstance(value, bool):
                 raise TypeError
             if from_text or isinstance(value, (int, float)):
-                return float(value)
+                number = float(value)
+                if not math.isfinite(number):
+                    raise ValueError
+                return number
             raise TypeError
         if f.kind == "list":
             if from_text:
@@ -370,7 +396,13 @@ def _coerce(f: Field, value: Any, where: str, *, text: bool = False) -> Any:
             raise TypeError
     except (TypeError, ValueError):
         pass
-    expected = {"list": "a list of strings", "optional-str": "a string", "choice": "one of the choices"}
+    expected = {
+        "list": "a list of strings",
+        "optional-str": "a string",
+        "optional-float": "a number",
+        "float": "a finite number",
+        "choice": "one of the choices",
+    }
     raise ConfigError(f"{where}: expected {expected.get(f.kind, f.kind)}, got {value!r}")
 
 
@@ -490,9 +522,11 @@ def _validated(s: Settings) -> Settings:
         )
     if s.project_name is not None and not _PREFIX_RE.match(s.project_name):
         raise ConfigError(f"project_name {s.project_name!r} is not a valid compose project name")
-    for name in ("ready_timeout", "command_timeout", "stop_timeout", "poll_interval"):
+    for name in ("ready_timeout", "command_timeout", "poll_interval", "reap_age"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"tool.stacktest.{name} in {where}: must be greater than 0")
+    if s.stop_timeout is not None and s.stop_timeout < 0:
+        raise ConfigError(f"tool.stacktest.stop_timeout in {where}: must be 0 or more")
     if not s.compose_files:
         raise ConfigError(f"tool.stacktest.compose_files in {where}: name at least one compose file")
     return s

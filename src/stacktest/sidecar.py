@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
-import io
 import json
 import logging
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,30 +23,34 @@ import coverage
 import yaml
 from coverage.exceptions import CoverageException
 
-from stacktest._engine import Engine
+from stacktest._engine import Engine, ServiceState
 from stacktest._images import LINUX_WHEELS, pip_download
 from stacktest.errors import CommandFailed, ConfigError, CoverageError
 from stacktest.settings import Settings
 
 __all__ = [
     "DATA_ROOT",
-    "Covered",
     "Harvest",
     "Report",
     "ServiceFigure",
+    "check_report_dir",
     "check_spy",
     "combine",
     "harvest",
+    "image_pythonpath",
+    "link_latest",
+    "make_data_writable",
     "overlay",
     "prepare_spy",
     "report",
+    "volume_name",
 ]
 
 log = logging.getLogger("stacktest")
 
 DATA_ROOT = "/coverage-data"
 SPY_MOUNT = "/coverage-spy"
-VENDOR_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+VENDOR_PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 RCFILE = """\
 # written by stacktest for the containers of one coverage run
 [run]
@@ -149,8 +151,18 @@ def prepare_spy(settings: Settings, run_dir: Path) -> Path:
         validate_rcfile(rc)
     vendor = _vendor(cache_dir())
     shutil.copytree(vendor, spy / "_vendor", ignore=shutil.ignore_patterns("wheels", ".complete"))
-    spy.chmod(0o755)
+    _world_readable(spy)
     return spy
+
+
+def _world_readable(top: Path) -> None:
+    """Every user a service may run as reads the spy (mkdtemp made the vendored copy 0700)."""
+    top.chmod(0o755)
+    for folder, dirs, files in os.walk(top):
+        for d in dirs:
+            (Path(folder) / d).chmod(0o755)
+        for f in files:
+            (Path(folder) / f).chmod(0o644)
 
 
 def check_report_dir(folder: Path) -> None:
@@ -177,8 +189,31 @@ def link_latest(report_root: Path, run_folder: Path) -> Path:
     return latest
 
 
-def overlay(settings: Settings, base_config: Mapping[str, Any], spy: Path, dest: Path) -> Path:
-    """A compose overlay in the seed's shape for each covered service, with a data volume of the run."""
+def volume_name(service: str) -> str:
+    """The run's data volume of one covered service: services never share one, so one service can
+    neither overwrite nor forge another's data or markers, and replicas of a service share theirs."""
+    return f"stacktest-coverage-{service}"
+
+
+def _environment(spec: Mapping[str, Any]) -> dict[str, str]:
+    env = spec.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) for item in env if "=" in item)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def overlay(
+    settings: Settings,
+    base_config: Mapping[str, Any],
+    spy: Path,
+    dest: Path,
+    image_pythonpath: Mapping[str, str] | None = None,
+) -> Path:
+    """A compose overlay in the seed's shape for each covered service, with a data volume per service.
+
+    PYTHONPATH puts the spy first and keeps what the service already had: its compose environment's
+    value, else its image's (``image_pythonpath``, read from the built image: compose's value would
+    replace the image's ENV, and the service would no longer find its own modules)."""
     services = base_config.get("services") or {}
     missing = [s for s in settings.coverage_services if s not in services]
     if missing:
@@ -186,45 +221,81 @@ def overlay(settings: Settings, base_config: Mapping[str, Any], spy: Path, dest:
             f"tool.stacktest.coverage.services names {missing[0]!r}, which the stack does not have "
             f"(it has {', '.join(sorted(services))})"
         )
-    out: dict[str, Any] = {"services": {}, "volumes": {"coverage-data": {}}}
+    out: dict[str, Any] = {"services": {}, "volumes": {}}
     for name in settings.coverage_services:
-        env = (services[name] or {}).get("environment") or {}
-        if isinstance(env, list):
-            env = dict(item.split("=", 1) for item in env if "=" in item)
-        pythonpath = ":".join(p for p in (SPY_MOUNT, env.get("PYTHONPATH")) if p)
+        spec = services[name] or {}
+        own = _environment(spec).get("PYTHONPATH") or (image_pythonpath or {}).get(name, "")
         source = ":".join(settings.coverage_paths.get(name, {}).keys())
-        out["services"][name] = {
-            "environment": {
-                "PYTHONPATH": pythonpath,
-                "COVERAGE_FILE": f"{DATA_ROOT}/.coverage",
-                "STACKTEST_COVERAGE_RCFILE": f"{SPY_MOUNT}/.coveragerc",
-                "STACKTEST_COVERAGE_SOURCE": source,
-            },
-            "volumes": [f"{spy}:{SPY_MOUNT}:ro", f"coverage-data:{DATA_ROOT}"],
+        env = {
+            "PYTHONPATH": ":".join(p for p in (SPY_MOUNT, own) if p),
+            "COVERAGE_FILE": f"{DATA_ROOT}/.coverage",
+            "STACKTEST_COVERAGE_RCFILE": f"{SPY_MOUNT}/.coveragerc",
+            "STACKTEST_COVERAGE_SOURCE": source,
         }
+        if spec.get("stop_signal"):
+            env["STACKTEST_STOP_SIGNAL"] = str(spec["stop_signal"])
+        out["services"][name] = {
+            "environment": env,
+            "volumes": [f"{spy}:{SPY_MOUNT}:ro", f"{volume_name(name)}:{DATA_ROOT}"],
+        }
+        out["volumes"][volume_name(name)] = {}
     dest.write_text(yaml.safe_dump(out, sort_keys=True))
     return dest
 
 
-def _copy_volume(engine: Engine, containers: Mapping[str, Covered], dest: Path) -> bool:
-    """Copy the shared data volume out once, through any covered container that still exists."""
-    shutil.rmtree(dest, ignore_errors=True)
-    for covered in containers.values():
-        if engine.copy_out(covered.container_id, DATA_ROOT, dest) or dest.is_dir():
-            return True
-    return False
+def image_pythonpath(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]]) -> dict[str, str]:
+    """The PYTHONPATH each covered service's image sets (ENV in its Dockerfile), where it sets one."""
+    out = {}
+    for service, states in replicas.items():
+        value = engine.image_env(states[0].image_id).get("PYTHONPATH", "") if states else ""
+        if value:
+            out[service] = value
+    return out
 
 
-def check_spy(engine: Engine, containers: Mapping[str, Covered], work: Path) -> None:
+def make_data_writable(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]]) -> None:
+    """Before the services start: their data volumes writable for any user (``USER`` in a Dockerfile,
+    ``user:`` in compose), as /tmp is. A new volume belongs to root, and a non-root service could not
+    save its data, nor even say so."""
+    for states in replicas.values():
+        if states:
+            engine.make_writable(states[0].container_id, DATA_ROOT)
+
+
+MARKERS = (".spy-error", ".spy-too-old")
+MAX_DATA_FILES = 200_000
+MAX_DATA_BYTES = 8 * 2**30
+
+
+def _is_data(name: str) -> bool:
+    return name.startswith(".coverage.") or name.startswith(MARKERS)
+
+
+def _copy_service(engine: Engine, states: Sequence[ServiceState], dest: Path) -> int:
+    """Copy a service's data volume out once, through any of its containers that still exists."""
+    for state in states:
+        copied = engine.copy_out(
+            state.container_id,
+            DATA_ROOT,
+            dest,
+            accept=_is_data,
+            max_files=MAX_DATA_FILES,
+            max_bytes=MAX_DATA_BYTES,
+        )
+        if copied is not None:
+            return copied
+    return 0
+
+
+def check_spy(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], work: Path) -> None:
     """After readiness, before the tests: did the spy start in every covered service?"""
     problems = []
-    folder = work / "spycheck"
-    _copy_volume(engine, containers, folder)
-    for service, covered in sorted(containers.items()):
-        for marker in (".spy-error", ".spy-too-old"):
-            path = folder / f"{marker}.{covered.hostname}"
-            if path.is_file():
-                problems.append(f"{service}: {path.read_text().strip()}")
+    for service, states in sorted(replicas.items()):
+        folder = work / "spycheck" / service
+        shutil.rmtree(folder, ignore_errors=True)
+        _copy_service(engine, states, folder)
+        for marker in sorted(p for p in folder.iterdir() if p.name.startswith(MARKERS)):
+            problems.append(f"{service}: {marker.read_text(errors='replace').strip()[:500]}")
     if problems:
         raise CoverageError(
             "coverage did not start in the containers:\n  " + "\n  ".join(problems),
@@ -234,39 +305,36 @@ def check_spy(engine: Engine, containers: Mapping[str, Covered], work: Path) -> 
 
 @dataclass
 class Harvest:
-    folder: Path
     files: dict[str, int] = field(default_factory=dict)  # service -> data files
-    missing: list[str] = field(default_factory=list)  # covered services that produced no data
-    seconds: float = 0.0
+    missing: dict[str, str] = field(default_factory=dict)  # covered services with no data -> why
 
 
-@dataclass(frozen=True)
-class Covered:
-    """A covered service's container: its id, and the hostname its data files are named by."""
-
-    container_id: str
-    hostname: str
-
-
-def harvest(engine: Engine, containers: Mapping[str, Covered], dest: Path) -> Harvest:
-    """Copy the data files out of the (stopped) containers through the Engine API, and sort them into a
-    folder per service by the hostname in their names (``.coverage.<hostname>.pid<N>.<random>``)."""
-    start = time.monotonic()
-    result = Harvest(dest)
-    raw = dest / "_volume"
-    _copy_volume(engine, containers, raw)
-    files = sorted(raw.glob(".coverage.*")) if raw.is_dir() else []
-    for service, covered in sorted(containers.items()):
-        mine = [f for f in files if f.name.startswith(f".coverage.{covered.hostname}.")]
-        (dest / service).mkdir(parents=True, exist_ok=True)
-        for f in mine:
-            f.replace(dest / service / f.name)
-        result.files[service] = len(mine)
-        if not mine:
-            result.missing.append(service)
-    shutil.rmtree(raw, ignore_errors=True)
-    result.seconds = time.monotonic() - start
+def harvest(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], dest: Path) -> Harvest:
+    """Copy the data files out of the (stopped) containers through the Engine API, one folder per
+    service (every replica's files: they share the service's volume)."""
+    result = Harvest()
+    for service, states in sorted(replicas.items()):
+        folder = dest / service
+        _copy_service(engine, states, folder)
+        for marker in folder.glob(".spy-*"):
+            marker.unlink()
+        result.files[service] = sum(1 for _ in folder.glob(".coverage.*"))
+        if not result.files[service]:
+            result.missing[service] = _why_no_data(engine, states)
     return result
+
+
+def _why_no_data(engine: Engine, states: Sequence[ServiceState]) -> str:
+    for before in states:
+        st = engine.inspect(before.container_id)
+        if st is not None and st.exit_code == 137 and not st.oom_killed:
+            return (
+                "it was killed (exit code 137), so it never saved: killed from outside, or it did not "
+                "stop within its grace period (does its PID 1 ignore the stop signal?)"
+            )
+        if st is not None and st.oom_killed:
+            return "it ran out of memory and was killed"
+    return "it ran no Python code that coverage measures, or was killed"
 
 
 def combine(
@@ -378,11 +446,3 @@ def report(
             hint="make the folder writable, or set coverage.report_dir",
         ) from exc
     return Report(figures, total, html, xml, out_dir / "coverage.json")
-
-
-def text_table(rep: Report) -> str:
-    """A plain table for logs; the CLI renders its own rich one."""
-    buf = io.StringIO()
-    for f in [*rep.services, rep.total]:
-        buf.write(f"{f.service:<12} {f.statements:>6} {f.missing:>6} {f.percent:>6.1f}%\n")
-    return buf.getvalue()

@@ -121,42 +121,61 @@ class Stack:
         return self.engine.states(self.project)
 
     def endpoints(self) -> dict[str, list[Endpoint]]:
+        """Each service's published ports, of its first replica."""
+        return {service: states[0] for service, states in self._endpoints().items()}
+
+    def _endpoints(self) -> dict[str, list[list[Endpoint]]]:
         host = engine_host()
-        out: dict[str, list[Endpoint]] = {}
-        for service, state in sorted(self.states().items()):
-            out[service] = [Endpoint(service, host, hp, cp) for cp, hp in sorted(state.ports.items())]
-        return out
+        return {
+            service: [
+                [Endpoint(service, host, hp, cp) for cp, hp in sorted(st.ports.items())] for st in states
+            ]
+            for service, states in sorted(self.engine.replicas(self.project).items())
+        }
+
+    def _url(self, service: str, endpoints: list[Endpoint]) -> str | None:
+        """The probed port when one is configured, else the first published one; ``tcp://`` for a service
+        probed over TCP (Redis, databases), else ``http://``."""
+        if not endpoints:
+            return None
+        probe = self.settings.probes.get(service)
+        chosen = next((e for e in endpoints if probe and e.container_port == probe.port), endpoints[0])
+        scheme = "tcp" if probe is not None and probe.kind == "tcp" else "http"
+        return f"{scheme}://{chosen.host}:{chosen.port}"
 
     def urls(self) -> dict[str, str]:
-        """One URL per service: the probed port when one is configured, else the first published one;
-        ``tcp://`` for a service probed over TCP (Redis, databases), else ``http://``."""
-        out: dict[str, str] = {}
-        for service, endpoints in self.endpoints().items():
-            if not endpoints:
-                continue
-            probe = self.settings.probes.get(service)
-            chosen = next((e for e in endpoints if probe and e.container_port == probe.port), endpoints[0])
-            scheme = "tcp" if probe is not None and probe.kind == "tcp" else "http"
-            out[service] = f"{scheme}://{chosen.host}:{chosen.port}"
+        """One URL per service (its first replica)."""
+        return {s: u for s, u in ((s, self._url(s, e[0])) for s, e in self._endpoints().items()) if u}
+
+    def replica_urls(self) -> dict[str, list[str]]:
+        """A URL per replica of each service that publishes a port."""
+        out: dict[str, list[str]] = {}
+        for service, replicas in self._endpoints().items():
+            urls = [u for u in (self._url(service, e) for e in replicas) if u]
+            if urls:
+                out[service] = urls
         return out
 
     def ready_now(self) -> dict[str, tuple[bool, str]]:
-        """Each service's readiness as stacktest judges it at this moment: its probe from the host, else
-        the engine's health, else whether it runs."""
+        """Each container's readiness as stacktest judges it at this moment (keyed ``web``, ``web-2``):
+        its probe from the host, else the engine's health, else whether it runs or completed."""
         from stacktest.readiness import probe_once
 
         host = engine_host()
         out: dict[str, tuple[bool, str]] = {}
-        for service, st in sorted(self.states().items()):
+        for service, states in sorted(self.engine.replicas(self.project).items()):
             probe = self.settings.probes.get(service)
-            if st.status != "running":
-                out[service] = (False, st.status)
-            elif probe is not None and probe.port in st.ports:
-                out[service] = probe_once(probe, host, st.ports[probe.port])
-            elif st.has_healthcheck:
-                out[service] = (st.health == "healthy", f"health: {st.health}")
-            else:
-                out[service] = (True, "running")
+            for st in states:
+                if st.completed and probe is None:
+                    out[st.label] = (True, "completed (exit code 0)")
+                elif st.status != "running":
+                    out[st.label] = (False, f"{st.status} (exit code {st.exit_code})")
+                elif probe is not None and probe.port in st.ports:
+                    out[st.label] = probe_once(probe, host, st.ports[probe.port])
+                elif st.has_healthcheck:
+                    out[st.label] = (st.health == "healthy", f"health: {st.health}")
+                else:
+                    out[st.label] = (True, "running")
         return out
 
     def wait(
@@ -214,9 +233,16 @@ def _labels(settings: Settings, project: str, kept: bool) -> dict[str, str]:
     }
 
 
-def _override(config: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
-    """A compose file that puts the run's labels on every service, network and volume."""
-    out: dict[str, Any] = {"services": {s: {"labels": dict(labels)} for s in config.get("services", {})}}
+def _override(config: Mapping[str, Any], labels: Mapping[str, str], image_prefix: str) -> dict[str, Any]:
+    """A compose file that puts the run's labels on every service, network and volume, and gives each
+    image that compose builds without a name one stable name per checkout (``<prefix>-<service>``):
+    compose would tag it ``<project>-<service>``, a new tag for every run."""
+    services: dict[str, Any] = {}
+    for name, spec in (config.get("services") or {}).items():
+        services[name] = {"labels": dict(labels)}
+        if (spec or {}).get("build") and not (spec or {}).get("image"):
+            services[name]["image"] = f"{image_prefix}-{name}"
+    out: dict[str, Any] = {"services": services}
     networks: dict[str, Any] = {"default": {}} | dict(config.get("networks") or {})
     out["networks"] = {
         n: {"labels": dict(labels)} for n, spec in networks.items() if not (spec or {}).get("external")
@@ -243,7 +269,6 @@ def build_contexts(config: Mapping[str, Any]) -> dict[str, Path]:
 
 def prepare(
     settings: Settings,
-    engine: Engine,
     *,
     extra_files: Sequence[Path] = (),
     project: str | None = None,
@@ -258,14 +283,16 @@ def prepare(
     name = (
         project or settings.project_name or _compose.new_project_name(settings.project_prefix, settings.root)
     )
-    env = _images.image_env(settings) | {"DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0"}
+    env = _images.image_env(settings)
     files = [*settings.compose_paths, *extra_files]
     compose = found.bind(name, files, env, settings.command_timeout)
     config = compose.config()
     run_dir = settings.state_dir / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)
     override = run_dir / "labels.yml"
-    override.write_text(yaml.safe_dump(_override(config, _labels(settings, name, kept)), sort_keys=True))
+    image_prefix = f"{settings.project_prefix}-{_compose.checkout_id(settings.root)}"
+    labels = _labels(settings, name, kept)
+    override.write_text(yaml.safe_dump(_override(config, labels, image_prefix), sort_keys=True))
     compose = compose.with_files([*files, override])
     record = StackRecord(
         project=name,
@@ -292,14 +319,16 @@ def start(
     on_progress: Callable[[Progress], None] | None = None,
     wait: bool = True,
     project: str | None = None,
+    before_start: Callable[[Stack], None] | None = None,
 ) -> Stack:
     """Bring a new stack up (and, unless ``wait`` is False, wait until it is ready).
 
     The state file is written before ``up``, so that whatever happens next, ``down`` and ``reap`` can
     find what was started. On any failure the caller's ``finally`` calls :func:`teardown`.
+    ``before_start`` is called with the created but not yet started containers (``up --no-start``).
     """
     engine = Engine.connect()
-    compose, record, config = prepare(settings, engine, extra_files=extra_files, project=project, kept=kept)
+    compose, record, config = prepare(settings, extra_files=extra_files, project=project, kept=kept)
     unknown = [s for s in services if s not in record.services]
     if unknown:
         raise UsageError(
@@ -311,10 +340,16 @@ def start(
         record.services = sorted(set(services))
     record.save(settings)
     stack = Stack(settings, record, compose, engine)
-    _images.ensure_base_image(engine, settings)
-    _images.ensure_wheels(build_contexts(config))
+    if settings.images != "compose":
+        _images.ensure_base_image(engine, settings)
+        _images.ensure_wheels(build_contexts(config))
+    build = build or settings.build == "always"
     try:
-        compose.run(compose.up_argv(services, build=build or settings.build == "always"), what="compose up")
+        if before_start is not None:
+            compose.run(compose.up_argv(services, build=build, no_start=True), what="compose up --no-start")
+            before_start(stack)
+            build = False
+        compose.run(compose.up_argv(services, build=build), what="compose up")
     except ComposeError as exc:
         if "port is already allocated" in exc.stderr_tail or "address already in use" in exc.stderr_tail:
             exc.hint = (

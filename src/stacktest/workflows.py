@@ -12,9 +12,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacktest import _compose, sidecar
+from stacktest import _compose, _images, sidecar
 from stacktest import stack as stacks
-from stacktest.errors import ConfigError, NotReady, StackNotFound
+from stacktest._engine import ServiceState
+from stacktest.errors import (
+    ConfigError,
+    CoverageBelowTarget,
+    CoverageError,
+    NotReady,
+    StackNotFound,
+    StacktestError,
+    UsageError,
+)
 from stacktest.readiness import Progress
 from stacktest.runner import Mode, RunResult, mode_named, plan, run_tests
 from stacktest.settings import Settings
@@ -156,6 +165,7 @@ def managed_stack(
     coverage: bool = False,
     on_progress: ProgressFn | None = None,
     project: str | None = None,
+    before_start: Callable[[Stack], None] | None = None,
 ) -> Iterator[Stack]:
     """A ready stack for one run: this checkout's running one when it is healthy, else a new one that is
     removed afterwards (on success, failure, error, Ctrl-C or SIGTERM) unless ``keep``."""
@@ -176,6 +186,7 @@ def managed_stack(
             on_progress=on_progress,
             wait=False,
             project=project,
+            before_start=before_start,
         )
         started.wait(on_progress)
         yield started
@@ -237,6 +248,15 @@ class CoverageRun:
     tests: RunResult
     harvest: sidecar.Harvest
     report: sidecar.Report
+    stopped: int  # covered containers stopped
+    stop_seconds: float
+    problem: StacktestError | None = None  # what fails a run whose tests passed
+
+    @property
+    def exit_code(self) -> int:
+        if self.tests.exit_code == 0 and self.problem is not None:
+            return self.problem.exit_code
+        return self.tests.exit_code
 
 
 def coverage_run(
@@ -259,7 +279,7 @@ def coverage_run(
     spy = sidecar.prepare_spy(settings, run_dir)
     base = (
         _compose.detect(settings.compose_command)
-        .bind("", settings.compose_paths, {}, settings.command_timeout)
+        .bind("", settings.compose_paths, _images.image_env(settings), settings.command_timeout)
         .config()
     )
     extra = sidecar.overlay(settings, base, spy, run_dir / "coverage.yml")
@@ -268,6 +288,18 @@ def coverage_run(
     report_dir = report_root / project  # each run its own folder: two runs of one checkout never mix
     data_dir = report_dir / "data"
     covered = list(settings.coverage_services)
+
+    def before_start(stack: Stack) -> None:
+        """The containers exist, not yet started: keep each image's own PYTHONPATH, and make the data
+        volumes writable for services that do not run as root."""
+        replicas = _replicas(stack, covered)
+        from_images = sidecar.image_pythonpath(stack.engine, replicas)
+        if from_images:
+            sidecar.overlay(settings, base, spy, extra, from_images)
+            stack.compose.run(stack.compose.up_argv(no_start=True), what="compose up --no-start")
+            replicas = _replicas(stack, covered)
+        sidecar.make_data_writable(stack.engine, replicas)
+
     with managed_stack(
         settings,
         keep=request.keep,
@@ -276,13 +308,11 @@ def coverage_run(
         coverage=True,
         on_progress=on_progress,
         project=project,
+        before_start=before_start,
     ) as stack:
-        containers = _covered(stack, covered)
-        sidecar.check_spy(stack.engine, containers, run_dir)
+        sidecar.check_spy(stack.engine, _replicas(stack, covered), run_dir)
         result = _run_suite(settings, stack, request, report_dir / "junit", on_phase)
-        harvested = _stop_and_harvest(settings, stack, containers, data_dir)
-    for service in harvested.missing:
-        log.warning("no coverage data from %s: it was killed, never started, or ran no Python code", service)
+        harvested, stopped, stop_seconds = _stop_and_harvest(settings, stack, covered, data_dir)
     per_service = sidecar.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
     rep = sidecar.report(report_dir, per_service, settings.coverage_paths, settings.root, report_dir)
     sidecar.link_latest(report_root, report_dir)
@@ -292,32 +322,74 @@ def coverage_run(
             {
                 "project": project,
                 "files": harvested.files,
-                "missing": harvested.missing,
+                "missing": sorted(harvested.missing),
                 "total": rep.total.percent,
             }
         )
     )
-    return CoverageRun(result, harvested, rep)
+    return CoverageRun(result, harvested, rep, stopped, stop_seconds, _problem(settings, harvested, rep))
 
 
-def _covered(stack: Stack, services: Sequence[str]) -> dict[str, sidecar.Covered]:
-    states = stack.states()
-    return {s: sidecar.Covered(states[s].container_id, states[s].hostname) for s in services if s in states}
+def _problem(settings: Settings, harvested: sidecar.Harvest, rep: sidecar.Report) -> StacktestError | None:
+    if harvested.missing and settings.coverage_require_data:
+        service, why = sorted(harvested.missing.items())[0]
+        return CoverageError(
+            f"no coverage data from {', '.join(sorted(harvested.missing))}: {service}: {why}",
+            hint="see `stacktest logs` of that service; set coverage.require_data = false to accept "
+            "a covered service without data",
+        )
+    if settings.coverage_fail_under and rep.total.percent < settings.coverage_fail_under:
+        return CoverageBelowTarget(
+            f"coverage {rep.total.percent:.1f}% is below fail_under = {settings.coverage_fail_under:g}%"
+        )
+    return None
+
+
+def _replicas(stack: Stack, services: Sequence[str]) -> dict[str, list[ServiceState]]:
+    found = stack.engine.replicas(stack.project)
+    return {s: found.get(s, []) for s in services}
 
 
 def _stop_and_harvest(
-    settings: Settings, stack: Stack, containers: dict[str, sidecar.Covered], dest: Path
-) -> sidecar.Harvest:
-    """Stop the covered services gracefully (so coverage saves at exit), then copy their data out."""
+    settings: Settings, stack: Stack, services: Sequence[str], dest: Path
+) -> tuple[sidecar.Harvest, int, float]:
+    """Stop the covered services gracefully (so coverage saves at exit), then copy their data out.
+    Returns the harvest, how many containers were stopped and how long stopping took."""
+    replicas = _replicas(stack, services)
+    config_services = stack.compose.config().get("services") or {}
+    started = time.monotonic()
+    running = [(svc, st) for svc, states in replicas.items() for st in states if st.status == "running"]
+    for service, state in running:
+        stop_signal = str((config_services.get(service) or {}).get("stop_signal") or "SIGTERM")
+        if stack.engine.forward_stop(state.container_id, stop_signal):
+            log.info("%s: PID 1 is a shell; sent %s to its children", state.label, stop_signal)
     stack.compose.run(
-        stack.compose.stop_argv(list(containers), timeout=settings.stop_timeout),
-        timeout=settings.stop_timeout * 2 + 60,
+        stack.compose.stop_argv(services, timeout=settings.stop_timeout),
+        timeout=settings.command_timeout,
         what="compose stop (saving coverage)",
     )
-    return sidecar.harvest(stack.engine, containers, dest)
+    seconds = time.monotonic() - started
+    return sidecar.harvest(stack.engine, replicas, dest), len(running), seconds
+
+
+HARVEST_MARK = ".stacktest-harvest"
 
 
 def harvest_running(settings: Settings, stack: Stack, dest: Path) -> sidecar.Harvest:
-    """`stacktest coverage harvest`: the data of a kept coverage stack, for `coverage combine`."""
-    shutil.rmtree(dest, ignore_errors=True)
-    return _stop_and_harvest(settings, stack, _covered(stack, settings.coverage_services), dest)
+    """`stacktest coverage harvest`: the data of a kept coverage stack, for `coverage combine`.
+
+    ``dest`` is emptied only when stacktest made it (a marker file inside says so); any other folder
+    must be empty or new, so a mistyped ``--into`` never deletes the user's files."""
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"{dest} is not a folder", hint="give --into a new or empty folder")
+    if dest.is_dir() and any(dest.iterdir()):
+        if not (dest / HARVEST_MARK).is_file():
+            raise UsageError(
+                f"{dest} is not empty and stacktest did not make it; nothing was changed",
+                hint="give --into a new or empty folder",
+            )
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / HARVEST_MARK).write_text("made by `stacktest coverage harvest`; emptied by the next one\n")
+    harvested, _, _ = _stop_and_harvest(settings, stack, settings.coverage_services, dest)
+    return harvested

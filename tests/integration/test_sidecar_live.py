@@ -64,10 +64,12 @@ def test_a_broken_coveragerc_fails_before_pytest(cov_project: Path) -> None:
     assert "passed" not in result.stdout  # pytest never ran
 
 
-def test_a_service_killed_during_the_run_is_named_and_the_others_reported(cov_project: Path) -> None:
+def test_a_service_killed_during_the_run_fails_it_named_and_the_others_reported(cov_project: Path) -> None:
     result = run_cli(["coverage", "run"], cov_project, env={"KILL_VICTIM": "1"})
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "no coverage data from victim" in result.stderr
+    assert result.returncode == 15, result.stdout + result.stderr  # a covered service without data
+    assert "error[coverage]: no coverage data from victim" in result.stderr
+    assert "killed (exit code 137)" in result.stderr
+    assert "3 passed, 0 failed" in result.stdout  # the tests themselves passed
     assert "pid1" in result.stdout and "forking" in result.stdout
     assert covered_lines(cov_project, "pid1")
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from stacktest._engine import ServiceState
+from stacktest._engine import ExecResult, ServiceState
 from stacktest.errors import NotReady
 from stacktest.readiness import ServiceWaiter, Status, wait_ready
 from stacktest.settings import Probe
@@ -77,25 +77,28 @@ def test_one_shot_that_completed_is_ready_but_not_a_probed_service() -> None:
 
 
 class FakeEngine:
-    """The two calls wait_ready makes, answered from a script of states."""
+    """The calls wait_ready makes, answered from a script of states (one container per service)."""
 
     def __init__(self, states: dict[str, list[ServiceState]]) -> None:
         self.scripts = {k: itertools.chain(v, itertools.repeat(v[-1])) for k, v in states.items()}
         self.by_id: dict[str, str] = {}
         self.lock = threading.Lock()
+        self.checks = 0
 
-    def states(self, project: str) -> dict[str, ServiceState]:
+    def replicas(self, project: str, service: str | None = None) -> dict[str, list[ServiceState]]:
         with self.lock:
-            out = {k: next(v) for k, v in self.scripts.items()}
-        self.by_id.update({s.container_id: k for k, s in out.items()})
+            names = [service] if service is not None else list(self.scripts)
+            out = {k: [replace(next(self.scripts[k]), service=k)] for k in names}
+        self.by_id.update({s[0].container_id: k for k, s in out.items()})
         return out
 
     def inspect(self, cid: str) -> ServiceState:
         with self.lock:
             return next(self.scripts[self.by_id[cid]])
 
-    def exec_check(self, cid: str, test: tuple[str, ...]) -> bool:
-        return False
+    def exec_check(self, cid: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult:
+        self.checks += 1
+        return ExecResult(1, "")
 
     def logs(self, cid: str, tail: int = 20) -> str:
         return "boom: cannot bind\n"
@@ -160,3 +163,42 @@ def test_wait_ready_deadline_on_the_fake_clock() -> None:
         )
     assert "not ready after 3 s: slow" in str(info.value)
     assert "health: starting" in str(info.value)
+
+
+def test_replicas_all_must_be_ready_and_one_failing_fails_the_service() -> None:
+    second = replace(RUNNING, container_id="c9", number=2, status="exited", exit_code=4)
+
+    class TwoReplicas(FakeEngine):
+        def replicas(self, project: str, service: str | None = None) -> dict[str, list[ServiceState]]:
+            out = super().replicas(project, service)
+            out["web"] = [out["web"][0], replace(second, service="web")]
+            return out
+
+    with pytest.raises(NotReady) as info:
+        wait_ready(
+            TwoReplicas({"web": [RUNNING]}),  # type: ignore[arg-type]
+            "p",
+            ["web"],
+            {},
+            host="127.0.0.1",
+            timeout=5,
+            poll_interval=0.001,
+        )
+    assert "web-2" in str(info.value) and "exited with code 4" in str(info.value)
+
+
+def test_the_healthcheck_command_runs_off_the_watch_thread() -> None:
+    """A service with a healthcheck and no probe gets its command run (by a checker thread)."""
+    starting = replace(RUNNING, has_healthcheck=True, health="starting", healthcheck=("CMD", "true"))
+    engine = FakeEngine({"slow": [starting]})
+    with pytest.raises(NotReady):
+        wait_ready(
+            engine,  # type: ignore[arg-type]
+            "p",
+            ["slow"],
+            {},
+            host="127.0.0.1",
+            timeout=0.5,
+            poll_interval=0.001,
+        )
+    assert engine.checks >= 1

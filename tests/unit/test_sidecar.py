@@ -31,9 +31,20 @@ def test_overlay_has_the_seed_shape(tmp_path: Path) -> None:
     assert web["environment"]["PYTHONPATH"] == "/coverage-spy:/opt/lib"
     assert web["environment"]["COVERAGE_FILE"] == "/coverage-data/.coverage"
     assert web["environment"]["STACKTEST_COVERAGE_SOURCE"] == "/app"
-    assert web["volumes"] == ["/spy:/coverage-spy:ro", "coverage-data:/coverage-data"]
+    assert web["volumes"] == ["/spy:/coverage-spy:ro", "stacktest-coverage-web:/coverage-data"]
     assert "db" not in data["services"]
-    assert "coverage-data" in data["volumes"]
+    assert list(data["volumes"]) == ["stacktest-coverage-web"]  # one volume per covered service
+    assert "STACKTEST_STOP_SIGNAL" not in web["environment"]
+
+
+def test_overlay_keeps_the_image_pythonpath_and_the_stop_signal(tmp_path: Path) -> None:
+    config = {"services": {"web": {"stop_signal": "SIGQUIT"}}}
+    path = sidecar.overlay(
+        settings(tmp_path), config, Path("/spy"), tmp_path / "o.yml", {"web": "/srv/lib:/srv/vendor"}
+    )
+    env = yaml.safe_load(path.read_text())["services"]["web"]["environment"]
+    assert env["PYTHONPATH"] == "/coverage-spy:/srv/lib:/srv/vendor"
+    assert env["STACKTEST_STOP_SIGNAL"] == "SIGQUIT"
 
 
 def test_overlay_refuses_an_unknown_service(tmp_path: Path) -> None:
