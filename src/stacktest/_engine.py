@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import shutil
 import tarfile
 import time
@@ -77,6 +78,7 @@ class ServiceState:
     name: str = ""  # the container's name
     image_id: str = ""
     restart_policy: str = ""  # "", "no", "always", "on-failure", "unless-stopped"
+    finished_at: float | None = None  # epoch seconds of its last exit; None while it never exited
 
     @property
     def label(self) -> str:
@@ -469,7 +471,17 @@ def _state(service: str, attrs: Mapping[str, Any]) -> ServiceState:
         name=str(attrs.get("Name", "")).lstrip("/"),
         image_id=str(attrs.get("Image", "")),
         restart_policy=str(((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name", "")),
+        finished_at=_epoch(str(st.get("FinishedAt") or "")),
     )
+
+
+def _epoch(stamp: str) -> float | None:
+    """The engine's RFC 3339 time with nanoseconds, as epoch seconds; None for its zero time."""
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?", stamp)
+    if match is None or stamp.startswith("0001-"):
+        return None
+    whole = datetime.strptime(match[1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    return whole.timestamp() + float("0." + (match[2] or "0"))
 
 
 def _short(exc: BaseException) -> str:

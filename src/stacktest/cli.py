@@ -128,17 +128,15 @@ def _status_table(stack: stacks.Stack) -> Table:
     table = Table(
         "service", "state", "ready", "engine health", "restarts", "url", title=f"stack {stack.project}"
     )
-    urls = stack.urls()
-    ready = stack.ready_now()
-    for service, st in sorted(stack.states().items()):
-        ok, how = ready.get(service, (False, "?"))
+    for row in stack.overview():
+        how = escape(row["readiness"])
         table.add_row(
-            service,
-            st.status,
-            f"[green]yes[/] ({escape(how)})" if ok else f"[red]no[/] ({escape(how)})",
-            st.health or "-",
-            str(st.restart_count),
-            urls.get(service, "-"),
+            row["name"],
+            row["state"],
+            f"[green]yes[/] ({how})" if row["ready"] else f"[red]no[/] ({how})",
+            row["health"] or "-",
+            str(row["restarts"]),
+            row["url"] or "-",
         )
     return table
 
@@ -187,23 +185,8 @@ def status(
     """Show each service's state, health and URL."""
     st = stacks.attach(settings(), project)
     if as_json:
-        urls = st.urls()
-        ready = st.ready_now()
-        data = {
-            "project": st.project,
-            "services": {
-                name: {
-                    "ready": ready.get(name, (False, ""))[0],
-                    "state": x.status,
-                    "health": x.health,
-                    "restarts": x.restart_count,
-                    "exit_code": x.exit_code,
-                    "url": urls.get(name),
-                }
-                for name, x in sorted(st.states().items())
-            },
-        }
-        out.print_json(json.dumps(data))
+        rows = {row.pop("name"): row for row in st.overview()}  # "web", and "web-2" for a replica
+        out.print_json(json.dumps({"project": st.project, "services": rows}))
     else:
         out.print(_status_table(st))
     return 0
@@ -347,7 +330,12 @@ def coverage_run(
     for service, why in sorted(run.harvest.missing.items()):
         err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
     out.print(f"html: {run.report.html}  xml: {run.report.xml}  json: {run.report.json}")
-    out.print(f"stopped {run.stopped} covered containers in {run.stop_seconds:.2f}s")
+    if run.stop_seconds:
+        slowest = max(run.stop_seconds, key=lambda label: run.stop_seconds[label])
+        out.print(
+            f"stopped {len(run.stop_seconds)} covered containers; slowest: {slowest} "
+            f"{run.stop_seconds[slowest]:.2f}s"
+        )
     out.print(f"total: {run.tests.summary} in {run.tests.seconds:.1f}s")
     if run.tests.exit_code == 0 and run.problem is not None:
         raise run.problem

@@ -16,7 +16,7 @@ from typing import Literal
 
 from stacktest import _compose
 from stacktest import stack as stacks
-from stacktest._engine import Engine, engine_host
+from stacktest._engine import Engine, ServiceState, engine_host
 from stacktest.errors import StacktestError
 from stacktest.readiness import probe_once
 from stacktest.settings import Probe, Settings
@@ -184,8 +184,8 @@ def _check_stack(settings: Settings, engine: Engine, report: Report, project: st
             )
         )
         return
-    states = engine.states(record.project)
-    if not states:
+    replicas = engine.replicas(record.project)
+    if not replicas:
         report.add(
             Finding(
                 "stack",
@@ -197,9 +197,8 @@ def _check_stack(settings: Settings, engine: Engine, report: Report, project: st
         )
         return
     host = engine_host()
-    for service in sorted(set(record.services) | set(states)):
-        st = states.get(service)
-        if st is None:
+    for service in sorted(set(record.services) | set(replicas)):
+        if not replicas.get(service):
             report.add(
                 Finding(
                     "service",
@@ -210,46 +209,56 @@ def _check_stack(settings: Settings, engine: Engine, report: Report, project: st
                 )
             )
             continue
-        problems = []
-        if st.status != "running":
-            problems.append(f"{st.status} (exit code {st.exit_code})")
-        if st.oom_killed:
-            problems.append("killed for running out of memory")
-        if st.health == "unhealthy":
-            problems.append("unhealthy")
-        if st.restart_count:
-            problems.append(f"restarted {st.restart_count} times")
-        if problems:
-            tail = engine.logs(st.container_id, tail=LOG_TAIL).rstrip()
-            report.add(
-                Finding(
-                    "service",
-                    "error",
-                    f"{service}: {', '.join(problems)}",
-                    evidence=f"last {LOG_TAIL} log lines:\n{tail}" if tail else "no log lines",
-                    fix=f"`just logs {service}`; then `just down && just up`",
-                    subject=service,
-                )
-            )
-            continue
+        for st in replicas[service]:
+            _check_container(settings, engine, report, host, st)
+
+
+def _check_container(settings: Settings, engine: Engine, report: Report, host: str, st: ServiceState) -> None:
+    """One container's state, health, log tail and published ports."""
+    service = st.label
+    if st.completed and st.service not in settings.probes:
+        report.add(Finding("service", "ok", f"{service}: completed (one-shot, exit code 0)", subject=service))
+        return
+    problems = []
+    if st.status != "running":
+        problems.append(f"{st.status} (exit code {st.exit_code})")
+    if st.oom_killed:
+        problems.append("killed for running out of memory")
+    if st.health == "unhealthy":
+        problems.append("unhealthy")
+    if st.restart_count:
+        problems.append(f"restarted {st.restart_count} times")
+    if problems:
+        tail = engine.logs(st.container_id, tail=LOG_TAIL).rstrip()
         report.add(
-            Finding("service", "ok", f"{service}: {st.status}, health {st.health or 'n/a'}", subject=service)
-        )
-        probe = settings.probes.get(service)
-        for container_port, host_port in sorted(st.ports.items()):
-            p = probe if probe and probe.port == container_port else Probe("tcp", container_port)
-            ok, what = probe_once(p, host, host_port)
-            report.add(
-                Finding(
-                    "port",
-                    "ok" if ok else "error",
-                    f"{service}: {host}:{host_port} (container {container_port}) "
-                    + ("answers" if ok else "does not answer"),
-                    evidence=what,
-                    subject=service,
-                    fix="" if ok else f"check the service listens on 0.0.0.0:{container_port}",
-                )
+            Finding(
+                "service",
+                "error",
+                f"{service}: {', '.join(problems)}",
+                evidence=f"last {LOG_TAIL} log lines:\n{tail}" if tail else "no log lines",
+                fix=f"`just logs {st.service}`; then `just down && just up`",
+                subject=service,
             )
+        )
+        return
+    report.add(
+        Finding("service", "ok", f"{service}: {st.status}, health {st.health or 'n/a'}", subject=service)
+    )
+    probe = settings.probes.get(st.service)
+    for container_port, host_port in sorted(st.ports.items()):
+        p = probe if probe and probe.port == container_port else Probe("tcp", container_port)
+        ok, what = probe_once(p, host, host_port)
+        report.add(
+            Finding(
+                "port",
+                "ok" if ok else "error",
+                f"{service}: {host}:{host_port} (container {container_port}) "
+                + ("answers" if ok else "does not answer"),
+                evidence=what,
+                subject=service,
+                fix="" if ok else f"check the service listens on 0.0.0.0:{container_port}",
+            )
+        )
 
 
 def _check_leftovers(settings: Settings, engine: Engine, report: Report) -> None:
@@ -270,10 +279,18 @@ def _check_leftovers(settings: Settings, engine: Engine, report: Report) -> None
 
 
 def _check_coverage(settings: Settings, report: Report) -> None:
-    last = settings.state_dir / "last" / "coverage.json"
-    if not last.is_file():
+    data = settings.state.read_last("coverage.json")
+    if not isinstance(data, dict):
+        if settings.state.last("coverage.json").is_file():
+            report.add(
+                Finding(
+                    "coverage",
+                    "warning",
+                    f"cannot read {settings.state.last('coverage.json')}",
+                    fix="run the coverage job again",
+                )
+            )
         return
-    data = json.loads(last.read_text())
     for service, count in sorted(data.get("files", {}).items()):
         if count:
             report.add(Finding("coverage", "ok", f"{service}: {count} coverage data files", subject=service))
@@ -290,7 +307,7 @@ def _check_coverage(settings: Settings, report: Report) -> None:
 
 
 def _check_junit(settings: Settings, report: Report) -> None:
-    junit = settings.state_dir / "last" / "junit.xml"
+    junit = settings.state.last("junit.xml")
     if not junit.is_file():
         return
     try:

@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_URLS
+
 __all__ = ["CleanupTracker", "StackHandle"]
 
 BASE_MARKERS = {
@@ -42,6 +44,11 @@ class StackHandle:
 
     project: str
     urls: dict[str, str]
+    replicas: dict[str, list[str]] = field(default_factory=dict)
+
+    def replica_urls(self, service: str) -> list[str]:
+        """A URL per replica of a service (``deploy.replicas``), first replica first."""
+        return self.replicas.get(service) or [self.url(service)]
 
     def url(self, service: str) -> str:
         try:
@@ -106,7 +113,7 @@ def _domain_markers(config: pytest.Config) -> tuple[str, ...]:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    project = os.environ.get("STACKTEST_PROJECT")  # env: STACKTEST_PROJECT (set by `stacktest test`)
+    project = os.environ.get(ENV_PROJECT)  # env: STACKTEST_PROJECT (set by `stacktest test`)
     return f"stacktest: stack {project}" if project else None
 
 
@@ -123,17 +130,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # fixtures -------------------------------------------------------------------------------------------
 def _resolve_stack(config: pytest.Config) -> StackHandle:
-    project = os.environ.get("STACKTEST_PROJECT")  # env: STACKTEST_PROJECT
-    urls = os.environ.get("STACKTEST_URLS")  # env: STACKTEST_URLS
+    project = os.environ.get(ENV_PROJECT)  # env: STACKTEST_PROJECT
+    urls = os.environ.get(ENV_URLS)  # env: STACKTEST_URLS
     if project and urls:
-        return StackHandle(project, json.loads(urls))
+        replicas = json.loads(os.environ.get(ENV_REPLICA_URLS) or "{}")  # env: STACKTEST_REPLICA_URLS
+        return StackHandle(project, json.loads(urls), replicas)
     from stacktest import stack as stacks
     from stacktest.errors import StacktestError
     from stacktest.settings import load_settings
 
     try:
         found = stacks.attach(load_settings(cwd=config.rootpath))
-        return StackHandle(found.project, found.urls())
+        return StackHandle(found.project, found.urls(), found.replica_urls())
     except StacktestError as exc:
         pytest.fail(
             f"no running stack for these tests ({exc}).\n"
@@ -225,7 +233,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if (
-        report.failed and report.when == "call" and os.environ.get("STACKTEST_PROJECT")
+        report.failed and report.when == "call" and os.environ.get(ENV_PROJECT)
     ):  # env: STACKTEST_PROJECT
         for title, text in _service_logs(item, item.stash.get(_start_key, time.time() - 60)):
             report.sections.append((title, text))
@@ -236,8 +244,8 @@ def _service_logs(item: pytest.Item, since: float) -> list[tuple[str, str]]:
     from stacktest._engine import Engine
     from stacktest.errors import StacktestError
 
-    project = os.environ["STACKTEST_PROJECT"]  # env: STACKTEST_PROJECT
-    lines = int(os.environ.get("STACKTEST_LOG_SECTION_LINES", "40"))  # env: STACKTEST_LOG_SECTION_LINES
+    project = os.environ[ENV_PROJECT]  # env: STACKTEST_PROJECT
+    lines = int(os.environ.get(ENV_LOG_LINES, "40"))  # env: STACKTEST_LOG_SECTION_LINES
     try:
         engine = Engine.connect(timeout=5)
     except StacktestError:

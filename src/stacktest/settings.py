@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from stacktest._state import StateDir
 from stacktest.errors import ConfigError, UsageError
 
 if sys.version_info >= (3, 11):
@@ -214,8 +215,8 @@ class Settings:
         return [self.root / f for f in self.compose_files]
 
     @property
-    def state_dir(self) -> Path:
-        return self.root / ".stacktest"
+    def state(self) -> StateDir:
+        return StateDir(self.root)
 
     def with_cli(self, assignments: Mapping[str, str], **flags: Any) -> Settings:
         """Step 4 of the precedence: ``--set KEY=VALUE`` (parsed like environment values), then named

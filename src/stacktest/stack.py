@@ -1,7 +1,7 @@
 """A stack: one compose project of one run, with labels, a state file, readiness and teardown.
 
 Every run gets its own project name; every container, network and volume carries labels that say which
-checkout and which run made it. ``.stacktest/stacks/<project>.json`` records each live stack of the
+checkout and which run made it. A state file (see _state.py) records each live stack of the
 checkout, so that ``status``, ``logs`` and ``down`` find it without being told.
 """
 
@@ -71,7 +71,7 @@ class StackRecord:
     services: list[str] = field(default_factory=list)
 
     def path(self, settings: Settings) -> Path:
-        return settings.state_dir / "stacks" / f"{self.project}.json"
+        return settings.state.stack_file(self.project)
 
     def save(self, settings: Settings) -> None:
         p = self.path(settings)
@@ -156,6 +156,31 @@ class Stack:
                 out[service] = urls
         return out
 
+    def overview(self) -> list[dict[str, Any]]:
+        """One row per container (``web``, ``web-2``): state, readiness as stacktest judges it now,
+        the engine's health, restarts, exit code and URL. What `status` shows, as a table or JSON."""
+        ready = self.ready_now()
+        urls = self.replica_urls()
+        rows = []
+        for service, states in sorted(self.engine.replicas(self.project).items()):
+            for i, st in enumerate(states):
+                ok, how = ready.get(st.label, (False, "?"))
+                service_urls = urls.get(service, [])
+                rows.append(
+                    {
+                        "name": st.label,
+                        "service": service,
+                        "state": st.status,
+                        "ready": ok,
+                        "readiness": how,
+                        "health": st.health,
+                        "restarts": st.restart_count,
+                        "exit_code": st.exit_code,
+                        "url": service_urls[i] if i < len(service_urls) else None,
+                    }
+                )
+        return rows
+
     def ready_now(self) -> dict[str, tuple[bool, str]]:
         """Each container's readiness as stacktest judges it at this moment (keyed ``web``, ``web-2``):
         its probe from the host, else the engine's health, else whether it runs or completed."""
@@ -181,8 +206,10 @@ class Stack:
     def wait(
         self, on_progress: Callable[[Progress], None] | None = None, services: Sequence[str] = ()
     ) -> dict[str, float]:
+        """Wait until the stack is ready; returns when each service was (epoch seconds)."""
         names = list(services) or self.record.services or sorted(self.states())
-        return wait_ready(
+        started = time.time()
+        ready = wait_ready(
             self.engine,
             self.project,
             names,
@@ -192,11 +219,12 @@ class Stack:
             poll_interval=self.settings.poll_interval,
             on_progress=on_progress,
         )
+        return {service: started + seconds for service, seconds in ready.items()}
 
 
 # state files -----------------------------------------------------------------------------------------
 def load_records(settings: Settings) -> list[StackRecord]:
-    folder = settings.state_dir / "stacks"
+    folder = settings.state.stacks
     records = []
     for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
@@ -213,7 +241,7 @@ def find_record(settings: Settings, project: str | None = None) -> StackRecord:
         for r in records:
             if r.project == project:
                 return r
-        raise StackNotFound(f"no stack named {project!r} is recorded in {settings.state_dir / 'stacks'}")
+        raise StackNotFound(f"no stack named {project!r} is recorded in {settings.state.stacks}")
     if not records:
         raise StackNotFound(f"no stack of this checkout ({settings.root}) is running")
     kept = [r for r in records if r.kept]
@@ -287,7 +315,7 @@ def prepare(
     files = [*settings.compose_paths, *extra_files]
     compose = found.bind(name, files, env, settings.command_timeout)
     config = compose.config()
-    run_dir = settings.state_dir / "runs" / name
+    run_dir = settings.state.run(name)
     run_dir.mkdir(parents=True, exist_ok=True)
     override = run_dir / "labels.yml"
     image_prefix = f"{settings.project_prefix}-{_compose.checkout_id(settings.root)}"
@@ -408,7 +436,7 @@ def teardown(stack: Stack, *, volumes: bool = True, grace: float = 0.0) -> None:
             log.warning("compose down failed (%s); removing by label", exc.message)
         stack.engine.remove_project(stack.project)
         stack.record.path(stack.settings).unlink(missing_ok=True)
-        run_dir = stack.settings.state_dir / "runs" / stack.project
+        run_dir = stack.settings.state.run(stack.project)
         if run_dir.is_dir():
             import shutil
 
@@ -454,5 +482,5 @@ def reap(
     with _signals_deferred():
         for info in stacks:
             removed.append((info.project, engine.remove_project(info.project)))
-            (settings.state_dir / "stacks" / f"{info.project}.json").unlink(missing_ok=True)
+            settings.state.stack_file(info.project).unlink(missing_ok=True)
     return removed

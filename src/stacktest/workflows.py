@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from stacktest import _compose, _images, sidecar
 from stacktest import stack as stacks
 from stacktest._engine import ServiceState
+from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_URLS
 from stacktest.errors import (
     ConfigError,
     CoverageBelowTarget,
@@ -35,13 +37,6 @@ log = logging.getLogger("stacktest")
 
 ProgressFn = Callable[[Progress], None]
 PhaseFn = Callable[[str], None]
-
-
-def _results_dir(settings: Settings) -> Path:
-    """A folder of its own for one test run's phase files (two runs of one checkout may overlap)."""
-    import secrets
-
-    return settings.state_dir / "results" / f"{int(time.time())}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
 @dataclass(frozen=True)
@@ -93,12 +88,12 @@ def _publish_junit(settings: Settings, result: RunResult) -> None:
     """The merged JUnit XML of the newest finished run, at .stacktest/last/junit.xml (atomic replace)."""
     if result.junit is None or not result.junit.is_file():
         return
-    last = settings.state_dir / "last"
-    last.mkdir(parents=True, exist_ok=True)
-    tmp = last / f".junit-{os.getpid()}.xml"
+    last = settings.state.last("junit.xml")
+    last.parent.mkdir(parents=True, exist_ok=True)
+    tmp = last.with_name(f".junit-{os.getpid()}.xml")
     shutil.copyfile(result.junit, tmp)
-    tmp.replace(last / "junit.xml")
-    result.junit = last / "junit.xml"
+    tmp.replace(last)
+    result.junit = last
 
 
 def up(
@@ -188,11 +183,18 @@ def managed_stack(
             project=project,
             before_start=before_start,
         )
-        started.wait(on_progress)
+        _record_readiness(settings, started, started.wait(on_progress))
         yield started
     finally:
         if not keep:
             _teardown_partial(settings, started, project)
+
+
+def _record_readiness(settings: Settings, stack: Stack, ready: dict[str, float]) -> None:
+    """``last/readiness.json``: when (epoch seconds) each service of the newest started stack was ready."""
+    settings.state.write_last(
+        "readiness.json", {"project": stack.project, "ready_at": {s: t for s, t in ready.items()}}
+    )
 
 
 def _reusable(settings: Settings, on_progress: ProgressFn | None) -> Stack | None:
@@ -215,10 +217,10 @@ def _reusable(settings: Settings, on_progress: ProgressFn | None) -> Stack | Non
 def stack_env(stack: Stack) -> dict[str, str]:
     """What the pytest plugin reads to find the stack (no second stack per xdist worker)."""
     return {
-        "STACKTEST_PROJECT": stack.project,
-        "STACKTEST_URLS": json.dumps(stack.urls()),
-        # the plugin takes the log_section_lines setting from here
-        "STACKTEST_LOG_SECTION_LINES": str(stack.settings.log_section_lines),
+        ENV_PROJECT: stack.project,
+        ENV_URLS: json.dumps(stack.urls()),
+        ENV_REPLICA_URLS: json.dumps(stack.replica_urls()),
+        ENV_LOG_LINES: str(stack.settings.log_section_lines),
     }
 
 
@@ -230,7 +232,7 @@ def test(
     on_phase: PhaseFn | None = None,
 ) -> RunResult:
     """Make sure the stack is up and ready, run pytest against it, clean test data if asked."""
-    out_dir = _results_dir(settings)
+    out_dir = settings.state.new_results()
     with managed_stack(settings, keep=request.keep, build=request.build, on_progress=on_progress) as stack:
         try:
             result = _run_suite(settings, stack, request, out_dir, on_phase)
@@ -248,8 +250,7 @@ class CoverageRun:
     tests: RunResult
     harvest: sidecar.Harvest
     report: sidecar.Report
-    stopped: int  # covered containers stopped
-    stop_seconds: float
+    stop_seconds: dict[str, float]  # per covered container: stop request to exit
     problem: StacktestError | None = None  # what fails a run whose tests passed
 
     @property
@@ -274,7 +275,7 @@ def coverage_run(
             hint="list the services whose Python code the run should measure",
         )
     project = _new_project(settings)
-    run_dir = settings.state_dir / "runs" / project
+    run_dir = settings.state.run(project)
     run_dir.mkdir(parents=True, exist_ok=True)
     spy = sidecar.prepare_spy(settings, run_dir)
     base = (
@@ -312,22 +313,21 @@ def coverage_run(
     ) as stack:
         sidecar.check_spy(stack.engine, _replicas(stack, covered), run_dir)
         result = _run_suite(settings, stack, request, report_dir / "junit", on_phase)
-        harvested, stopped, stop_seconds = _stop_and_harvest(settings, stack, covered, data_dir)
+        harvested, stop_seconds = _stop_and_harvest(settings, stack, covered, data_dir)
     per_service = sidecar.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
     rep = sidecar.report(report_dir, per_service, settings.coverage_paths, settings.root, report_dir)
     sidecar.link_latest(report_root, report_dir)
-    (settings.state_dir / "last").mkdir(parents=True, exist_ok=True)
-    (settings.state_dir / "last" / "coverage.json").write_text(
-        json.dumps(
-            {
-                "project": project,
-                "files": harvested.files,
-                "missing": sorted(harvested.missing),
-                "total": rep.total.percent,
-            }
-        )
+    settings.state.write_last(
+        "coverage.json",
+        {
+            "project": project,
+            "files": harvested.files,
+            "missing": harvested.missing,
+            "total": rep.total.percent,
+            "stop_seconds": stop_seconds,
+        },
     )
-    return CoverageRun(result, harvested, rep, stopped, stop_seconds, _problem(settings, harvested, rep))
+    return CoverageRun(result, harvested, rep, stop_seconds, _problem(settings, harvested, rep))
 
 
 def _problem(settings: Settings, harvested: sidecar.Harvest, rep: sidecar.Report) -> StacktestError | None:
@@ -352,24 +352,34 @@ def _replicas(stack: Stack, services: Sequence[str]) -> dict[str, list[ServiceSt
 
 def _stop_and_harvest(
     settings: Settings, stack: Stack, services: Sequence[str], dest: Path
-) -> tuple[sidecar.Harvest, int, float]:
+) -> tuple[sidecar.Harvest, dict[str, float]]:
     """Stop the covered services gracefully (so coverage saves at exit), then copy their data out.
-    Returns the harvest, how many containers were stopped and how long stopping took."""
+    Returns the harvest and, per container that was running, the seconds from the stop request to its
+    exit (as the engine recorded it)."""
     replicas = _replicas(stack, services)
     config_services = stack.compose.config().get("services") or {}
-    started = time.monotonic()
     running = [(svc, st) for svc, states in replicas.items() for st in states if st.status == "running"]
-    for service, state in running:
+    requested = time.time()
+
+    def forward(item: tuple[str, ServiceState]) -> None:
+        service, state = item
         stop_signal = str((config_services.get(service) or {}).get("stop_signal") or "SIGTERM")
         if stack.engine.forward_stop(state.container_id, stop_signal):
             log.info("%s: PID 1 is a shell; sent %s to its children", state.label, stop_signal)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one exec per container, at once
+        list(pool.map(forward, running))
     stack.compose.run(
         stack.compose.stop_argv(services, timeout=settings.stop_timeout),
         timeout=settings.command_timeout,
         what="compose stop (saving coverage)",
     )
-    seconds = time.monotonic() - started
-    return sidecar.harvest(stack.engine, replicas, dest), len(running), seconds
+    stopped: dict[str, float] = {}
+    for _, before in running:
+        after = stack.engine.inspect(before.container_id)
+        if after is not None and after.finished_at:
+            stopped[after.label] = round(max(0.0, after.finished_at - requested), 3)
+    return sidecar.harvest(stack.engine, replicas, dest), stopped
 
 
 HARVEST_MARK = ".stacktest-harvest"
@@ -391,5 +401,5 @@ def harvest_running(settings: Settings, stack: Stack, dest: Path) -> sidecar.Har
         shutil.rmtree(dest)
     dest.mkdir(parents=True, exist_ok=True)
     (dest / HARVEST_MARK).write_text("made by `stacktest coverage harvest`; emptied by the next one\n")
-    harvested, _, _ = _stop_and_harvest(settings, stack, settings.coverage_services, dest)
+    harvested, _ = _stop_and_harvest(settings, stack, settings.coverage_services, dest)
     return harvested

@@ -1,0 +1,75 @@
+"""Run state on disk: the one module that knows the layout of a checkout's ``.stacktest`` folder.
+
+::
+
+    .stacktest/
+      stacks/<project>.json   one record per live stack of this checkout (stack.StackRecord)
+      runs/<project>/         a run's generated compose overlays and spy; removed with the stack
+      results/<id>/           one test run's JUnit phase files; removed after the run
+      last/junit.xml          the newest finished run's merged JUnit XML
+      last/coverage.json      the newest coverage run: data files, missing services, stop times
+      last/readiness.json     when each service of the newest started stack became ready (epoch)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ENV_LOG_LINES", "ENV_PROJECT", "ENV_REPLICA_URLS", "ENV_URLS", "StateDir"]
+
+FOLDER = ".stacktest"
+
+# What `stacktest test` hands the pytest plugin (and every xdist worker) in the environment.
+ENV_PROJECT = "STACKTEST_PROJECT"  # the compose project of the stack under test
+ENV_URLS = "STACKTEST_URLS"  # JSON: service -> URL of its first replica
+ENV_REPLICA_URLS = "STACKTEST_REPLICA_URLS"  # JSON: service -> [URL of each replica]
+ENV_LOG_LINES = "STACKTEST_LOG_SECTION_LINES"  # log lines per service in a failing test's report
+
+
+@dataclass(frozen=True)
+class StateDir:
+    root: Path  # the checkout
+
+    @property
+    def path(self) -> Path:
+        return self.root / FOLDER
+
+    @property
+    def stacks(self) -> Path:
+        return self.path / "stacks"
+
+    def stack_file(self, project: str) -> Path:
+        return self.stacks / f"{project}.json"
+
+    def run(self, project: str) -> Path:
+        return self.path / "runs" / project
+
+    def new_results(self) -> Path:
+        """A folder of its own for one test run's phase files (two runs of one checkout may overlap)."""
+        name = f"{int(time.time())}-{os.getpid()}-{secrets.token_hex(2)}"
+        return self.path / "results" / name
+
+    def last(self, name: str) -> Path:
+        return self.path / "last" / name
+
+    def write_last(self, name: str, data: Any) -> Path:
+        """Replace ``last/<name>`` atomically with ``data`` as JSON."""
+        target = self.last(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{name}-{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        tmp.replace(target)
+        return target
+
+    def read_last(self, name: str) -> Any:
+        """``last/<name>`` as JSON; None when missing or unreadable."""
+        try:
+            return json.loads(self.last(name).read_text())
+        except (OSError, ValueError):
+            return None
