@@ -27,7 +27,7 @@ ENGINE_DIRS = ("integration", "e2e", "reliability")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # test-only stacks and their suites, run by the tests through stacktest, never collected directly
-collect_ignore = ["integration/stacks"]
+collect_ignore = ["integration/stacks", "corpus"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -154,6 +154,21 @@ class Engine:
             return False
         return True
 
+    def image_id(self, name: str) -> str | None:
+        try:
+            return str(self.client.api.inspect_image(name)["Id"])
+        except docker.errors.DockerException:
+            return None
+
+    def remove_image(self, image_id: str) -> bool:
+        """Remove an image no container uses; False when it is in use or gone."""
+        try:
+            self.client.api.remove_image(image_id)
+        except docker.errors.DockerException as exc:
+            log.debug("image %s kept: %s", image_id[:19], _short(exc))
+            return False
+        return True
+
     def import_image(self, tar_path: Path, name: str) -> None:
         repo, _, tag = name.partition(":")
         with tar_path.open("rb") as fh:
@@ -257,21 +272,23 @@ class Engine:
         env = (attrs.get("Config") or {}).get("Env") or []
         return dict(item.split("=", 1) for item in env if "=" in item)
 
-    def make_writable(self, container_id: str, path: str) -> None:
-        """Make a folder of a created (not yet started) container world-writable with the sticky bit,
-        like /tmp: a volume mounted there is then writable for any user the service runs as.
-        Done through the Engine API, so it works on a remote engine too."""
+    def make_writable(self, container_id: str, folder: str) -> None:
+        """Create ``folder`` in a created (not yet started) container, world-writable with the sticky
+        bit like /tmp, so that any user the service runs as can write there. Its parent must be a
+        volume: the archive is unpacked into it, which the engine allows on a read-only root filesystem
+        too. Done through the Engine API, so it works on a remote engine as well."""
+        parent, _, name = folder.rstrip("/").rpartition("/")
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
-            entry = tarfile.TarInfo(path.strip("/"))
+            entry = tarfile.TarInfo(name)
             entry.type = tarfile.DIRTYPE
             entry.mode = 0o1777
             tar.addfile(entry)
         try:
-            self.client.api.put_archive(container_id, "/", buf.getvalue())
+            self.client.api.put_archive(container_id, parent or "/", buf.getvalue())
         except docker.errors.APIError as exc:
             raise EngineUnavailable(
-                f"could not prepare {path} in {container_id[:12]}: {_short(exc)}"
+                f"could not create {folder} in container {container_id[:12]}: {_short(exc)}"
             ) from exc
 
     def signal(self, container_id: str, sig: str) -> None:

@@ -12,6 +12,7 @@ import re
 import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from stacktest import _compose
@@ -149,12 +150,16 @@ def _check_env(settings: Settings, report: Report) -> None:
             has_default = bool(m.group(2) and m.group(2).lstrip(":").startswith(("-", "+")))
             needed[name] = needed.get(name, False) or has_default
     set_by_stacktest = {"STACKTEST_PYTHON_IMAGE", "STACKTEST_REDIS_IMAGE"}
+    dotenv = settings.compose_paths[0].parent / ".env" if settings.compose_paths else None
+    in_dotenv = _dotenv_names(dotenv) if dotenv is not None else set()
     for name, has_default in sorted(needed.items()):
         if name in set_by_stacktest:
             continue
         present = name in os.environ  # env: any variable the user's compose files name
         if present:
             report.add(Finding("env", "ok", f"{name} is set", subject=name))
+        elif name in in_dotenv:
+            report.add(Finding("env", "ok", f"{name} is set in {dotenv}", subject=name))
         elif has_default:
             report.add(
                 Finding("env", "info", f"{name} is not set; the compose file's default is used", subject=name)
@@ -169,6 +174,20 @@ def _check_env(settings: Settings, report: Report) -> None:
                     fix=f"export {name} before starting the stack",
                 )
             )
+
+
+def _dotenv_names(path: Path) -> set[str]:
+    """The names a compose ``.env`` file sets (compose reads it from the project folder)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    names = set()
+    for raw in text.splitlines():
+        line = raw.strip().removeprefix("export ").strip()
+        if line and not line.startswith("#") and "=" in line:
+            names.add(line.split("=", 1)[0].strip())
+    return names
 
 
 def _check_stack(settings: Settings, engine: Engine, report: Report, project: str | None) -> None:

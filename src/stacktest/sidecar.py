@@ -48,7 +48,8 @@ __all__ = [
 
 log = logging.getLogger("stacktest")
 
-DATA_ROOT = "/coverage-data"
+DATA_ROOT = "/coverage-data"  # the service's data volume is mounted here
+DATA_DIR = DATA_ROOT + "/run"  # made writable for every user before the service starts
 SPY_MOUNT = "/coverage-spy"
 VENDOR_PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 RCFILE = """\
@@ -228,7 +229,7 @@ def overlay(
         source = ":".join(settings.coverage_paths.get(name, {}).keys())
         env = {
             "PYTHONPATH": ":".join(p for p in (SPY_MOUNT, own) if p),
-            "COVERAGE_FILE": f"{DATA_ROOT}/.coverage",
+            "COVERAGE_FILE": f"{DATA_DIR}/.coverage",
             "STACKTEST_COVERAGE_RCFILE": f"{SPY_MOUNT}/.coveragerc",
             "STACKTEST_COVERAGE_SOURCE": source,
         }
@@ -259,7 +260,7 @@ def make_data_writable(engine: Engine, replicas: Mapping[str, Sequence[ServiceSt
     save its data, nor even say so."""
     for states in replicas.values():
         if states:
-            engine.make_writable(states[0].container_id, DATA_ROOT)
+            engine.make_writable(states[0].container_id, DATA_DIR)
 
 
 MARKERS = (".spy-error", ".spy-too-old")
@@ -276,7 +277,7 @@ def _copy_service(engine: Engine, states: Sequence[ServiceState], dest: Path) ->
     for state in states:
         copied = engine.copy_out(
             state.container_id,
-            DATA_ROOT,
+            DATA_DIR,
             dest,
             accept=_is_data,
             max_files=MAX_DATA_FILES,

@@ -285,6 +285,23 @@ def _override(config: Mapping[str, Any], labels: Mapping[str, str], image_prefix
     return out
 
 
+def built_images(config: Mapping[str, Any], image_prefix: str) -> list[str]:
+    """The image names compose builds for this stack (its own names, or the stable ones we give)."""
+    names = []
+    for name, spec in (config.get("services") or {}).items():
+        if (spec or {}).get("build"):
+            names.append(str((spec or {}).get("image") or f"{image_prefix}-{name}"))
+    return sorted(set(names))
+
+
+def _drop_replaced(engine: Engine, before: Mapping[str, str | None]) -> None:
+    """A rebuild with BuildKit writes a new image even when every step was cached, and the one it
+    replaced stays behind without a name: remove it, unless a container (another run's) still uses it."""
+    for name, old in before.items():
+        if old is not None and engine.image_id(name) not in (None, old):
+            engine.remove_image(old)
+
+
 def build_contexts(config: Mapping[str, Any]) -> dict[str, Path]:
     out = {}
     for name, spec in (config.get("services") or {}).items():
@@ -372,12 +389,16 @@ def start(
         _images.ensure_base_image(engine, settings)
         _images.ensure_wheels(build_contexts(config))
     build = build or settings.build == "always"
+    built = built_images(config, f"{settings.project_prefix}-{_compose.checkout_id(settings.root)}")
+    before = {name: engine.image_id(name) for name in built} if build else {}
     try:
         if before_start is not None:
             compose.run(compose.up_argv(services, build=build, no_start=True), what="compose up --no-start")
+            _drop_replaced(engine, before)
             before_start(stack)
             build = False
         compose.run(compose.up_argv(services, build=build), what="compose up")
+        _drop_replaced(engine, before)
     except ComposeError as exc:
         if "port is already allocated" in exc.stderr_tail or "address already in use" in exc.stderr_tail:
             exc.hint = (

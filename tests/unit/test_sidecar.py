@@ -29,7 +29,7 @@ def test_overlay_has_the_seed_shape(tmp_path: Path) -> None:
     data = yaml.safe_load(path.read_text())
     web = data["services"]["web"]
     assert web["environment"]["PYTHONPATH"] == "/coverage-spy:/opt/lib"
-    assert web["environment"]["COVERAGE_FILE"] == "/coverage-data/.coverage"
+    assert web["environment"]["COVERAGE_FILE"] == "/coverage-data/run/.coverage"
     assert web["environment"]["STACKTEST_COVERAGE_SOURCE"] == "/app"
     assert web["volumes"] == ["/spy:/coverage-spy:ro", "stacktest-coverage-web:/coverage-data"]
     assert "db" not in data["services"]

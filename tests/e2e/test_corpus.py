@@ -1,0 +1,154 @@
+"""Every stack shape of tests/corpus, run as a new user would: stacktest installed from a built wheel (not
+editable) into a virtualenv, the stack copied into a folder outside this repository.
+
+Per shape: up, diagnose (exit 0 on the healthy stack), down, then the coverage job; the tests pass; the
+number of coverage data files equals the number of Python processes that ran code; reached() is covered
+and never_called() is not; each service was ready within 0.5 s of when it started listening; every
+covered container stopped within 1 s; nothing is left on the engine; the second run added no image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import coverage
+import pytest
+
+from tests.conftest import NOTHING, REPO, cleanup_root, engine_leftovers
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CORPUS = REPO / "tests" / "corpus"
+SHARED = CORPUS / "_shared"
+SHAPES = sorted(p.name for p in CORPUS.iterdir() if (p / "docker-compose.yml").is_file())
+READY_WITHIN = 0.5  # seconds after the service started listening
+STOPPED_WITHIN = 1.0  # seconds after the stop request
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory, docker_engine: object) -> Path:
+    """The ``stacktest`` command of a virtualenv that has stacktest from a wheel built from this checkout.
+    Its dependencies come from this interpreter's site-packages (the machine may have no index)."""
+    from stacktest import _images
+    from stacktest.settings import load_settings
+
+    top = tmp_path_factory.mktemp("installed")
+    dist = top / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, REPO],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=top,
+    )
+    assert build.returncode == 0, build.stderr
+    venv = top / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    wheel = next(dist.glob("stacktest-*.whl"))
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check", wheel],
+        check=True,
+        timeout=300,
+    )
+    where = subprocess.run(
+        [python, "-c", "import stacktest, stacktest_spy; print(stacktest.__file__, stacktest_spy.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=top,
+    ).stdout
+    assert where.count(str(venv)) == 2, f"stacktest does not come from the wheel: {where}"
+    # the shapes build FROM the offline base image; make it the way the bundled stack does
+    settings = load_settings(config=REPO / "pyproject.toml", environ={})
+    _images.ensure_base_image(docker_engine, settings)  # type: ignore[arg-type]
+    return venv / "bin" / "stacktest"
+
+
+@pytest.fixture
+def shape_root(request: pytest.FixtureRequest, tmp_path: Path, docker_engine: object) -> Iterator[Path]:
+    """The shape in a folder of its own outside the repository, with the shared files added."""
+    name = request.node.callspec.params["shape"]
+    root = tmp_path / name
+    shutil.copytree(CORPUS / name, root)
+    (root / "app").mkdir(exist_ok=True)
+    for f in ("server.py", "worker.py", "seed.py"):
+        shutil.copy2(SHARED / f, root / "app" / f)
+    shutil.copy2(SHARED / "test_common.py", root / "suite" / "test_common.py")
+    yield root
+    leftovers = engine_leftovers(docker_engine, root)
+    cleanup_root(docker_engine, root)
+    assert leftovers == NOTHING, f"left behind: {leftovers}"
+
+
+def stacktest(cmd: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STACKTEST_")}
+    env |= {"NO_COLOR": "1", "COLUMNS": "200", "PATH": f"{cmd.parent}:{env.get('PATH', '')}"}
+    return subprocess.run(
+        [str(cmd), *args], cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def image_count(engine: object) -> int:
+    return len(engine.client.images.list(all=True))  # type: ignore[attr-defined]
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def covered_lines(root: Path, service: str, path: Path) -> set[int]:
+    data = coverage.CoverageData(basename=str(root / ".stacktest/coverage/latest" / f".coverage.{service}"))
+    data.read()
+    return set(data.lines(str(path)) or [])
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_shape(shape: str, installed: Path, shape_root: Path, docker_engine: object) -> None:
+    root = shape_root
+    expect = tomllib.loads((root / "expect.toml").read_text())
+
+    up = stacktest(installed, root, "up")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        images = image_count(docker_engine)
+        diagnosis = stacktest(installed, root, "diagnose", "--json")
+        assert diagnosis.returncode == 0, diagnosis.stdout + diagnosis.stderr
+    finally:
+        assert stacktest(installed, root, "down").returncode == 0
+
+    run = stacktest(installed, root, "coverage", "run")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert " 0 failed" in run.stdout and " passed" in run.stdout
+    assert image_count(docker_engine) == images, "the second run added images"
+
+    last = json.loads((root / ".stacktest/last/coverage.json").read_text())
+    assert last["files"] == expect["data_files"], last
+    assert last["stop_seconds"], "no covered container was running at the end"
+    slow = {name: s for name, s in last["stop_seconds"].items() if s > STOPPED_WITHIN}
+    assert not slow, f"stopped later than {STOPPED_WITHIN} s: {slow}"
+
+    app = root / "app" / "server.py"
+    for service in expect["data_files"]:
+        lines = covered_lines(root, service, app)
+        if service in json.loads((root / "observed.json").read_text()):  # a long-running server
+            assert line_of(app, 'return "reached"') in lines, service
+        assert line_of(app, "the tests never call this") not in lines, service
+    for service, where in expect.get("covered", {}).items():
+        file, text = where.split(":", 1)
+        assert line_of(root / "app" / file, text) in covered_lines(root, service, root / "app" / file)
+
+    ready_at = json.loads((root / ".stacktest/last/readiness.json").read_text())["ready_at"]
+    for service, listening in json.loads((root / "observed.json").read_text()).items():
+        late = ready_at[service] - max(listening)
+        assert -0.05 <= late <= READY_WITHIN, f"{service} ready {late:.3f} s after it listened"
