@@ -89,7 +89,7 @@ def stacktest_trial(settings, engine: Engine, extra: list[Path]) -> float:  # ty
 
 
 def compose_trial(settings, engine: Engine, extra: list[Path]) -> float:  # type: ignore[no-untyped-def]
-    compose, record_, _ = stacks.prepare(settings, engine, extra_files=extra)
+    compose, record_, _ = stacks.prepare(settings, extra_files=extra)
     record_.save(settings)
     prober = Prober(engine, compose.project, settings)
     prober.start()

@@ -11,6 +11,7 @@ from _common import REPO, RESULTS, machine
 SCRIPTS = [
     ["readiness.py"],
     ["readiness.py", "--interval", "30s", "--trials", "2"],
+    ["readiness_healthcheck.py"],
     ["stop.py"],
     ["throughput.py"],
     ["combine.py"],
@@ -57,6 +58,8 @@ def write_doc() -> None:
         "What each ratio means:",
         "",
         "- readiness: compose's delay / stacktest's delay after the stack first answered (higher is better).",
+        "- readiness-healthcheck-only: the same, for a service with only a compose healthcheck (30 s"
+        " interval, no probe), measured from the moment its healthcheck command first succeeded.",
         "- stop: stock `sigterm = true` stop time / the spy's stop time (higher is better).",
         "- tracer-overhead: covered / uncovered requests per second of `api` (higher is better).",
         "- combine: time for the larger set / time for the smaller set (2.0 is linear).",
