@@ -61,8 +61,20 @@ def settings(**flags: Any) -> Settings:
     return load_settings(config=_State.config).with_cli(_State.overrides, **flags)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from stacktest import __version__
+
+        out.print(f"stacktest {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit"),
+    ] = False,
     config: Annotated[
         Path | None, typer.Option("--config", help="pyproject.toml to read settings from")
     ] = None,
@@ -466,6 +478,33 @@ def cleanup_cmd(
             out.print(f"{r.backend}: deleted {r.deleted}")
     if not yes and any(r.records or r.related for r in results):
         out.print("dry run: nothing was deleted; `stacktest cleanup --yes` (just test-cleanup) removes them")
+    return 0
+
+
+@app.command("init")
+def init_cmd(
+    yes: Annotated[bool, typer.Option("--yes", help="write the files (default: only show them)")] = False,
+) -> int:
+    """Adopt stacktest in this repository: propose [tool.stacktest], just recipes and conftest lines
+    from the compose files and Dockerfiles here. Shows what it would write; --yes writes it."""
+    from stacktest import adopt
+
+    proposal = adopt.propose(
+        Path.cwd(), os.environ.get("STACKTEST_COMPOSE_COMMAND")
+    )  # env: STACKTEST_COMPOSE_COMMAND
+    for change in proposal.changes:
+        if change.action == "unchanged":
+            out.print(f"{change.path}: already set up, left as it is")
+            continue
+        out.print(f"[bold]{change.path}[/]: would {change.action}" if not yes else f"[bold]{change.path}[/]:")
+        out.print(change.text, markup=False)
+    for note in proposal.notes:
+        out.print(f"note: {escape(note)}")
+    if yes:
+        for path in adopt.apply(proposal):
+            out.print(f"wrote {path}")
+    elif any(c.action != "unchanged" for c in proposal.changes):
+        out.print("dry run: nothing was written; `stacktest init --yes` writes it")
     return 0
 
 

@@ -104,7 +104,7 @@ CASES = [
         "mistyped setting",
         ["status"],
         10,
-        ["tool.stacktest.stop_timeout", "expected float"],
+        ["tool.stacktest.stop_timeout", "expected a number, got 'ten'"],
         prepare=append_settings("stop_timeout = 'ten'\n"),
     ),
     Case(
