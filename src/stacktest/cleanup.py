@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 import httpx
 import redis
@@ -49,7 +51,7 @@ class BackendResult:
     records: list[Record] = field(default_factory=list)
     related: int = 0  # keys that refer to the records (Redis)
     deleted: int = 0  # records and keys removed (0 in a dry run)
-    applied: bool = False
+    skipped: list[str] = field(default_factory=list)  # records it could not read, left as they are
 
 
 def check_prefix(prefix: str) -> str:
@@ -67,88 +69,168 @@ def is_test_name(name: object, prefix: str) -> bool:
 
 
 class Backend(Protocol):
+    skipped: list[str]
+
     def find(self, prefix: str) -> BackendResult: ...
 
     def delete(self, found: BackendResult) -> int: ...
 
 
-def _chunks(items: Sequence[str], size: int = BATCH) -> Iterator[Sequence[str]]:
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+# Delete KEYS[1] only if it still is a test record: its name field (ARGV[1], in a hash or a JSON string)
+# starts with the prefix (ARGV[2]); or, for a related key, its owner field (ARGV[1]) still names the test
+# record's id (ARGV[3]). Checked and deleted in one step, so a record renamed meanwhile is kept.
+_DELETE_IF = """
+local t = redis.call('TYPE', KEYS[1])['ok']
+local value
+if t == 'hash' then
+  value = redis.call('HGET', KEYS[1], ARGV[1])
+elseif t == 'string' then
+  local ok, doc = pcall(cjson.decode, redis.call('GET', KEYS[1]))
+  if ok and type(doc) == 'table' then value = doc[ARGV[1]] end
+end
+if type(value) ~= 'string' then return 0 end
+if ARGV[3] ~= '' then
+  if value == ARGV[3] then return redis.call('DEL', KEYS[1]) end
+elseif string.sub(value, 1, string.len(ARGV[2])) == ARGV[2] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def _text(raw: bytes | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 class RedisBackend:
     def __init__(self, config: CleanupBackend, host: str, port: int) -> None:
         self.config = config
-        self.r = redis.Redis(host=host, port=port, decode_responses=True, socket_timeout=10)
-        self._related: list[str] = []
+        self.r = redis.Redis(host=host, port=port, decode_responses=False, socket_timeout=10)
+        self._related: list[tuple[bytes, str]] = []  # (key, the test record's id it names)
+        self.skipped: list[str] = []  # keys whose content cleanup could not read
 
-    def _fields(self, keys: Sequence[str], name: str) -> list[Any]:
-        """The field ``name`` of each key, whether the key holds a JSON string or a hash (pipelined)."""
+    def _fields(self, keys: Sequence[bytes], name: str) -> list[str | None]:
+        """The field ``name`` of each key that holds a hash or a JSON object (pipelined); None for a key
+        of another type, with a value that is no JSON object, or that is not UTF-8 (each one noted)."""
         pipe = self.r.pipeline(transaction=False)
         for k in keys:
             pipe.type(k)
-        types = pipe.execute()
+        types = [_text(t) for t in pipe.execute()]
         pipe = self.r.pipeline(transaction=False)
-        for k, t in zip(keys, types, strict=True):
-            if t == "hash":
+        readable = [(k, t) for k, t in zip(keys, types, strict=True) if t in ("hash", "string")]
+        for k, kind in readable:
+            if kind == "hash":
                 pipe.hget(k, name)
             else:
                 pipe.get(k)
-        values = []
-        for t, raw in zip(types, pipe.execute(), strict=True):
-            if t == "hash" or raw is None:
-                values.append(raw)
-                continue
-            try:
-                doc = json.loads(raw)
-            except ValueError:
-                values.append(None)
-                continue
-            values.append(doc.get(name) if isinstance(doc, dict) else None)
-        return values
+        found: dict[bytes, str | None] = {}
+        for (k, kind), raw in zip(readable, pipe.execute(), strict=True):
+            text = _text(raw)
+            if raw is not None and text is None:
+                self._skip(k, "its value is not UTF-8")
+            elif kind == "string" and text is not None:
+                try:
+                    doc = json.loads(text)
+                except ValueError:
+                    doc = None
+                if not isinstance(doc, dict):
+                    self._skip(k, "its value is not a JSON object")
+                    text = None
+                else:
+                    text = doc.get(name) if isinstance(doc.get(name), str) else None
+            found[k] = text
+        for k, seen in zip(keys, types, strict=True):
+            if seen not in ("hash", "string", "none"):
+                self._skip(k, f"it holds a Redis {seen}")
+        return [found.get(k) for k in keys]
 
-    def _scan(self, pattern: str) -> list[str]:
+    def _skip(self, key: bytes, why: str) -> None:
+        shown = key.decode("utf-8", errors="replace")
+        if shown not in self.skipped:
+            self.skipped.append(shown)
+            log.warning("cleanup backend %s: skipped %s: %s", self.config.name, shown, why)
+
+    def _scan(self, pattern: str) -> list[bytes]:
         return list(self.r.scan_iter(match=pattern, count=BATCH))
 
     def find(self, prefix: str) -> BackendResult:
         c = self.config
         result = BackendResult(c.name, c.kind)
+        self._keys: dict[str, bytes] = {}
         try:
             keys = self._scan(c.match)
+            kept_ids: set[str] = set()  # ids of records that are not test data
             for batch in _chunks(keys):
                 names = self._fields(batch, c.name_field)
                 ids = self._fields(batch, c.id_field)
                 for key, name, id_ in zip(batch, names, ids, strict=True):
+                    shown = key.decode("utf-8", errors="replace")
                     if is_test_name(name, prefix):
-                        result.records.append(Record(str(id_ or key), name, key))
-            ids_wanted = {r.id for r in result.records}
-            related: list[str] = []
+                        result.records.append(Record(id_ or shown, str(name), shown))
+                        self._keys[shown] = key
+                    elif id_:
+                        kept_ids.add(id_)
+            # an id that a real record has too is never used to find related keys
+            ids_wanted = {r.id for r in result.records} - kept_ids
+            related: list[tuple[bytes, str]] = []
             if ids_wanted:
                 for rel in c.related:  # one SCAN pass per kind of related key
                     candidates = self._scan(rel.match)
                     for batch in _chunks(candidates):
                         owners = self._fields(batch, rel.field)
-                        related += [k for k, owner in zip(batch, owners, strict=True) if owner in ids_wanted]
+                        related += [(k, o) for k, o in zip(batch, owners, strict=True) if o in ids_wanted]
         except redis.RedisError as exc:
             raise CleanupError(
-                f"cleanup backend {c.name}: Redis at {c.service}:{c.port} failed: {exc}"
+                f"cleanup backend {c.name}: Redis at {c.service}:{c.port} failed: {type(exc).__name__}"
             ) from exc
         self._related = related
+        self._prefix = prefix
         result.related = len(related)
         return result
 
     def delete(self, found: BackendResult) -> int:
-        doomed = [r.key for r in found.records] + self._related
+        """Each record, then each related key, deleted only if it still is what was found (atomically)."""
+        c = self.config
+        work = [(self._keys[r.key], c.name_field, "") for r in found.records]
+        fields = {rel.match: rel.field for rel in c.related}
+        for key, owner in self._related:
+            field_name = next(
+                (f for m, f in fields.items() if _matches(key, m)), c.related[0].field if c.related else ""
+            )
+            work.append((key, field_name, owner))
         deleted = 0
         try:
-            for batch in _chunks(doomed):
+            script = self.r.register_script(_DELETE_IF)
+            for batch in _chunks(work):
                 pipe = self.r.pipeline(transaction=False)
-                pipe.delete(*batch)
-                deleted += int(pipe.execute()[0])
+                for key, field_name, owner in batch:
+                    script(keys=[key], args=[field_name, self._prefix, owner], client=pipe)
+                deleted += sum(int(n) for n in pipe.execute())
         except redis.RedisError as exc:
-            raise CleanupError(f"cleanup backend {self.config.name}: delete failed: {exc}") from exc
+            raise CleanupError(f"cleanup backend {c.name}: delete failed: {type(exc).__name__}") from exc
         return deleted
+
+
+def _matches(key: bytes, pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(key.decode("utf-8", errors="replace"), pattern)
+
+
+_TOKEN_RE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no spaces, control characters or line ends
 
 
 class HttpBackend:
@@ -156,6 +238,7 @@ class HttpBackend:
         self.config = config
         self.base_url = base_url
         self._tokens: dict[str, str] = {}
+        self.skipped: list[str] = []
 
     def _list_headers(self) -> dict[str, str]:
         env = self.config.list_auth_env
@@ -167,42 +250,69 @@ class HttpBackend:
                 f"cleanup backend {self.config.name}: the environment variable {env} is not set",
                 hint=f"export {env} with the service's admin token (its value is never printed)",
             )
+        if not _TOKEN_RE.fullmatch(token):
+            raise CleanupError(
+                f"cleanup backend {self.config.name}: the value of {env} is not a usable token: it holds "
+                "spaces, control characters or a line ending (a token file saved with CRLF?)",
+                hint=f"set {env} to the token alone (its value is never printed)",
+            )
         return {"Authorization": f"Bearer {token}"}
 
     def find(self, prefix: str) -> BackendResult:
         c = self.config
         result = BackendResult(c.name, c.kind)
         try:
-            response = httpx.get(self.base_url + c.list_path, headers=self._list_headers(), timeout=30)
-        except httpx.HTTPError as exc:
-            raise CleanupError(f"cleanup backend {c.name}: GET {c.list_path} failed: {exc}") from exc
+            response = httpx.get(
+                self.base_url + c.list_path, headers=self._list_headers(), timeout=30, trust_env=False
+            )
+        except httpx.HTTPError as exc:  # its text may hold the request's headers: only its kind is shown
+            raise CleanupError(
+                f"cleanup backend {c.name}: GET {c.list_path} failed: {type(exc).__name__}"
+            ) from exc
         if response.status_code != 200:
             raise CleanupError(f"cleanup backend {c.name}: GET {c.list_path} answered {response.status_code}")
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            raise CleanupError(f"cleanup backend {c.name}: GET {c.list_path} did not answer JSON") from None
         items: Iterable[Any] = (
-            body if isinstance(body, list) else next((v for v in body.values() if isinstance(v, list)), [])
+            body
+            if isinstance(body, list)
+            else next((v for v in body.values() if isinstance(v, list)), [])
+            if isinstance(body, dict)
+            else []
         )
         for item in items:
-            if isinstance(item, dict) and is_test_name(item.get(c.name_field), prefix):
-                rid = str(item.get(c.id_field))
-                result.records.append(Record(rid, item[c.name_field]))
-                if c.delete_token_field:
-                    self._tokens[rid] = str(item.get(c.delete_token_field, ""))
+            if not isinstance(item, dict) or not is_test_name(item.get(c.name_field), prefix):
+                continue
+            rid = item.get(c.id_field)
+            if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
+                self.skipped.append(str(item.get(c.name_field)))
+                log.warning(
+                    "cleanup backend %s: skipped %r: it has no %s", c.name, item[c.name_field], c.id_field
+                )
+                continue
+            result.records.append(Record(str(rid), item[c.name_field]))
+            if c.delete_token_field and isinstance(item.get(c.delete_token_field), str):
+                self._tokens[str(rid)] = item[c.delete_token_field]
         return result
 
     def delete(self, found: BackendResult) -> int:
         c = self.config
         deleted = 0
-        with httpx.Client(base_url=self.base_url, timeout=30) as client:
+        with httpx.Client(base_url=self.base_url, timeout=30, trust_env=False) as client:
             for record in found.records:
-                headers = (
-                    {"Authorization": f"Bearer {self._tokens[record.id]}"}
-                    if record.id in self._tokens
-                    else {}
-                )
-                response = client.delete(
-                    c.delete_path.format(**{c.id_field: record.id, "id": record.id}), headers=headers
-                )
+                token = self._tokens.get(record.id, "")
+                headers = {"Authorization": f"Bearer {token}"} if _TOKEN_RE.fullmatch(token) else {}
+                rid = quote(record.id, safe="")  # "../admin" or "x?force=1" stay one path segment
+                try:
+                    response = client.delete(
+                        c.delete_path.format(**{c.id_field: rid, "id": rid}), headers=headers
+                    )
+                except httpx.HTTPError as exc:
+                    raise CleanupError(
+                        f"cleanup backend {c.name}: DELETE of {record.id} failed: {type(exc).__name__}"
+                    ) from exc
                 if response.status_code in (200, 202, 204, 404):
                     deleted += response.status_code != 404
                 else:
@@ -247,6 +357,6 @@ def run(
         found = backend.find(prefix)
         if apply and (found.records or found.related):
             found.deleted = backend.delete(found)
-            found.applied = True
+        found.skipped = list(backend.skipped)
         results.append(found)
     return results

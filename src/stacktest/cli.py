@@ -449,6 +449,7 @@ def cleanup_cmd(
                             "kind": r.kind,
                             "records": [{"id": x.id, "name": x.name} for x in r.records],
                             "related": r.related,
+                            "skipped": r.skipped,
                             "deleted": r.deleted,
                         }
                         for r in results
@@ -458,6 +459,10 @@ def cleanup_cmd(
         )
         return 0
     for r in results:
+        for key in r.skipped:
+            err.print(
+                f"[yellow]warning[/]: {escape(r.backend)}: skipped {escape(key)}: cleanup cannot read it"
+            )
         if not r.records and not r.related:
             out.print(f"{r.backend} ({r.kind}): no test data")
             if yes:

@@ -361,11 +361,22 @@ def to_markdown(report: Report) -> str:
     icon = {"ok": "✅", "info": "🛈", "warning": "⚠️", "error": "❌"}
     lines = ["## stacktest diagnose", "", "| | check | finding | fix |", "|---|---|---|---|"]
     for f in report.sorted():
-        lines.append(f"| {icon[f.severity]} | {f.check} | {f.title} | {f.fix} |")
+        lines.append(f"| {icon[f.severity]} | {f.check} | {_cell(f.title)} | {_cell(f.fix)} |")
     errors = [f for f in report.sorted() if f.severity == "error" and f.evidence]
     for f in errors:
-        lines += ["", f"### {f.title}", "", "```", f.evidence, "```"]
+        fence = "`" * max(3, _longest_run(f.evidence, "`") + 1)  # longer than any run in the text
+        lines += ["", f"### {_cell(f.title)}", "", fence, f.evidence, fence]
     return "\n".join(lines) + "\n"
+
+
+def _longest_run(text: str, char: str) -> int:
+    runs = re.findall(f"{re.escape(char)}+", text)
+    return max((len(r) for r in runs), default=0)
+
+
+def _cell(text: str) -> str:
+    """Text for one Markdown table cell or heading: one line, no cell breaks."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 def github_annotations(report: Report) -> list[str]:
@@ -373,6 +384,7 @@ def github_annotations(report: Report) -> list[str]:
     out = []
     for f in report.sorted():
         if f.severity == "error":
-            message = (f.title + (f" — {f.fix}" if f.fix else "")).replace("%", "%25").replace("\n", "%0A")
+            message = f.title + (f" — {f.fix}" if f.fix else "")
+            message = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
             out.append(f"::error title=stacktest {f.check}::{message}")
     return out

@@ -40,6 +40,7 @@ __all__ = [
     "RelatedKeys",
     "Settings",
     "find_pyproject",
+    "keys_table",
     "load_settings",
 ]
 
@@ -240,6 +241,14 @@ class Settings:
         return _validated(replace(self, **given))
 
 
+def keys_table() -> str:
+    """The table of docs/configuration.md, from :data:`FIELDS` (a test keeps the page equal to it)."""
+    lines = ["| key | type | default | environment | meaning |", "|---|---|---|---|---|"]
+    for f in FIELDS:
+        lines.append(f"| `{f.key}` | {f.kind} | `{f.default!r}` | `{f.env}` | {f.help} |")
+    return "\n".join(lines) + "\n"
+
+
 def _field_for_attr(attr: str) -> Field:
     for f in FIELDS:
         if f.attr == attr:
@@ -254,9 +263,13 @@ def find_pyproject(start: Path) -> Path | None:
         if candidate.is_file():
             try:
                 data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError):
-                continue
-            if "stacktest" in data.get("tool", {}):
+            except (OSError, tomllib.TOMLDecodeError) as exc:  # never skip to a parent folder's settings
+                raise ConfigError(
+                    f"{candidate} cannot be read: {exc}",
+                    hint="fix that file, or name the settings file with --config",
+                ) from exc
+            tool = data.get("tool", {})
+            if isinstance(tool, dict) and "stacktest" in tool:
                 return candidate
     return None
 
@@ -434,7 +447,13 @@ def _build_tables(tables: dict[str, Any], path: Path | None) -> dict[str, Any]:
         )
     out["coverage_paths"] = {k: dict(v) for k, v in paths.items()}
     backends = []
-    for name, spec in tables.get("cleanup", {}).get("backends", {}).items():
+    tables_of_backends = tables.get("cleanup", {}).get("backends", {})
+    if not isinstance(tables_of_backends, dict):
+        raise ConfigError(
+            f"tool.stacktest.cleanup.backends in {where}: expected a table of backends "
+            "([tool.stacktest.cleanup.backends.NAME]), not an array of tables"
+        )
+    for name, spec in tables_of_backends.items():
         backends.append(_backend(name, spec, where))
     out["cleanup_backends"] = tuple(backends)
     return out
@@ -448,15 +467,25 @@ def _probe(service: str, spec: Any, where: str) -> Probe:
     if unknown:
         raise ConfigError(f"unknown key {key}.{sorted(unknown)[0]} in {where}")
     if "http" in spec:
-        port = spec.get("port")
-        if not isinstance(port, int) or not isinstance(spec["http"], str):
+        if not _is_port(spec.get("port")) or not isinstance(spec["http"], str):
             raise ConfigError(f"{key} in {where}: http = '/path' needs port = <container port>")
-        return Probe("http", port, path=spec["http"])
+        return Probe("http", spec["port"], path=_path(spec["http"], f"{key}.http in {where}"))
     if "tcp" in spec:
-        if not isinstance(spec["tcp"], int):
+        if not _is_port(spec["tcp"]):
             raise ConfigError(f"{key}.tcp in {where}: expected a container port number")
         return Probe("tcp", spec["tcp"], send=str(spec.get("send", "")), expect=str(spec.get("expect", "")))
     raise ConfigError(f"{key} in {where}: give http = '/path' and port, or tcp = <port>")
+
+
+def _is_port(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536
+
+
+def _path(value: Any, where: str) -> str:
+    """A URL path: it must start with '/', or 'host:port' + path would name another host."""
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
+        raise ConfigError(f"{where}: {value!r} must be a path starting with '/'")
+    return value
 
 
 def _backend(name: str, spec: Any, where: str) -> CleanupBackend:
@@ -483,17 +512,22 @@ def _backend(name: str, spec: Any, where: str) -> CleanupBackend:
     unknown = set(spec) - allowed
     if unknown:
         raise ConfigError(f"unknown key {key}.{sorted(unknown)[0]} in {where}")
-    if not isinstance(spec.get("service"), str) or not isinstance(spec.get("port"), int):
+    if not isinstance(spec.get("service"), str) or not _is_port(spec.get("port")):
         raise ConfigError(f"{key} in {where}: needs service = 'name' and port = <container port>")
+    if not isinstance(spec.get("enabled", True), bool):
+        raise ConfigError(f"{key}.enabled in {where}: expected true or false, got {spec['enabled']!r}")
     related = []
     for item in spec.get("related", []):
-        if not isinstance(item, dict) or not {"match", "field"} <= set(item):
-            raise ConfigError(f"{key}.related in {where}: each entry needs match and field")
+        if not isinstance(item, dict) or set(item) != {"match", "field"}:
+            raise ConfigError(f"{key}.related in {where}: each entry has exactly match and field")
         related.append(RelatedKeys(str(item["match"]), str(item["field"])))
     if kind == "redis" and not spec.get("match"):
         raise ConfigError(f"{key}.match in {where}: a redis backend needs a key pattern, e.g. 'client:*'")
     if kind == "http" and not (spec.get("list") and spec.get("delete")):
         raise ConfigError(f"{key} in {where}: an http backend needs list and delete paths")
+    if kind == "http":
+        _path(spec["list"], f"{key}.list in {where}")
+        _path(spec["delete"], f"{key}.delete in {where}")
     return CleanupBackend(
         name=name,
         kind=kind,
@@ -507,7 +541,7 @@ def _backend(name: str, spec: Any, where: str) -> CleanupBackend:
         list_auth_env=str(spec.get("list_auth_env", "")),
         delete_path=str(spec.get("delete", "")),
         delete_token_field=str(spec.get("delete_token_field", "")),
-        enabled=bool(spec.get("enabled", True)),
+        enabled=spec.get("enabled", True),
     )
 
 

@@ -144,3 +144,10 @@ def test_the_repository_settings_load() -> None:
     s = load_settings(config=Path(__file__).parents[2] / "pyproject.toml", environ={})
     assert s.coverage_services == ("auth", "api")
     assert {b.name for b in s.cleanup_backends} == {"auth-redis", "auth-http"}
+
+
+def test_the_configuration_page_lists_every_declared_setting() -> None:
+    from stacktest.settings import keys_table
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    assert keys_table() in page, "docs/configuration.md is out of date: paste settings.keys_table() into it"
