@@ -55,6 +55,17 @@ def docker_engine() -> Iterator[object]:
     engine.close()
 
 
+@pytest.fixture(scope="session")
+def base_image(docker_engine: object) -> str:
+    """The offline base image the test stacks build on, made as the bundled stack makes it."""
+    from stacktest import _images
+    from stacktest.settings import load_settings
+
+    settings = load_settings(config=REPO / "pyproject.toml", environ={})
+    _images.ensure_base_image(docker_engine, settings)  # type: ignore[arg-type]
+    return settings.base_image
+
+
 @pytest.fixture(autouse=True)
 def _engine_for_docker_tests(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("docker") is not None:

@@ -317,31 +317,41 @@ class Engine:
         The archive is streamed, never held in memory, and sub-folders, links and other entries are
         skipped. A file count or size over the limits raises :class:`CoverageError` before the file
         is read (a sparse 100 GB file costs the container nothing, but would fill the host)."""
+        api = self.client.api
         try:
-            stream, _ = self.client.api.get_archive(container_id, path)
+            # the SDK's get_archive hides the response, which must be closed if we stop early (the engine
+            # would go on archiving a 100 GB file, and hold the container meanwhile)
+            response = api._get(
+                api._url("/containers/{0}/archive", container_id), params={"path": path}, stream=True
+            )
+            api._raise_for_status(response)
         except docker.errors.NotFound:
             return None
         dest.mkdir(parents=True, exist_ok=True)
         count = size = 0
-        with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(stream)), mode="r|") as tar:
-            for member in tar:
-                parts = Path(member.name).parts
-                if len(parts) != 2 or not member.isreg() or not accept(parts[1]):
-                    continue
-                count += 1
-                size += member.size
-                if count > max_files or size > max_bytes:
-                    raise CoverageError(
-                        f"{path} of container {container_id[:12]} holds more than {max_files} files "
-                        f"or {max_bytes / 2**20:.0f} MiB of coverage data; stopped copying",
-                        hint="look at what writes there (`stacktest logs`); raise the limits only if "
-                        "the data is real",
-                    )
-                source = tar.extractfile(member)
-                if source is None:
-                    continue
-                with (dest / parts[1]).open("wb") as fh:
-                    shutil.copyfileobj(source, fh)
+        try:
+            chunks = response.iter_content(chunk_size=1 << 20)
+            with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks)), mode="r|") as tar:
+                for member in tar:
+                    parts = Path(member.name).parts
+                    if len(parts) != 2 or not member.isreg() or not accept(parts[1]):
+                        continue
+                    count += 1
+                    size += member.size
+                    if count > max_files or size > max_bytes:
+                        raise CoverageError(
+                            f"{path} of container {container_id[:12]} holds more than {max_files} files "
+                            f"or {max_bytes / 2**20:.0f} MiB of coverage data; stopped copying",
+                            hint="look at what writes there (`stacktest logs`); raise the limits only if "
+                            "the data is real",
+                        )
+                    source = tar.extractfile(member)
+                    if source is None:
+                        continue
+                    with (dest / parts[1]).open("wb") as fh:
+                        shutil.copyfileobj(source, fh)
+        finally:
+            response.close()
         return count
 
     # stacks by label ------------------------------------------------------------------------------------

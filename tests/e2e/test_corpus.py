@@ -35,12 +35,9 @@ STOPPED_WITHIN = 1.0  # seconds after the stop request
 
 
 @pytest.fixture(scope="session")
-def installed(tmp_path_factory: pytest.TempPathFactory, docker_engine: object) -> Path:
+def installed(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Path:
     """The ``stacktest`` command of a virtualenv that has stacktest from a wheel built from this checkout.
     Its dependencies come from this interpreter's site-packages (the machine may have no index)."""
-    from stacktest import _images
-    from stacktest.settings import load_settings
-
     top = tmp_path_factory.mktemp("installed")
     dist = top / "dist"
     build = subprocess.run(
@@ -69,10 +66,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory, docker_engine: object) -
         cwd=top,
     ).stdout
     assert where.count(str(venv)) == 2, f"stacktest does not come from the wheel: {where}"
-    # the shapes build FROM the offline base image; make it the way the bundled stack does
-    settings = load_settings(config=REPO / "pyproject.toml", environ={})
-    _images.ensure_base_image(docker_engine, settings)  # type: ignore[arg-type]
-    return venv / "bin" / "stacktest"
+    return venv / "bin" / "stacktest"  # the shapes build FROM base_image
 
 
 @pytest.fixture

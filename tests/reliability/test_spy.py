@@ -1,0 +1,108 @@
+"""The spy, run as a service would run it (PYTHONPATH=<spy>, COVERAGE_FILE=<data>/.coverage), here on the
+host's Python: it must not change how a process ends, must measure what it should and say why when not."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from stacktest import sidecar
+from stacktest.settings import load_settings
+
+
+@pytest.fixture
+def spy(tmp_path: Path) -> Path:
+    settings = load_settings(cwd=tmp_path, environ={})
+    return sidecar.prepare_spy(settings, tmp_path / "run")
+
+
+def start(spy: Path, data: Path, argv: list[str], **env: str) -> subprocess.Popen[str]:
+    data.mkdir(exist_ok=True)
+    full = dict(os.environ) | {"PYTHONPATH": str(spy), "COVERAGE_FILE": str(data / ".coverage")} | env
+    return subprocess.Popen(argv, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+SERVICES = {
+    # a non-daemon thread: SystemExit in the main thread would leave the process waiting on it forever
+    "non-daemon thread": (
+        "import threading, time\n"
+        "threading.Thread(target=lambda: [time.sleep(0.05) for _ in iter(int, 1)]).start()\n"
+        "print('up', flush=True)\n"
+        "while True: time.sleep(0.05)\n"
+    ),
+    # a bare except swallows SystemExit: the loop would go on
+    "bare except loop": (
+        "import time\nprint('up', flush=True)\n"
+        "while True:\n    try:\n        time.sleep(0.05)\n    except:\n        pass\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_sigterm_saves_the_data_and_ends_the_process_as_without_the_spy(
+    spy: Path, tmp_path: Path, name: str
+) -> None:
+    script = tmp_path / "service.py"
+    script.write_text(SERVICES[name])
+    proc = start(spy, tmp_path / "data", [sys.executable, str(script)])
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "up"
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = proc.wait(timeout=5)
+        assert time.monotonic() - started < 2
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert code == -signal.SIGTERM  # killed by the signal, as it would have been without the spy
+    assert len(list((tmp_path / "data").glob(".coverage.*"))) == 1  # saved, once
+
+
+def test_python_dash_c_with_options_is_not_measured(spy: Path, tmp_path: Path) -> None:
+    proc = start(spy, tmp_path / "data", [sys.executable, "-u", "-B", "-c", "print('healthcheck')"])
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert list((tmp_path / "data").glob(".coverage.*")) == []
+
+
+def test_the_image_sitecustomize_still_runs(spy: Path, tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "sitecustomize.py").write_text("import os\nos.environ['IMAGE_HOOK'] = 'ran'\n")
+    script = tmp_path / "app.py"
+    script.write_text("import os\nprint(os.environ.get('IMAGE_HOOK'))\n")
+    proc = start(spy, tmp_path / "data", [sys.executable, str(script)], PYTHONPATH=f"{spy}:{theirs}")
+    out, _ = proc.communicate(timeout=30)
+    assert out.strip() == "ran"
+    assert len(list((tmp_path / "data").glob(".coverage.*"))) == 1
+
+
+def test_an_unwritable_data_folder_is_said_on_stderr() -> None:
+    """A service running as another user than the data folder's owner (nobody, here)."""
+    top = Path(tempfile.mkdtemp(prefix="stacktest-spy-"))
+    try:
+        top.chmod(0o755)
+        spy = sidecar.prepare_spy(load_settings(cwd=top, environ={}), top / "run")
+        data = top / "data"
+        data.mkdir(mode=0o755)
+        (top / "app.py").write_text("print('served')\n")
+        argv = [sys.executable, str(top / "app.py")]
+        if os.getuid() == 0:
+            argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+        else:
+            data.chmod(0o555)
+        proc = start(spy, data, argv)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        (top / "data").chmod(0o755)
+        shutil.rmtree(top)
+    assert out.strip() == "served", err  # the service runs, unmeasured
+    assert "stacktest coverage spy: coverage did not start" in err and "not writable" in err
