@@ -55,8 +55,8 @@ def doc(name: str, cid: str) -> str:
 
 
 def backend(conn: redis.Redis) -> RedisBackend:
-    host, port = conn.connection_pool.connection_kwargs["host"], conn.connection_pool.connection_kwargs["port"]
-    return RedisBackend(CONFIG, host, port)
+    kwargs = conn.connection_pool.connection_kwargs
+    return RedisBackend(CONFIG, kwargs["host"], kwargs["port"])
 
 
 def test_a_test_record_claiming_a_real_id_never_takes_the_real_keys(r: redis.Redis) -> None:

@@ -11,7 +11,10 @@ from stacktest.errors import ConfigError
 from stacktest.settings import load_settings
 from tests.conftest import run_cli
 
-BACKEND = "[tool.stacktest.cleanup.backends.b]\nkind = 'http'\nservice = 's'\nport = 80\nlist = '/l'\ndelete = '/d/{id}'\n"
+BACKEND = (
+    "[tool.stacktest.cleanup.backends.b]\nkind = 'http'\nservice = 's'\nport = 80\n"
+    "list = '/l'\ndelete = '/d/{id}'\n"
+)
 CASES = {
     "enabled as a string": (BACKEND + "enabled = 'false'\n", "enabled"),
     "an array of backend tables": (
