@@ -3,7 +3,9 @@
 set positional-arguments
 
 python := env_var_or_default("PYTHON", "python3")
-st := python + " -m stacktest"
+# quoted: PYTHON names one program, never shell text
+py := quote(python)
+st := py + " -m stacktest"
 
 # list the recipes
 default:
@@ -90,22 +92,22 @@ diagnose-tests *args:
 # --- working on stacktest -----------------------------------------------------------------------------
 # ruff
 lint:
-    {{python}} -m ruff check src tests benchmarks compose/services
+    {{py}} -m ruff check src tests benchmarks compose/services
 
 # mypy --strict
 typecheck:
-    {{python}} -m mypy
+    {{py}} -m mypy
 
 # unit tests only (no engine needed)
 unit *args:
-    {{python}} -m pytest tests/unit "$@"
+    {{py}} -m pytest tests/unit "$@"
 
 # the whole suite: lint, types, unit, plugin, integration and end-to-end tests on the real engine
 check *args:
     just lint
     just typecheck
-    {{python}} -m pytest tests --ignore=tests/stack -p no:cacheprovider "$@"
+    {{py}} -m pytest tests --ignore=tests/stack -p no:cacheprovider "$@"
 
 # every benchmark, each printing its ratios; the table goes to docs/benchmarks.md
 bench:
-    {{python}} benchmarks/run_all.py
+    {{py}} benchmarks/run_all.py

@@ -14,7 +14,6 @@ import shutil
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -291,16 +290,6 @@ class Engine:
                 f"could not create {folder} in container {container_id[:12]}: {_short(exc)}"
             ) from exc
 
-    def signal(self, container_id: str, sig: str) -> None:
-        try:
-            self.client.api.kill(container_id, signal=sig)
-        except docker.errors.APIError as exc:
-            log.debug("signal %s to %s failed: %s", sig, container_id, exc)
-
-    def stop(self, container_id: str, timeout: float) -> None:
-        with suppress(docker.errors.NotFound):
-            self.client.api.stop(container_id, timeout=max(0, round(timeout)))
-
     def copy_out(
         self,
         container_id: str,
@@ -389,13 +378,13 @@ class Engine:
                 pass
             except docker.errors.APIError as exc:
                 log.warning("could not remove container %s: %s", summary["Id"][:12], _short(exc))
-        for n in self.client.networks.list(filters=label):
+        for n in self._listed(self.client.networks, label):
             try:
                 n.remove()
                 removed[1] += 1
             except docker.errors.APIError as exc:
                 log.warning("could not remove network %s: %s", n.name, _short(exc))
-        for v in self.client.volumes.list(filters=label):
+        for v in self._listed(self.client.volumes, label):
             for attempt in range(3):
                 try:
                     v.remove(force=True)
@@ -409,14 +398,14 @@ class Engine:
                     time.sleep(0.2)  # bounded retry: 3 attempts
         return removed[0], removed[1], removed[2]
 
-    def leftovers(self, project: str) -> dict[str, list[str]]:
-        """Names of anything of ``project`` that still exists (used to prove teardown)."""
-        label = {"label": f"{PROJECT_LABEL}={project}"}
-        return {
-            "containers": [n.lstrip("/") for c in self.containers(project) for n in c.get("Names", [])[:1]],
-            "networks": [n.name for n in self.client.networks.list(filters=label)],
-            "volumes": [v.name for v in self.client.volumes.list(filters=label)],
-        }
+    def _listed(self, collection: Any, label: Mapping[str, str]) -> list[Any]:
+        """Networks or volumes by label; an engine error while listing is logged, not raised (teardown
+        goes on with what it can, and the label sweep of a later start removes the rest)."""
+        try:
+            return list(collection.list(filters=label))
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            log.warning("could not list what to remove: %s", _short(exc))
+            return []
 
 
 # Retry a healthcheck command inside the container: sh -c SCRIPT sh ATTEMPTS ARGV...

@@ -20,6 +20,7 @@ def _early_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _early_sigterm)
+    signal.signal(signal.SIGHUP, _early_sigterm)
     try:
         from stacktest.cli import main as cli_main
     except (KeyboardInterrupt, _EarlySigterm) as exc:
@@ -32,6 +33,7 @@ def main() -> int:
         # the work is done and reported: a signal from here on must not turn the result into a kill
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         return code
     except KeyboardInterrupt:  # in the last instants, after the CLI's own handling returned
         sys.stderr.write("stacktest: interrupted\n")

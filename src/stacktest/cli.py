@@ -557,6 +557,7 @@ def _report(exc: StacktestError | Interrupted) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGHUP, _on_sigterm)  # the terminal closed: tear down as for SIGTERM (exit 129)
     try:
         rv = app(args=argv, prog_name="stacktest", standalone_mode=False)
     except Interrupted as exc:

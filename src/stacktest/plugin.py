@@ -256,6 +256,8 @@ def _service_logs(item: pytest.Item, since: float) -> list[tuple[str, str]]:
             text = engine.logs(state.container_id, tail=lines, since=since - 1, until=time.time() + 1)
             if text.strip():
                 out.append((f"stacktest: {service} log during the test", text[-8000:]))
+    except Exception as exc:
+        out.append(("stacktest: service logs", f"could not read the service logs: {type(exc).__name__}"))
     finally:
         engine.close()
     return out

@@ -424,7 +424,7 @@ def attach(settings: Settings, project: str | None = None) -> Stack:
 
 @contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Teardown must finish: SIGINT and SIGTERM that arrive meanwhile are held, then delivered again once
+    """Teardown must finish: SIGINT, SIGTERM and SIGHUP that arrive meanwhile are held, then delivered again once
     it is done (so the run still stops with 130 or 143; each step of teardown has a timeout)."""
     pending: list[int] = []
 
@@ -432,7 +432,7 @@ def _signals_deferred() -> Iterator[None]:
         pending.append(signum)
 
     saved = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         with suppress(ValueError):  # not the main thread: nothing to defer
             saved[sig] = signal.signal(sig, hold)
     try:
