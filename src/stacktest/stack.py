@@ -424,8 +424,8 @@ def attach(settings: Settings, project: str | None = None) -> Stack:
 
 @contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Teardown must finish: SIGINT, SIGTERM and SIGHUP that arrive meanwhile are held, then delivered again once
-    it is done (so the run still stops with 130 or 143; each step of teardown has a timeout)."""
+    """Teardown must finish: SIGINT, SIGTERM and SIGHUP that arrive meanwhile are held, then delivered
+    again once it is done (so the run still stops with 130, 143 or 129; each step has a timeout)."""
     pending: list[int] = []
 
     def hold(signum: int, frame: FrameType | None) -> None:
