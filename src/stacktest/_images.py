@@ -26,6 +26,7 @@ from stacktest.settings import Settings
 __all__ = [
     "BASE_PACKAGES",
     "PUBLIC_IMAGES",
+    "build_debian_image",
     "ensure_base_image",
     "ensure_wheels",
     "image_env",
@@ -94,23 +95,28 @@ def ensure_base_image(engine: Engine, settings: Settings) -> bool:
             hint="install it (apt-get install mmdebstrap; `just setup` does), or set images = 'public' "
             "(STACKTEST_IMAGES=public) when you can pull from a registry",
         )
-    log.info("building base image %s from Debian's packages (about 25 s)", settings.base_image)
+    build_debian_image(engine, settings.base_image, "bookworm", BASE_PACKAGES)
+    return True
+
+
+def build_debian_image(engine: Engine, name: str, suite: str, packages: tuple[str, ...]) -> None:
+    """A minimal Debian ``suite`` with ``packages``, made by mmdebstrap and imported as ``name``."""
+    log.info("building image %s from Debian %s's packages (about 30 s)", name, suite)
     with tempfile.TemporaryDirectory(prefix="stacktest-base-") as tmp:
         tar = Path(tmp) / "rootfs.tar"
         _process.run(
             [
                 "mmdebstrap",
                 "--variant=minbase",
-                "--include=" + ",".join(BASE_PACKAGES),
+                "--include=" + ",".join(packages),
                 "--aptopt=Acquire::Retries=3",
-                "bookworm",
+                suite,
                 str(tar),
             ],
             timeout=900,
-            what="mmdebstrap (building the base image)",
+            what=f"mmdebstrap (building {name})",
         )
-        engine.import_image(tar, settings.base_image)
-    return True
+        engine.import_image(tar, name)
 
 
 def ensure_wheels(build_contexts: Mapping[str, Path]) -> list[str]:

@@ -85,6 +85,15 @@ def shape_root(request: pytest.FixtureRequest, tmp_path: Path, docker_engine: ob
     assert leftovers == NOTHING, f"left behind: {leftovers}"
 
 
+def ensure_debian_base(engine: object, suite: str) -> None:
+    """``stacktest-base:<suite>``: that Debian release with its own python3, built offline."""
+    from stacktest import _images
+
+    name = f"stacktest-base:{suite}"
+    if not engine.image_exists(name):  # type: ignore[attr-defined]
+        _images.build_debian_image(engine, name, suite, ("python3",))  # type: ignore[arg-type]
+
+
 def stacktest(cmd: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKTEST_")}
     env |= {"NO_COLOR": "1", "COLUMNS": "200", "PATH": f"{cmd.parent}:{env.get('PATH', '')}"}
@@ -111,6 +120,8 @@ def covered_lines(root: Path, service: str, path: Path) -> set[int]:
 def test_shape(shape: str, installed: Path, shape_root: Path, docker_engine: object) -> None:
     root = shape_root
     expect = tomllib.loads((root / "expect.toml").read_text())
+    if "base" in expect:
+        ensure_debian_base(docker_engine, expect["base"])
 
     up = stacktest(installed, root, "up")
     try:
@@ -122,6 +133,10 @@ def test_shape(shape: str, installed: Path, shape_root: Path, docker_engine: obj
         assert stacktest(installed, root, "down").returncode == 0
 
     run = stacktest(installed, root, "coverage", "run")
+    if "fails" in expect:  # early, clearly, before any test ran
+        assert run.returncode == expect["fails"]["exit"], run.stdout[-3000:] + run.stderr[-3000:]
+        assert expect["fails"]["says"] in run.stderr and "passed" not in run.stdout
+        return
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert " 0 failed" in run.stdout and " passed" in run.stdout
     assert image_count(docker_engine) == images, "the second run added images"

@@ -37,6 +37,8 @@ def answer(path):
         return {"listening_at": LISTENING_AT, "pid": os.getpid(), "host": socket.gethostname()}
     if path == "/whoami":
         return {"uid": os.getuid()}
+    if path == "/python":
+        return {"version": list(sys.version_info[:2])}
     if path == "/spawn":
         return {"result": spawn_worker()}
     if path.startswith("/env/"):
