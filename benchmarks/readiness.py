@@ -72,7 +72,7 @@ def interval_override(settings, interval: str | None, dest: Path) -> list[Path]:
 
 
 def stacktest_trial(settings, engine: Engine, extra: list[Path]) -> float:  # type: ignore[no-untyped-def]
-    started = stacks.start(settings, extra_files=extra, wait=False)
+    started = stacks.start(settings, extra_files=extra)
     prober = Prober(engine, started.project, settings)
     prober.start()
     declared: dict[str, float] = {}

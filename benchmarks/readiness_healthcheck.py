@@ -57,7 +57,7 @@ def since(engine: Engine, project: str, ready: float) -> tuple[float, float]:
 
 
 def stacktest_trial(settings, engine: Engine, extra: list[Path]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    started = stacks.start(settings, extra_files=extra, wait=False)
+    started = stacks.start(settings, extra_files=extra)
     declared: list[float] = []
     try:
         started.wait(lambda p: declared.append(time.time()) if p.status is Status.READY else None)

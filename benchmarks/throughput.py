@@ -66,6 +66,7 @@ def trial(settings, covered: bool, total: int, tmp: Path) -> float:  # type: ign
         base = _compose.detect(settings.compose_command).bind("", settings.compose_paths, {}, 60).config()
         extra = [sidecar.overlay(settings, base, spy, tmp / project / "coverage.yml")]
     st = stacks.start(settings, extra_files=extra, coverage=covered, project=project)
+    st.wait()
     try:
         urls = st.urls()
         return load(urls["api"], urls["auth"], total)

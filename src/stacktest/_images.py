@@ -25,6 +25,7 @@ from stacktest.settings import Settings
 
 __all__ = [
     "BASE_PACKAGES",
+    "LINUX_WHEELS",
     "PUBLIC_IMAGES",
     "build_debian_image",
     "ensure_base_image",

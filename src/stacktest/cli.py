@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,12 +27,15 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from stacktest import sidecar, workflows
-from stacktest import stack as stacks
-from stacktest.errors import CoverageError, Interrupted, StacktestError, UsageError
+from stacktest import workflows
+from stacktest.errors import Interrupted, StacktestError, UsageError
 from stacktest.readiness import Progress, Status
 from stacktest.runner import MODES
 from stacktest.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # the CLI renders these; it never calls into them
+    from stacktest.sidecar import Report
+    from stacktest.stack import Stack
 
 __all__ = ["app", "main"]
 
@@ -136,7 +138,7 @@ class ProgressView:
             self.live.__exit__(None, None, None)
 
 
-def _status_table(stack: stacks.Stack) -> Table:
+def _status_table(stack: Stack) -> Table:
     table = Table(
         "service", "state", "ready", "engine health", "restarts", "url", title=f"stack {stack.project}"
     )
@@ -180,12 +182,10 @@ def wait(
     ready_timeout: Annotated[float | None, typer.Option(help="seconds to become ready")] = None,
 ) -> int:
     """Wait until every service of the running stack is ready (the seed's ensure-services-ready)."""
-    s = settings(ready_timeout=ready_timeout)
-    st = stacks.attach(s, project)
     started = time.monotonic()
     with ProgressView() as view:
-        st.wait(view)
-    err.print(f"stacktest: {st.project} is ready ({time.monotonic() - started:.2f}s)")
+        found = workflows.wait(settings(ready_timeout=ready_timeout), project, view)
+    err.print(f"stacktest: {found.project} is ready ({time.monotonic() - started:.2f}s)")
     return 0
 
 
@@ -195,7 +195,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> int:
     """Show each service's state, health and URL."""
-    st = stacks.attach(settings(), project)
+    st = workflows.attach(settings(), project)
     if as_json:
         rows = {row.pop("name"): row for row in st.overview()}  # "web", and "web-2" for a replica
         out.print_json(json.dumps({"project": st.project, "services": rows}))
@@ -212,11 +212,7 @@ def logs(
     project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
 ) -> int:
     """Print the logs of the running stack's services."""
-    st = stacks.attach(settings(), project)
-    unknown = [x for x in services or [] if x not in st.record.services]
-    if unknown:
-        raise UsageError(f"unknown service {unknown[0]!r}; the stack has: {', '.join(st.record.services)}")
-    return st.compose.attach(st.compose.logs_argv(services or [], follow=follow, tail=tail))
+    return workflows.logs(settings(), services or [], follow=follow, tail=tail, project=project)
 
 
 @app.command()
@@ -226,14 +222,8 @@ def down(
     all_: Annotated[bool, typer.Option("--all", help="every recorded stack of this checkout")] = False,
 ) -> int:
     """Stop and remove the stack: containers, networks and (by default) volumes."""
-    s = settings()
-    records = stacks.load_records(s) if all_ else [stacks.find_record(s, project)]
-    from stacktest._engine import Engine
-
-    engine = Engine.connect()
-    for record in records:
-        stacks.teardown(stacks.Stack(s, record, record.compose(s), engine), volumes=volumes)
-        err.print(f"stacktest: removed {record.project}")
+    for name in workflows.down(settings(), project=project, every=all_, volumes=volumes):
+        err.print(f"stacktest: removed {name}")
     return 0
 
 
@@ -242,22 +232,17 @@ def reap(
     yes: Annotated[bool, typer.Option("--yes", help="remove them (default: only show)")] = False,
 ) -> int:
     """Find stacks left by crashed runs (owner gone, or older than reap_age) and remove them with --yes."""
-    s = settings()
-    from stacktest._engine import Engine
-
-    engine = Engine.connect()
-    stale = stacks.stale_stacks(engine, s)
-    if not stale:
+    reaped = workflows.reap(settings(), remove=yes)
+    if not reaped.stale:
         out.print("no stale stacks")
         return 0
     table = Table("project", "checkout", "containers", "why")
-    for info, why in stale:
+    for info, why in reaped.stale:
         table.add_row(info.project, info.root or info.checkout, str(info.containers), why)
     out.print(table)
     if not yes:
-        out.print(f"{len(stale)} stale stack(s); run `stacktest reap --yes` to remove them")
-        return 0
-    for project, (c, n, v) in stacks.reap(s, engine, [i for i, _ in stale]):
+        out.print(f"{len(reaped.stale)} stale stack(s); run `stacktest reap --yes` to remove them")
+    for project, (c, n, v) in reaped.removed:
         out.print(f"removed {project}: {c} containers, {n} networks, {v} volumes")
     return 0
 
@@ -268,6 +253,7 @@ _PASS = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_
 
 def _phase_banner(name: str) -> None:
     out.print(f"\n==== stacktest: {name} phase ====")
+    out.file.flush()  # before pytest writes to the same terminal
 
 
 # the options `test` and `coverage run` share; every other argument goes to pytest untouched
@@ -314,7 +300,7 @@ coverage_app = typer.Typer(
 app.add_typer(coverage_app, name="coverage")
 
 
-def _coverage_table(rep: sidecar.Report) -> Table:
+def _coverage_table(rep: Report) -> Table:
     table = Table("service", "statements", "missed", "cover", title="coverage inside the containers")
     for f in [*rep.services, rep.total]:
         style = "bold" if f.service == "TOTAL" else ""
@@ -362,15 +348,7 @@ def coverage_harvest(
     project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
 ) -> int:
     """Stop the covered services of a running coverage stack (`coverage run --keep`) and copy their data."""
-    s = settings()
-    st = stacks.attach(s, project)
-    if not st.record.coverage:
-        raise UsageError(
-            f"stack {st.project} was not started with coverage",
-            hint="start one with `stacktest coverage run --keep`",
-        )
-    dest = into or s.root / s.coverage_report_dir / "harvest"
-    harvested = workflows.harvest_running(s, st, dest)
+    dest, harvested = workflows.harvest(settings(), into=into, project=project)
     for service, count in sorted(harvested.files.items()):
         out.print(f"{service}: {count} data files")
     for service, why in sorted(harvested.missing.items()):
@@ -386,22 +364,7 @@ def coverage_combine(
     ],
 ) -> int:
     """Merge harvested data of several runs or CI jobs, then report."""
-    s = settings()
-    report_root = s.root / s.coverage_report_dir
-    merged_run = report_root / f"combined-{int(time.time())}"
-    merged = merged_run / "data"
-    for i, folder in enumerate(folders):
-        if not folder.is_dir():
-            raise UsageError(f"{folder} is not a folder of harvested coverage data")
-        for service_dir in folder.iterdir():
-            if service_dir.is_dir():
-                (merged / service_dir.name).mkdir(parents=True, exist_ok=True)
-                for f in service_dir.glob(".coverage.*"):  # the same file name may come from two jobs
-                    shutil.copy2(f, merged / service_dir.name / f"{f.name}.job{i}")
-    services = sorted(p.name for p in merged.iterdir()) if merged.is_dir() else []
-    per = sidecar.combine(merged, services, s.coverage_paths, s.root, merged_run)
-    rep = sidecar.report(merged_run, per, s.coverage_paths, s.root, merged_run)
-    sidecar.link_latest(report_root, merged_run)
+    rep = workflows.combine(settings(), folders)
     out.print(_coverage_table(rep))
     out.print(f"html: {rep.html}  xml: {rep.xml}  json: {rep.json}")
     return 0
@@ -410,16 +373,7 @@ def coverage_combine(
 @coverage_app.command("report")
 def coverage_report() -> int:
     """Report the latest combined data again (terminal table, HTML, XML, JSON)."""
-    s = settings()
-    latest = s.root / s.coverage_report_dir / "latest"
-    per = {p.name.removeprefix(".coverage."): p for p in latest.glob(".coverage.*")}
-    if not per:
-        raise CoverageError(
-            f"no combined coverage data in {latest}",
-            hint="run `stacktest coverage run` (just test-sidecar-coverage) first",
-        )
-    rep = sidecar.report(latest.resolve(), per, s.coverage_paths, s.root, latest.resolve())
-    out.print(_coverage_table(rep))
+    out.print(_coverage_table(workflows.report_latest(settings())))
     return 0
 
 
@@ -431,12 +385,8 @@ def cleanup_cmd(
     project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
 ) -> int:
     """Show (or with --yes remove) the test data whose name starts with the cleanup prefix."""
-    from stacktest import cleanup
-
     s = settings()
-    cleanup.check_prefix(s.cleanup_prefix)
-    st = stacks.attach(s, project)
-    results = cleanup.run(s, st, apply=yes, names=backend or [])
+    results = workflows.cleanup(s, apply=yes, names=backend or [], project=project)
     if as_json:
         out.print_json(
             json.dumps(
@@ -492,23 +442,18 @@ def init_cmd(
 ) -> int:
     """Adopt stacktest in this repository: propose [tool.stacktest], just recipes and conftest lines
     from the compose files and Dockerfiles here. Shows what it would write; --yes writes it."""
-    from stacktest import adopt
-
-    proposal = adopt.propose(
-        Path.cwd(), os.environ.get("STACKTEST_COMPOSE_COMMAND")
-    )  # env: STACKTEST_COMPOSE_COMMAND
+    proposal, written = workflows.init(settings(), Path.cwd(), write=yes)
     for change in proposal.changes:
         if change.action == "unchanged":
             out.print(f"{change.path}: already set up, left as it is")
             continue
-        out.print(f"[bold]{change.path}[/]: would {change.action}" if not yes else f"[bold]{change.path}[/]:")
+        out.print(f"[bold]{change.path}[/]:" + ("" if yes else f" would {change.action}"))
         out.print(change.text, markup=False)
     for note in proposal.notes:
         out.print(f"note: {escape(note)}")
-    if yes:
-        for path in adopt.apply(proposal):
-            out.print(f"wrote {path}")
-    elif any(c.action != "unchanged" for c in proposal.changes):
+    for path in written:
+        out.print(f"wrote {path}")
+    if not yes and any(c.action != "unchanged" for c in proposal.changes):
         out.print("dry run: nothing was written; `stacktest init --yes` writes it")
     return 0
 
@@ -522,7 +467,7 @@ def diagnose_cmd(
     Exit 0: all is well; 1: problems found; 2: could not check."""
     from stacktest import diagnose
 
-    report = diagnose.diagnose(settings(), project)
+    report = workflows.diagnose(settings(), project)
     if as_json:
         out.print_json(report.to_json())
     else:

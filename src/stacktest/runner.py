@@ -314,8 +314,8 @@ def run_tests(
     start = time.monotonic()
     run_env = dict(os.environ) | dict(env)
     for phase in phases:
-        if len(phases) > 1:
-            print(f"\n==== stacktest: {phase.name} phase ====", flush=True)
+        if len(phases) > 1 and on_phase is not None:
+            on_phase(phase.name)
         code = _process.attach(phase.argv, env=run_env, cwd=cwd)
         result.phases.append((phase.name, code))
         if code in (INTERRUPTED, INTERNAL_ERROR, USAGE_ERROR):

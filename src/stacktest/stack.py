@@ -111,7 +111,6 @@ class Stack:
     record: StackRecord
     compose: Compose
     engine: Engine
-    owned: bool = True  # False when we reuse a stack another command started
 
     @property
     def project(self) -> str:
@@ -361,12 +360,10 @@ def start(
     kept: bool = False,
     extra_files: Sequence[Path] = (),
     coverage: bool = False,
-    on_progress: Callable[[Progress], None] | None = None,
-    wait: bool = True,
     project: str | None = None,
     before_start: Callable[[Stack], None] | None = None,
 ) -> Stack:
-    """Bring a new stack up (and, unless ``wait`` is False, wait until it is ready).
+    """Bring a new stack up; :meth:`Stack.wait` then waits until it is ready.
 
     The state file is written before ``up``, so that whatever happens next, ``down`` and ``reap`` can
     find what was started. On any failure the caller's ``finally`` calls :func:`teardown`.
@@ -407,8 +404,6 @@ def start(
         elif "container name" in exc.stderr_tail and "already in use" in exc.stderr_tail:
             exc.hint = "remove the fixed container_name from the compose file: two runs cannot share one name"
         raise
-    if wait:
-        stack.wait(on_progress)
     return stack
 
 
@@ -419,7 +414,7 @@ def attach(settings: Settings, project: str | None = None) -> Stack:
     if not engine.containers(record.project):
         record.path(settings).unlink(missing_ok=True)
         raise StackNotFound(f"the recorded stack {record.project} has no containers any more")
-    return Stack(settings, record, record.compose(settings), engine, owned=False)
+    return Stack(settings, record, record.compose(settings), engine)
 
 
 @contextmanager

@@ -12,10 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stacktest import _compose, _images, sidecar
 from stacktest import stack as stacks
-from stacktest._engine import ServiceState
+from stacktest._engine import ServiceState, StackInfo
 from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_URLS
 from stacktest.errors import (
     ConfigError,
@@ -30,6 +31,11 @@ from stacktest.readiness import Progress
 from stacktest.runner import Mode, RunResult, mode_named, plan, run_tests
 from stacktest.settings import Settings
 from stacktest.stack import Stack
+
+if TYPE_CHECKING:
+    from stacktest.adopt import Proposal
+    from stacktest.cleanup import BackendResult
+    from stacktest.diagnose import Report as DiagnoseReport
 
 __all__ = ["CoverageRun", "RunRequest", "coverage_run", "managed_stack", "stack_env", "test", "up"]
 
@@ -118,12 +124,10 @@ def up(
             services=services,
             build=build,
             kept=True,
-            on_progress=on_progress,
-            wait=False,
             project=project,
         )
         if wait:
-            started.wait(on_progress)
+            _record_readiness(settings, started, started.wait(on_progress))
         ok = True
         return started
     finally:
@@ -178,8 +182,6 @@ def managed_stack(
             kept=keep,
             extra_files=extra_files,
             coverage=coverage,
-            on_progress=on_progress,
-            wait=False,
             project=project,
             before_start=before_start,
         )
@@ -403,3 +405,124 @@ def harvest_running(settings: Settings, stack: Stack, dest: Path) -> sidecar.Har
     (dest / HARVEST_MARK).write_text("made by `stacktest coverage harvest`; emptied by the next one\n")
     harvested, _ = _stop_and_harvest(settings, stack, settings.coverage_services, dest)
     return harvested
+
+
+# the stack commands -----------------------------------------------------------------------------------
+def attach(settings: Settings, project: str | None = None) -> Stack:
+    """This checkout's running stack (or the one named): for status, logs, wait and cleanup."""
+    return stacks.attach(settings, project)
+
+
+def wait(settings: Settings, project: str | None, on_progress: ProgressFn | None = None) -> Stack:
+    """Wait until every service of a running stack is ready (the seed's ensure-services-ready)."""
+    found = stacks.attach(settings, project)
+    _record_readiness(settings, found, found.wait(on_progress))
+    return found
+
+
+def logs(
+    settings: Settings, services: Sequence[str], *, follow: bool, tail: int | None, project: str | None
+) -> int:
+    """The services' logs on this terminal; returns compose's exit code."""
+    found = stacks.attach(settings, project)
+    unknown = [x for x in services if x not in found.record.services]
+    if unknown:
+        raise UsageError(
+            f"unknown service {unknown[0]!r}; the stack has: {', '.join(found.record.services)}"
+        )
+    return found.compose.attach(found.compose.logs_argv(services, follow=follow, tail=tail))
+
+
+def down(settings: Settings, *, project: str | None, every: bool, volumes: bool) -> list[str]:
+    """Remove this checkout's stack (or the one named, or all of them); returns the projects removed."""
+    from stacktest._engine import Engine
+
+    records = stacks.load_records(settings) if every else [stacks.find_record(settings, project)]
+    engine = Engine.connect()
+    for record in records:
+        stacks.teardown(Stack(settings, record, record.compose(settings), engine), volumes=volumes)
+    return [r.project for r in records]
+
+
+@dataclass
+class Reaped:
+    stale: list[tuple[StackInfo, str]]  # each stale stack, and why it is stale
+    removed: list[tuple[str, tuple[int, int, int]]]  # project, (containers, networks, volumes)
+
+
+def reap(settings: Settings, *, remove: bool) -> Reaped:
+    """Stacks left by crashed runs (owner gone, or older than reap_age); removed when ``remove``."""
+    from stacktest._engine import Engine
+
+    engine = Engine.connect()
+    stale = stacks.stale_stacks(engine, settings)
+    removed = stacks.reap(settings, engine, [info for info, _ in stale]) if remove and stale else []
+    return Reaped(stale, removed)
+
+
+def combine(settings: Settings, folders: Sequence[Path]) -> sidecar.Report:
+    """`stacktest coverage combine`: merge harvested data of several runs or CI jobs, then report."""
+    report_root = settings.root / settings.coverage_report_dir
+    merged_run = report_root / f"combined-{int(time.time())}"
+    merged = merged_run / "data"
+    for i, folder in enumerate(folders):
+        if not folder.is_dir():
+            raise UsageError(f"{folder} is not a folder of harvested coverage data")
+        for service_dir in folder.iterdir():
+            if service_dir.is_dir():
+                (merged / service_dir.name).mkdir(parents=True, exist_ok=True)
+                for f in service_dir.glob(".coverage.*"):  # the same file name may come from two jobs
+                    shutil.copy2(f, merged / service_dir.name / f"{f.name}.job{i}")
+    services = sorted(p.name for p in merged.iterdir()) if merged.is_dir() else []
+    per = sidecar.combine(merged, services, settings.coverage_paths, settings.root, merged_run)
+    rep = sidecar.report(merged_run, per, settings.coverage_paths, settings.root, merged_run)
+    sidecar.link_latest(report_root, merged_run)
+    return rep
+
+
+def report_latest(settings: Settings) -> sidecar.Report:
+    """`stacktest coverage report`: the latest combined data, reported again."""
+    latest = (settings.root / settings.coverage_report_dir / "latest").resolve()
+    per = {p.name.removeprefix(".coverage."): p for p in latest.glob(".coverage.*")}
+    if not per:
+        raise CoverageError(
+            f"no combined coverage data in {latest}",
+            hint="run `stacktest coverage run` (just test-sidecar-coverage) first",
+        )
+    return sidecar.report(latest, per, settings.coverage_paths, settings.root, latest)
+
+
+def cleanup(
+    settings: Settings, *, apply: bool, names: Sequence[str], project: str | None
+) -> list[BackendResult]:
+    """Test data ("TEST " names) in the services: shown, or removed when ``apply``."""
+    from stacktest import cleanup as cleaning
+
+    cleaning.check_prefix(settings.cleanup_prefix)
+    return cleaning.run(settings, stacks.attach(settings, project), apply=apply, names=names)
+
+
+def harvest(settings: Settings, *, into: Path | None, project: str | None) -> tuple[Path, sidecar.Harvest]:
+    """`stacktest coverage harvest`: stop the covered services of a kept coverage stack, copy their data."""
+    found = stacks.attach(settings, project)
+    if not found.record.coverage:
+        raise UsageError(
+            f"stack {found.project} was not started with coverage",
+            hint="start one with `stacktest coverage run --keep`",
+        )
+    dest = into or settings.root / settings.coverage_report_dir / "harvest"
+    return dest, harvest_running(settings, found, dest)
+
+
+def diagnose(settings: Settings, project: str | None) -> DiagnoseReport:
+    from stacktest import diagnose as diagnosing
+
+    return diagnosing.diagnose(settings, project)
+
+
+def init(settings: Settings, root: Path, *, write: bool) -> tuple[Proposal, list[Path]]:
+    """`stacktest init`: what it proposes for ``root``, and the files written when ``write``."""
+    from stacktest import adopt
+
+    proposal = adopt.propose(root, settings.compose_command)
+    return proposal, adopt.apply(proposal) if write else []

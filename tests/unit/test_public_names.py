@@ -1,0 +1,36 @@
+"""``__all__`` stays honest (as httpx checks its own): every module lists what it defines for others, and
+every name one stacktest module imports from another is listed there."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "stacktest"
+MODULES = sorted(p.stem for p in SRC.glob("*.py") if p.stem not in ("__main__",))
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_names_exist(name: str) -> None:
+    module = importlib.import_module(f"stacktest.{name}" if name != "__init__" else "stacktest")
+    missing = [n for n in getattr(module, "__all__", []) if not hasattr(module, n)]
+    assert not missing, f"stacktest.{name}.__all__ lists names it does not have: {missing}"
+
+
+def test_every_name_imported_across_modules_is_public() -> None:
+    undeclared = []
+    for path in SRC.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("stacktest."):
+                continue
+            target = importlib.import_module(node.module or "")
+            public = set(getattr(target, "__all__", []))
+            for alias in node.names:
+                if not alias.name.startswith("_") and alias.name not in public:
+                    undeclared.append(f"{path.name} imports {node.module}.{alias.name}")
+    assert not undeclared, "\n".join(sorted(undeclared))
