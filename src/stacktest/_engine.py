@@ -159,6 +159,13 @@ class Engine:
         except docker.errors.DockerException:
             return None
 
+    def images_labelled(self, label: str) -> list[tuple[str, list[str], dict[str, str]]]:
+        """(id, tags, labels) of every image that carries ``label``."""
+        return [
+            (str(i["Id"]), list(i.get("RepoTags") or []), dict(i.get("Labels") or {}))
+            for i in self.client.api.images(filters={"label": label})
+        ]
+
     def remove_image(self, image_id: str) -> bool:
         """Remove an image no container uses; False when it is in use or gone."""
         try:

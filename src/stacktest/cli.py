@@ -233,17 +233,25 @@ def reap(
 ) -> int:
     """Find stacks left by crashed runs (owner gone, or older than reap_age) and remove them with --yes."""
     reaped = workflows.reap(settings(), remove=yes)
-    if not reaped.stale:
-        out.print("no stale stacks")
+    if not reaped.stale and not reaped.images:
+        out.print("no stale stacks or images")
         return 0
-    table = Table("project", "checkout", "containers", "why")
-    for info, why in reaped.stale:
-        table.add_row(info.project, info.root or info.checkout, str(info.containers), why)
-    out.print(table)
+    if reaped.stale:
+        table = Table("project", "checkout", "containers", "why")
+        for info, why in reaped.stale:
+            table.add_row(info.project, info.root or info.checkout, str(info.containers), why)
+        out.print(table)
+    for image, checkout in reaped.images:
+        out.print(f"image {image}: built for {checkout}, which no longer exists")
     if not yes:
-        out.print(f"{len(reaped.stale)} stale stack(s); run `stacktest reap --yes` to remove them")
+        out.print(
+            f"{len(reaped.stale)} stale stack(s), {len(reaped.images)} stale image(s); "
+            "run `stacktest reap --yes` to remove them"
+        )
     for project, (c, n, v) in reaped.removed:
         out.print(f"removed {project}: {c} containers, {n} networks, {v} volumes")
+    for image in reaped.images_removed:
+        out.print(f"removed image {image}")
     return 0
 
 

@@ -265,10 +265,13 @@ def _override(config: Mapping[str, Any], labels: Mapping[str, str], image_prefix
     image that compose builds without a name one stable name per checkout (``<prefix>-<service>``):
     compose would tag it ``<project>-<service>``, a new tag for every run."""
     services: dict[str, Any] = {}
+    owner = {k: v for k, v in labels.items() if k in (LABEL_ROOT, LABEL_CHECKOUT, LABEL_HOST)}
     for name, spec in (config.get("services") or {}).items():
         services[name] = {"labels": dict(labels)}
-        if (spec or {}).get("build") and not (spec or {}).get("image"):
-            services[name]["image"] = f"{image_prefix}-{name}"
+        if (spec or {}).get("build"):
+            services[name]["build"] = {"labels": owner}  # `reap` finds images of vanished checkouts
+            if not (spec or {}).get("image"):
+                services[name]["image"] = f"{image_prefix}-{name}"
     out: dict[str, Any] = {"services": services}
     networks: dict[str, Any] = {"default": {}} | dict(config.get("networks") or {})
     out["networks"] = {
@@ -488,6 +491,17 @@ def stale_stacks(
             out.append((info, f"its owner (pid {info.pid}) is gone"))
         elif age_h > settings.reap_age:
             out.append((info, f"it is {age_h:.1f} h old (reap_age = {settings.reap_age:g} h)"))
+    return out
+
+
+def stale_images(engine: Engine) -> list[tuple[str, str]]:
+    """Images stacktest built for a checkout of this machine that no longer exists: (image, checkout)."""
+    host = socket.gethostname()
+    out = []
+    for image_id, tags, labels in engine.images_labelled(LABEL_ROOT):
+        root = labels.get(LABEL_ROOT, "")
+        if labels.get(LABEL_HOST) == host and root and not Path(root).is_dir():
+            out.append((tags[0] if tags else image_id[:19], root))
     return out
 
 

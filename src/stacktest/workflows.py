@@ -448,16 +448,21 @@ def down(settings: Settings, *, project: str | None, every: bool, volumes: bool)
 class Reaped:
     stale: list[tuple[StackInfo, str]]  # each stale stack, and why it is stale
     removed: list[tuple[str, tuple[int, int, int]]]  # project, (containers, networks, volumes)
+    images: list[tuple[str, str]]  # images built for checkouts that are gone: (image, checkout)
+    images_removed: list[str]
 
 
 def reap(settings: Settings, *, remove: bool) -> Reaped:
-    """Stacks left by crashed runs (owner gone, or older than reap_age); removed when ``remove``."""
+    """Stacks left by crashed runs (owner gone, or older than reap_age), and images built for
+    checkouts that no longer exist; removed when ``remove`` (an image still in use is kept)."""
     from stacktest._engine import Engine
 
     engine = Engine.connect()
     stale = stacks.stale_stacks(engine, settings)
     removed = stacks.reap(settings, engine, [info for info, _ in stale]) if remove and stale else []
-    return Reaped(stale, removed)
+    images = stacks.stale_images(engine)
+    gone = [name for name, _ in images if engine.remove_image(name)] if remove else []
+    return Reaped(stale, removed, images, gone)
 
 
 def combine(settings: Settings, folders: Sequence[Path]) -> sidecar.Report:

@@ -87,3 +87,28 @@ def _children_of(pid: int) -> list[int]:
             if int(fields[1]) == pid:
                 out.append(int(entry.name))
     return out
+
+
+def test_reap_removes_images_of_checkouts_that_are_gone(
+    tmp_path: Path, docker_engine: object, base_image: str
+) -> None:
+    checkout = tmp_path / "gone"
+    checkout.mkdir()
+    (checkout / "Dockerfile").write_text(f"FROM {base_image}\nCMD [\"sleep\", \"infinity\"]\n")
+    (checkout / "docker-compose.yml").write_text("services:\n  app:\n    build: .\n    init: true\n")
+    (checkout / "pyproject.toml").write_text("[tool.stacktest]\nproject_prefix = 'streap'\n")
+    assert run_cli(["up"], checkout).returncode == 0
+    assert run_cli(["down"], checkout).returncode == 0
+    client = docker_engine.client  # type: ignore[attr-defined]
+    built = client.images.list(filters={"label": f"io.stacktest.root={checkout}"})
+    assert len(built) == 1 and built[0].tags[0].startswith("streap-")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shown = run_cli(["reap"], elsewhere)
+    assert str(checkout) not in shown.stdout  # the checkout still exists: its image is not stale
+    checkout.rename(tmp_path / "moved")
+    shown = run_cli(["reap"], elsewhere)
+    assert f"built for {checkout}, which no longer exists" in shown.stdout
+    removed = run_cli(["reap", "--yes"], elsewhere)
+    assert removed.returncode == 0 and "removed image streap-" in removed.stdout
+    assert client.images.list(filters={"label": f"io.stacktest.root={checkout}"}) == []
