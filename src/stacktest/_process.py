@@ -116,16 +116,27 @@ def attach(
 
 
 def shutdown(proc: subprocess.Popen[str] | subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """Interrupt, then terminate, then kill ``proc``, each with a bounded wait."""
-    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, grace), (signal.SIGKILL, grace)):
-        if proc.poll() is not None:
-            return
-        try:
-            proc.send_signal(sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """Interrupt, then terminate, then kill ``proc``, each with a bounded wait.
+
+    A second Ctrl-C (or SIGTERM) while waiting does not abandon the child: it moves on to the next,
+    harder signal at once, and is raised again once the child is gone."""
+    pending: BaseException | None = None
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            if proc.poll() is not None:
+                return
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(timeout=grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+            except BaseException as exc:  # KeyboardInterrupt, Interrupted: escalate at once
+                pending = pending or exc
+                continue
+    finally:
+        if pending is not None:
+            raise pending

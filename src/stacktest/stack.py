@@ -48,6 +48,9 @@ __all__ = [
     "find_record",
     "load_records",
     "reap",
+    "signals_deferred",
+    "stale_images",
+    "stale_stacks",
     "start",
     "teardown",
 ]
@@ -421,7 +424,7 @@ def attach(settings: Settings, project: str | None = None) -> Stack:
 
 
 @contextmanager
-def _signals_deferred() -> Iterator[None]:
+def signals_deferred() -> Iterator[None]:
     """Teardown must finish: SIGINT, SIGTERM and SIGHUP that arrive meanwhile are held, then delivered
     again once it is done (so the run still stops with 130, 143 or 129; each step has a timeout)."""
     pending: list[int] = []
@@ -448,7 +451,7 @@ def teardown(stack: Stack, *, volumes: bool = True, grace: float = 0.0) -> None:
     ``grace`` is the seconds each service gets to stop: 0 by default, since a run's stack and its
     volumes are thrown away (coverage runs stop their services gracefully before this).
     """
-    with _signals_deferred():
+    with signals_deferred():
         try:
             stack.compose.run(stack.compose.down_argv(volumes=volumes, timeout=grace), what="compose down")
         except ComposeError as exc:
@@ -509,7 +512,7 @@ def reap(
     settings: Settings, engine: Engine, stacks: Sequence[StackInfo]
 ) -> list[tuple[str, tuple[int, int, int]]]:
     removed = []
-    with _signals_deferred():
+    with signals_deferred():
         for info in stacks:
             removed.append((info.project, engine.remove_project(info.project)))
             settings.state.stack_file(info.project).unlink(missing_ok=True)

@@ -150,7 +150,8 @@ def _teardown_partial(settings: Settings, started: Stack | None, project: str) -
     if record is not None:  # no record: nothing was started
         from stacktest._engine import Engine
 
-        stacks.teardown(Stack(settings, record, record.compose(settings), Engine.connect()))
+        with stacks.signals_deferred():  # connecting is part of teardown: a Ctrl-C must not cut it
+            stacks.teardown(Stack(settings, record, record.compose(settings), Engine.connect()))
 
 
 @contextmanager

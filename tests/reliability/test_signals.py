@@ -1,0 +1,59 @@
+"""Signals an audit tried: a second Ctrl-C while a child is being stopped, and a closed terminal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import NOTHING, engine_leftovers, start_test_run, wait_until
+
+CHILD = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # like compose during its own shutdown: deaf to Ctrl-C
+open(sys.argv[1], "w").write(str(os.getpid()))
+time.sleep(120)
+"""
+PARENT = """
+import sys
+from stacktest import _process
+_process.run([sys.executable, sys.argv[1], sys.argv[2]], timeout=300)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+
+
+def test_a_second_ctrl_c_during_shutdown_still_stops_the_child(tmp_path: Path) -> None:
+    (tmp_path / "child.py").write_text(CHILD)
+    (tmp_path / "parent.py").write_text(PARENT)
+    pid_file = tmp_path / "child.pid"
+    parent = subprocess.Popen(
+        [sys.executable, str(tmp_path / "parent.py"), str(tmp_path / "child.py"), str(pid_file)],
+        stderr=subprocess.DEVNULL,
+    )
+    assert wait_until(lambda: pid_file.is_file() and pid_file.read_text(), timeout=30)
+    child = int(pid_file.read_text())
+    parent.send_signal(signal.SIGINT)  # the child ignores it: shutdown waits its grace period ...
+    time.sleep(0.5)
+    parent.send_signal(signal.SIGINT)  # ... and a second Ctrl-C arrives meanwhile
+    parent.wait(timeout=30)
+    # the parent ended only after the child: SIGTERM came at once instead of the child being left
+    assert not alive(child), "the child outlived the parent"
+    assert parent.returncode != 0
+
+
+def test_a_closed_terminal_tears_the_stack_down(project: Path, docker_engine: object) -> None:
+    proc = start_test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
+    assert wait_until(lambda: (project / ".stacktest" / "results").is_dir(), timeout=120)  # pytest began
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=120) == 129
+    assert engine_leftovers(docker_engine, project) == NOTHING
