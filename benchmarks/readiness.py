@@ -22,7 +22,7 @@ from _common import REPO, median, record
 
 from stacktest import stack as stacks
 from stacktest._engine import Engine, engine_host
-from stacktest.readiness import Status, probe_once
+from stacktest.readiness import Progress, Status, probe_once
 from stacktest.settings import load_settings
 
 RESOLUTION = 0.002  # the independent prober's own lag: a tool's delay below this cannot be told apart
@@ -77,9 +77,11 @@ def stacktest_trial(settings, engine: Engine, extra: list[Path]) -> float:  # ty
     prober.start()
     declared: dict[str, float] = {}
     try:
-        started.wait(
-            lambda p: declared.setdefault(p.service, time.monotonic()) if p.status is Status.READY else None
-        )
+        def note(p: Progress) -> None:
+            if p.status is Status.READY:
+                declared.setdefault(p.service, time.monotonic())
+
+        started.wait(note)
         done = time.monotonic()
         prober.join(timeout=30)
         return done - max(prober.first.values())

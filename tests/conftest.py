@@ -22,7 +22,7 @@ pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
 STACKS = REPO / "tests" / "integration" / "stacks"  # test-only stacks: faults, cov
-NOTHING = {"containers": [], "networks": [], "volumes": []}
+NOTHING: dict[str, list[str]] = {"containers": [], "networks": [], "volumes": []}
 ENGINE_DIRS = ("integration", "e2e", "reliability")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

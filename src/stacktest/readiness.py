@@ -24,14 +24,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 
-from stacktest._engine import Engine, ServiceState
+from stacktest._engine import ExecResult, ServiceState
 from stacktest.errors import NotReady
 from stacktest.settings import Probe
 
-__all__ = ["Progress", "ServiceWaiter", "Status", "Verdict", "probe_once", "wait_ready"]
+__all__ = ["Containers", "Progress", "ServiceWaiter", "Status", "Verdict", "probe_once", "wait_ready"]
 
 log = logging.getLogger("stacktest")
 
@@ -40,6 +41,21 @@ HEALTHCHECK_EVERY = 0.25  # between single runs of a healthcheck command, when t
 HEALTHCHECK_ATTEMPTS = 20  # tries of the command inside one exec (every 50 ms), when it has
 LOG_TAIL = 15
 RUNNING_SETTLE = 1.0
+
+
+class Containers(Protocol):
+    """What readiness asks of the engine (``_engine.Engine``; the unit tests' fake is checked
+    against this too)."""
+
+    def replicas(self, project: str, service: str | None = None) -> dict[str, list[ServiceState]]: ...
+
+    def inspect(self, container_id: str) -> ServiceState | None: ...
+
+    def exec_check(self, container_id: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult: ...
+
+    def logs(
+        self, container_id: str, *, tail: int = 20, since: float | None = None, until: float | None = None
+    ) -> str: ...
 
 
 class Status(enum.Enum):
@@ -151,7 +167,7 @@ def probe_once(probe: Probe, host: str, port: int, client: httpx.Client | None =
 class _HealthChecker:
     """Runs one container's healthcheck command until it succeeds, in a thread of its own."""
 
-    def __init__(self, engine: Engine, state: ServiceState, stop: threading.Event) -> None:
+    def __init__(self, engine: Containers, state: ServiceState, stop: threading.Event) -> None:
         self.engine = engine
         self.state = state
         self.stop = stop
@@ -174,7 +190,7 @@ class _HealthChecker:
 
 
 def wait_ready(
-    engine: Engine,
+    engine: Containers,
     project: str,
     services: list[str],
     probes: Mapping[str, Probe],
@@ -299,7 +315,7 @@ def wait_ready(
     return ready_at
 
 
-def _failure_message(engine: Engine, service: str, verdict: Verdict, state: ServiceState | None) -> str:
+def _failure_message(engine: Containers, service: str, verdict: Verdict, state: ServiceState | None) -> str:
     text = f"service {service!r} {verdict.detail}"
     if state is not None:
         logs = engine.logs(state.container_id, tail=LOG_TAIL).rstrip()

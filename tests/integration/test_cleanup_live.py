@@ -30,7 +30,7 @@ def live(project: Path):  # type: ignore[no-untyped-def]
 
 def redis_of(url: str) -> redis.Redis:
     address = httpx.URL(url)
-    return redis.Redis(host=address.host, port=address.port, decode_responses=True)
+    return redis.Redis(host=address.host, port=address.port or 6379, decode_responses=True)
 
 
 def snapshot(r: redis.Redis) -> dict[str, object]:
@@ -56,7 +56,8 @@ def _property_check(project: Path, auth: httpx.Client, r: redis.Redis, rng: rand
     names = [f"TEST {''.join(rng.choices(string.printable, k=rng.randint(0, 12)))}" for _ in range(25)]
     names += [m + "".join(rng.choices(string.ascii_letters, k=4)) for m in NEAR_MISSES]
     names += ["".join(rng.choices(string.ascii_letters + " ", k=rng.randint(1, 20))) for _ in range(15)]
-    test_ids, other_ids = set(), set()
+    test_ids: set[str] = set()
+    other_ids: set[str] = set()
     for name in names:
         body = {"client_name": name or "x", "redirect_uris": ["http://localhost/cb"]}
         response = auth.post("/register", json=body)

@@ -24,9 +24,9 @@ def test_healthy_stack_exits_0_and_a_stopped_service_is_named_first(
         }
         # stop one service: diagnose names it first, with its log tail, and exits 1
         project_name = next((project / ".stacktest" / "stacks").glob("*.json")).stem
-        [auth] = docker_engine.client.containers.list(
+        [auth] = docker_engine.client.containers.list(  # type: ignore[attr-defined]
             filters={
-                "label": [  # type: ignore[attr-defined]
+                "label": [
                     f"com.docker.compose.project={project_name}",
                     "com.docker.compose.service=auth",
                 ]

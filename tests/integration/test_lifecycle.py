@@ -7,13 +7,14 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from tests.conftest import engine_leftovers, run_cli, start_test_run, wait_until
 
 
-def status(project: Path, name: str | None = None) -> dict[str, object]:
+def status(project: Path, name: str | None = None) -> dict[str, Any]:
     args = ["status", "--json"] + (["--project", name] if name else [])
     result = run_cli(args, project)
     assert result.returncode == 0, result.stderr
@@ -25,12 +26,12 @@ def test_up_wait_status_logs_down(project: Path, docker_engine: object) -> None:
     assert up.returncode == 0, up.stderr
     assert "ready" in up.stderr
     services = status(project)["services"]
-    assert set(services) == {"auth", "api", "redis"}  # type: ignore[arg-type]
-    assert all(s["state"] == "running" for s in services.values())  # type: ignore[attr-defined]
-    assert all(s["ready"] for s in services.values())  # type: ignore[attr-defined]  # probes answer now
+    assert set(services) == {"auth", "api", "redis"}
+    assert all(s["state"] == "running" for s in services.values())
+    assert all(s["ready"] for s in services.values())  # probes answer now
     table = run_cli(["status"], project).stdout
     assert table.count("yes (") == 3, table
-    auth, api = services["auth"]["url"], services["api"]["url"]  # type: ignore[index]
+    auth, api = services["auth"]["url"], services["api"]["url"]
     assert httpx.get(f"{auth}/.well-known/oauth-authorization-server").json()[
         "code_challenge_methods_supported"
     ] == ["S256"]
@@ -52,7 +53,7 @@ def test_two_stacks_of_one_checkout_at_once(project: Path) -> None:
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     names = sorted(p.stem for p in (project / ".stacktest" / "stacks").glob("*.json"))
     assert len(names) == 2
-    urls = [status(project, n)["services"]["auth"]["url"] for n in names]  # type: ignore[index]
+    urls = [status(project, n)["services"]["auth"]["url"] for n in names]
     assert urls[0] != urls[1]
     for url in urls:
         assert httpx.get(f"{url}/health").json()["status"] == "ok"

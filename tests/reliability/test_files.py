@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from stacktest import sidecar, workflows
+from stacktest._engine import Engine, ServiceState
 from stacktest.errors import CoverageError, UsageError
 from stacktest.settings import load_settings
 from tests.conftest import REPO
@@ -51,11 +52,11 @@ def data_container(docker_engine: object, base_image: str):  # type: ignore[no-u
 
 
 def test_a_sparse_100_gb_file_is_refused_before_it_is_read(
-    data_container: object, docker_engine: object, tmp_path: Path
+    data_container: ServiceState, docker_engine: Engine, tmp_path: Path
 ) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(CoverageError) as info:
-        sidecar.harvest(docker_engine, {"svc": [data_container]}, tmp_path / "out")  # type: ignore[dict-item]
+        sidecar.harvest(docker_engine, {"svc": [data_container]}, tmp_path / "out")
     assert "stopped copying" in str(info.value)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 64

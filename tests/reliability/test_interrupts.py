@@ -79,7 +79,7 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
         assert calibration.wait(600) == 0, calibration.stderr
         whole = time.monotonic() - begin
     print(f"one uninterrupted run: {whole:.1f} s")
-    outcomes = []
+    outcomes: list[tuple[int, str, float, int]] = []
     attempts = 0
     try:
         while len(outcomes) < TRIALS and attempts < 2 * TRIALS:

@@ -53,7 +53,7 @@ def test_a_second_ctrl_c_during_shutdown_still_stops_the_child(tmp_path: Path) -
 
 def test_a_closed_terminal_tears_the_stack_down(project: Path, docker_engine: object) -> None:
     proc = start_test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
-    assert wait_until(lambda: (project / ".stacktest" / "results").is_dir(), timeout=120)  # pytest began
+    assert wait_until((project / ".stacktest" / "results").is_dir, timeout=120)  # pytest began
     proc.send_signal(signal.SIGHUP)
     assert proc.wait(timeout=120) == 129
     assert engine_leftovers(docker_engine, project) == NOTHING

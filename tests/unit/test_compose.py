@@ -68,7 +68,8 @@ def fake_machine(monkeypatch: pytest.MonkeyPatch, answers: dict[str, str | None]
     """Commands on PATH and what their `version` prints (None: exits non-zero)."""
     calls: list[list[str]] = []
     monkeypatch.setattr(
-        _compose.shutil, "which", lambda name: name if any(k.split()[0] == name for k in answers) else None
+        "stacktest._compose.shutil.which",
+        lambda name: name if any(k.split()[0] == name for k in answers) else None,
     )
 
     def run(argv: list[str], **kwargs: object) -> _process.Result:
@@ -76,7 +77,7 @@ def fake_machine(monkeypatch: pytest.MonkeyPatch, answers: dict[str, str | None]
         out = answers.get(" ".join(argv[:-1]))
         return _process.Result(argv, 0 if out is not None else 1, out or "", "unknown command")
 
-    monkeypatch.setattr(_compose._process, "run", run)
+    monkeypatch.setattr("stacktest._compose._process.run", run)
     return calls
 
 

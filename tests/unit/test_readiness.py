@@ -92,15 +92,17 @@ class FakeEngine:
         self.by_id.update({s[0].container_id: k for k, s in out.items()})
         return out
 
-    def inspect(self, cid: str) -> ServiceState:
+    def inspect(self, container_id: str) -> ServiceState | None:
         with self.lock:
-            return next(self.scripts[self.by_id[cid]])
+            return next(self.scripts[self.by_id[container_id]])
 
-    def exec_check(self, cid: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult:
+    def exec_check(self, container_id: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult:
         self.checks += 1
         return ExecResult(1, "")
 
-    def logs(self, cid: str, tail: int = 20) -> str:
+    def logs(
+        self, container_id: str, *, tail: int = 20, since: float | None = None, until: float | None = None
+    ) -> str:
         return "boom: cannot bind\n"
 
 
@@ -124,7 +126,7 @@ def test_wait_ready_reports_each_service() -> None:
         ["a", "b"],
         {},
         host="127.0.0.1",
-        timeout=5,  # type: ignore[arg-type]
+        timeout=5,
         poll_interval=0.001,
     )
     assert set(ready) == {"a", "b"}
@@ -140,7 +142,7 @@ def test_wait_ready_names_the_crashed_service_with_its_logs() -> None:
             ["ok", "bad"],
             {},
             host="127.0.0.1",
-            timeout=5,  # type: ignore[arg-type]
+            timeout=5,
             poll_interval=0.001,
         )
     assert info.value.service == "bad"
@@ -157,7 +159,7 @@ def test_wait_ready_deadline_on_the_fake_clock() -> None:
             ["slow"],
             {},
             host="127.0.0.1",
-            timeout=3,  # type: ignore[arg-type]
+            timeout=3,
             poll_interval=0.001,
             clock=FakeClock(0.05),
         )
@@ -176,7 +178,7 @@ def test_replicas_all_must_be_ready_and_one_failing_fails_the_service() -> None:
 
     with pytest.raises(NotReady) as info:
         wait_ready(
-            TwoReplicas({"web": [RUNNING]}),  # type: ignore[arg-type]
+            TwoReplicas({"web": [RUNNING]}),
             "p",
             ["web"],
             {},
@@ -193,7 +195,7 @@ def test_the_healthcheck_command_runs_off_the_watch_thread() -> None:
     engine = FakeEngine({"slow": [starting]})
     with pytest.raises(NotReady):
         wait_ready(
-            engine,  # type: ignore[arg-type]
+            engine,
             "p",
             ["slow"],
             {},
