@@ -124,6 +124,21 @@ def wait_until(condition: Callable[[], object], *, timeout: float, interval: flo
     return bool(condition())
 
 
+def children_of(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of each direct child of ``pid``: find our own children by id, never by name."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append((int(entry.name), cmdline))
+    return out
+
+
 def engine_leftovers(engine: object, root: Path) -> dict[str, list[str]]:
     from stacktest._engine import LABEL_ROOT
 

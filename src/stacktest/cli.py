@@ -472,7 +472,7 @@ def diagnose_cmd(
     project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
 ) -> int:
     """Explain why a run failed: engine, compose, each service, ports, env, leftovers, coverage, tests.
-    Exit 0: all is well; 1: problems found; 2: could not check."""
+    Exit 0: all is well; 1: problems found; 11: the engine is unreachable, nothing was checked."""
     from stacktest import diagnose
 
     report = workflows.diagnose(settings(), project)
@@ -531,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except ClickException as exc:
         exc.show()
-        return 2
+        return UsageError.exit_code
     except Exception as exc:  # the CLI boundary: a bug of ours still gets a message, not a bare traceback
         if logging.getLogger("stacktest").isEnabledFor(logging.DEBUG):
             raise

@@ -1,6 +1,6 @@
 """Diagnose: checks -> findings (with evidence and a fix) -> a report (the CLI renders it).
 
-Exit codes: 0 all is well, 1 problems found, 2 could not check (the engine is unreachable).
+Exit codes: 0 all is well, 1 problems found, 11 could not check (the engine is unreachable).
 Services with problems come first, so the first thing a CI log shows is what broke.
 """
 
@@ -18,7 +18,7 @@ from typing import Literal
 from stacktest import _compose
 from stacktest import stack as stacks
 from stacktest._engine import Engine, ServiceState, engine_host
-from stacktest.errors import StacktestError
+from stacktest.errors import EngineUnavailable, StacktestError
 from stacktest.readiness import probe_once
 from stacktest.settings import Probe, Settings
 
@@ -48,7 +48,7 @@ class Report:
     @property
     def exit_code(self) -> int:
         if self.could_not_check:
-            return 2
+            return EngineUnavailable.exit_code
         return 1 if any(f.severity == "error" for f in self.findings) else 0
 
     def add(self, *findings: Finding) -> None:

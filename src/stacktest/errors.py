@@ -8,7 +8,7 @@ Every error a user can meet is a subclass of :class:`StacktestError`. Each carri
 
     StacktestError                      exit 10+
     ├── ConfigError          config     10   a setting is unknown, mistyped or missing
-    ├── UsageError           usage      2    options that cannot go together (pytest's own code)
+    ├── UsageError           usage      18   options that cannot go together, an unknown service or mode
     ├── EngineUnavailable    engine     11   the Docker Engine cannot be reached
     ├── ComposeError         compose    12   a compose command failed (argv, exit code, stderr tail)
     │   └── ComposeNotFound  compose-missing
@@ -21,7 +21,9 @@ Every error a user can meet is a subclass of :class:`StacktestError`. Each carri
 
     Interrupted (a BaseException, like KeyboardInterrupt)  interrupted  130 / 143  Ctrl-C or SIGTERM
 
-Exit codes 0, 1, 2, 3, 4 and 5 are pytest's and pass through unchanged.
+Exit codes 0, 1, 2, 3, 4 and 5 are pytest's and pass through unchanged; a bad command line (stacktest's
+own options) is 18 like any UsageError; ``diagnose`` exits 0 (all well), 1 (problems found) or 11 (the
+engine could not be reached, so nothing was checked).
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class ConfigError(StacktestError):
 
 class UsageError(StacktestError):
     slug = "usage"
-    exit_code = 2
+    exit_code = 18  # not 2: pytest's "interrupted", which `stacktest test` passes through
 
 
 class EngineUnavailable(StacktestError):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, engine_leftovers, run_cli, start_test_run, wait_until
+from tests.conftest import REPO, children_of, engine_leftovers, run_cli, start_test_run, wait_until
 
 TOTAL, SERIAL = 45, 2  # the live suite: tests/stack
 
@@ -145,10 +145,12 @@ def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path) -> None:
             "    time.sleep(600)\n",
         )
         assert wait_until(lambda: '"id"' in run_cli(["cleanup", "--json"], proj).stdout, timeout=120)
+        children = children_of(proc.pid)  # before the kill: then they are init's
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         # its pytest child lives on (nothing told it to stop): end it the same way, before it cleans up
-        subprocess.run(["pkill", "-KILL", "-f", "test_zz_slow"], check=False)
+        for child, _ in children:
+            os.kill(child, signal.SIGKILL)
         shown = just(proj, "test-cleanup-show")
         assert shown.returncode == 0 and "left-behind" in shown.stdout
         removed = just(proj, "test-cleanup")

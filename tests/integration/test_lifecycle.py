@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import engine_leftovers, run_cli, start_test_run, wait_until
+from tests.conftest import children_of, engine_leftovers, run_cli, start_test_run, wait_until
 
 
 def status(project: Path, name: str | None = None) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def test_up_wait_status_logs_down(project: Path, docker_engine: object) -> None:
     logs = run_cli(["logs", "--tail", "50", "api"], project)
     assert logs.returncode == 0 and '"POST /rpc HTTP/1.1" 401' in logs.stdout
     bad = run_cli(["logs", "nope"], project)
-    assert bad.returncode == 2 and "unknown service 'nope'" in bad.stderr
+    assert bad.returncode == 18 and "unknown service 'nope'" in bad.stderr
     down = run_cli(["down"], project)
     assert down.returncode == 0, down.stderr
     assert engine_leftovers(docker_engine, project) == {"containers": [], "networks": [], "volumes": []}
@@ -65,9 +65,10 @@ def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: obj
     proc = start_test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
     assert wait_until(lambda: engine_leftovers(docker_engine, project)["containers"], timeout=120)
     time.sleep(3)  # let it get into the test (when exactly does not matter: SIGKILL leaves all behind)
+    children = children_of(proc.pid)  # before the kill: then they are init's
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    for child in _children_of(proc.pid):
+    for child, _ in children:
         os.kill(child, signal.SIGKILL)
     assert engine_leftovers(docker_engine, project)["containers"]
     show = run_cli(["reap"], project)
@@ -75,19 +76,6 @@ def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: obj
     assert engine_leftovers(docker_engine, project)["containers"], "reap without --yes must not delete"
     gone = run_cli(["reap", "--yes"], project)
     assert gone.returncode == 0 and "removed" in gone.stdout
-
-
-def _children_of(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry.name))
-    return out
 
 
 def test_reap_removes_images_of_checkouts_that_are_gone(

@@ -51,7 +51,7 @@ def test_a_service_restarting_in_a_loop_fails_fast(faults: Path) -> None:
 
 def test_unknown_service_is_refused(faults: Path) -> None:
     result = run_cli(["up", "nope"], faults)
-    assert result.returncode == 2 and "unknown service 'nope'" in result.stderr
+    assert result.returncode == 18 and "unknown service 'nope'" in result.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -62,7 +62,7 @@ CASES = [
         ["compose config failed"],
         prepare=write("compose/docker-compose.yml", "services:\n  auth: [unclosed\n"),
     ),
-    Case("unknown service", ["up", "nope"], 2, ["unknown service 'nope'"]),
+    Case("unknown service", ["up", "nope"], 18, ["unknown service 'nope'"]),
     Case(
         "engine unreachable",
         ["up"],
@@ -131,9 +131,9 @@ CASES = [
         prepare=write(".stacktest/coverage", "a file where the folder should be\n"),
     ),
     Case("pytest usage error", ["test", "--no-such-pytest-flag"], 4, ["unrecognized arguments"]),
-    Case("--pdb with a parallel mode", ["test", "--mode", "fast", "--pdb"], 2, ["--pdb needs one process"]),
-    Case("-n with a parallel mode", ["test", "--mode", "parallel", "-n", "3"], 2, ["conflicts", "test-n"]),
-    Case("zero workers", ["test", "--mode", "n", "--workers", "0"], 2, ["worker count of at least 1"]),
+    Case("--pdb with a parallel mode", ["test", "--mode", "fast", "--pdb"], 18, ["--pdb needs one process"]),
+    Case("-n with a parallel mode", ["test", "--mode", "parallel", "-n", "3"], 18, ["conflicts", "test-n"]),
+    Case("zero workers", ["test", "--mode", "n", "--workers", "0"], 18, ["worker count of at least 1"]),
     Case(
         "invalid project prefix",
         ["up"],
@@ -143,8 +143,8 @@ CASES = [
     ),
     Case("no stack to show", ["status"], 13, ["no stack of this checkout"]),
     Case("no stack to clean", ["cleanup"], 13, ["no stack of this checkout"]),
-    Case("setting without a value", ["--set", "ready_timeout", "up"], 2, ["expected KEY=VALUE"]),
-    Case("unknown mode", ["test", "--mode", "turbo"], 2, ["unknown mode 'turbo'"]),
+    Case("setting without a value", ["--set", "ready_timeout", "up"], 18, ["expected KEY=VALUE"]),
+    Case("unknown mode", ["test", "--mode", "turbo"], 18, ["unknown mode 'turbo'"]),
     Case("config file not found", ["--config", "missing.toml", "up"], 10, ["missing.toml does not exist"]),
     Case(
         "compose command that does not run",

@@ -16,7 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NOTHING, STACKS, cleanup_root, engine_leftovers, start_test_run, wait_until
+from tests.conftest import (
+    NOTHING,
+    STACKS,
+    children_of,
+    cleanup_root,
+    engine_leftovers,
+    start_test_run,
+    wait_until,
+)
 
 TRIALS = 24  # half SIGINT, half SIGTERM
 
@@ -115,16 +123,13 @@ def test_interrupted_test_run_of_the_bundled_stack(project: Path, sig: signal.Si
     proc = start_test_run(
         project, "test_zz_wait", "import time\n\ndef test_w():\n    time.sleep(60)\n", stderr=subprocess.PIPE
     )
-    assert wait_until(_pytest_running, timeout=120)
+    assert wait_until(lambda: _pytest_running(proc.pid), timeout=120)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, err
     # the project fixture asserts that nothing remains on the engine
 
 
-def _pytest_running() -> bool:
-    """Whether the pytest child runs yet (its argv, not stacktest's own "stacktest test tests/...")."""
-    out = subprocess.run(
-        ["pgrep", "-f", "pytest tests/stack/test_zz_wait"], capture_output=True, text=True, check=False
-    )
-    return bool(out.stdout.strip())
+def _pytest_running(pid: int) -> bool:
+    """Whether stacktest (``pid``) has started its pytest child on the test yet."""
+    return any("pytest" in cmd and "test_zz_wait" in cmd for _, cmd in children_of(pid))

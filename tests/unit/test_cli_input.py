@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from stacktest.cli import main
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.unit
 
@@ -20,12 +21,12 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 @pytest.mark.parametrize(
     ("args", "code", "words"),
     [
-        (["--set", "nope=1", "status"], 2, "unknown setting"),
-        (["--set", "ready_timeout", "status"], 2, "expected KEY=VALUE"),
+        (["--set", "nope=1", "status"], 18, "unknown setting"),
+        (["--set", "ready_timeout", "status"], 18, "expected KEY=VALUE"),
         (["--set", "ready_timeout=soon", "status"], 10, "--set ready_timeout"),
-        (["test", "--mode", "turbo"], 2, "unknown mode 'turbo'"),
-        (["coverage", "run", "--mode", "turbo"], 2, "unknown mode"),
-        (["frobnicate"], 2, "No such command"),
+        (["test", "--mode", "turbo"], 18, "unknown mode 'turbo'"),
+        (["coverage", "run", "--mode", "turbo"], 18, "unknown mode"),
+        (["frobnicate"], 18, "No such command"),
     ],
 )
 def test_bad_input(
@@ -65,3 +66,12 @@ def test_cleanup_with_an_empty_prefix(
     (tmp_path / "pyproject.toml").write_text("[tool.stacktest]\n[tool.stacktest.cleanup]\nprefix = ' '\n")
     code, text = run(capsys, "cleanup", "--yes")
     assert code == 17 and "empty" in text
+
+
+def test_diagnose_with_an_unreachable_engine_exits_11(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.stacktest]\n")
+    (tmp_path / "docker-compose.yml").write_text("services:\n  a:\n    image: x\n")
+    result = run_cli(["diagnose"], tmp_path, env={"DOCKER_HOST": "tcp://127.0.0.1:9"}, timeout=120)
+    assert result.returncode == 11  # needs no engine: it runs (never skips) on any machine
+    assert "the Docker Engine is unreachable" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.unit
 def test_exit_codes() -> None:
     assert Report([Finding("a", "ok", "fine"), Finding("b", "warning", "hm")]).exit_code == 0
     assert Report([Finding("a", "error", "bad")]).exit_code == 1
-    assert Report([Finding("a", "error", "bad")], could_not_check=True).exit_code == 2
+    assert Report([Finding("a", "error", "bad")], could_not_check=True).exit_code == 11
 
 
 def test_errors_come_first_and_json_parses() -> None:

@@ -135,9 +135,21 @@ def test_pyproject_is_found_upwards(tmp_path: Path) -> None:
     assert load_settings(cwd=tmp_path / "a" / "b", environ={}).ready_timeout == 7.0
 
 
-def test_every_field_has_help_and_an_env_name() -> None:
+SAMPLES = {"str": "x-sample", "optional-str": "x-sample", "float": "7.5", "optional-float": "7.5", "int": "7"}
+
+
+def test_every_field_is_read_from_its_own_environment_variable(tmp_path: Path) -> None:
     for f in FIELDS:
-        assert f.help and f.env.startswith("STACKTEST_")
+        if f.kind == "choice":
+            raw = next(c for c in f.choices if c != f.default)
+        elif f.kind == "bool":
+            raw = "false" if f.default else "true"
+        elif f.kind == "list":
+            raw = "a.yml,b.yml"
+        else:
+            raw = SAMPLES[f.kind]
+        s = load_settings(cwd=tmp_path, environ={f.env: raw})
+        assert f.help and getattr(s, f.attr) != f.default, f"{f.env}={raw!r} did not change {f.key}"
 
 
 def test_the_repository_settings_load() -> None:

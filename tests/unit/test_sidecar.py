@@ -60,10 +60,13 @@ def test_a_broken_rcfile_is_refused_naming_it(tmp_path: Path) -> None:
     assert str(rc) in str(info.value)
 
 
-def test_the_generated_rcfile_is_valid(tmp_path: Path) -> None:
+def test_the_generated_rcfile_is_valid_and_says_what_the_spy_needs(tmp_path: Path) -> None:
     rc = tmp_path / ".coveragerc"
     rc.write_text(sidecar.RCFILE)
-    sidecar.validate_rcfile(rc)
+    sidecar.validate_rcfile(rc)  # raises when broken
+    cov = coverage.Coverage(config_file=str(rc), data_file=None)
+    assert cov.get_option("run:parallel") is True  # a data file per process
+    assert cov.get_option("run:patch") == ["_exit"]  # forked workers that end with os._exit keep data
 
 
 def fake_container_data(folder: Path, hostname: str, lines: dict[str, set[int]]) -> None:
