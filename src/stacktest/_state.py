@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENV_LOG_LINES", "ENV_PROJECT", "ENV_REPLICA_URLS", "ENV_URLS", "StateDir"]
+__all__ = ["ENV_LOG_LINES", "ENV_PROJECT", "ENV_REPLICA_URLS", "ENV_URLS", "FOLDER", "StateDir"]
 
 FOLDER = ".stacktest"
 

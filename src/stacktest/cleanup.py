@@ -26,6 +26,8 @@ from urllib.parse import quote
 import httpx
 import redis
 
+from stacktest import _http
+from stacktest._http import ADMIN_TIMEOUT
 from stacktest.errors import CleanupError
 from stacktest.settings import CleanupBackend, Settings
 from stacktest.stack import Stack
@@ -262,9 +264,8 @@ class HttpBackend:
         c = self.config
         result = BackendResult(c.name, c.kind)
         try:
-            response = httpx.get(
-                self.base_url + c.list_path, headers=self._list_headers(), timeout=30, trust_env=False
-            )
+            with _http.client(ADMIN_TIMEOUT, base_url=self.base_url) as http:
+                response = http.get(c.list_path, headers=self._list_headers())
         except httpx.HTTPError as exc:  # its text may hold the request's headers: only its kind is shown
             raise CleanupError(
                 f"cleanup backend {c.name}: GET {c.list_path} failed: {type(exc).__name__}"
@@ -300,7 +301,7 @@ class HttpBackend:
     def delete(self, found: BackendResult) -> int:
         c = self.config
         deleted = 0
-        with httpx.Client(base_url=self.base_url, timeout=30, trust_env=False) as client:
+        with _http.client(ADMIN_TIMEOUT, base_url=self.base_url) as client:
             for record in found.records:
                 token = self._tokens.get(record.id, "")
                 headers = {"Authorization": f"Bearer {token}"} if _TOKEN_RE.fullmatch(token) else {}

@@ -31,7 +31,7 @@ from stacktest import workflows
 from stacktest.errors import Interrupted, StacktestError, UsageError
 from stacktest.readiness import Progress, Status
 from stacktest.runner import MODES
-from stacktest.settings import Settings, load_settings
+from stacktest.settings import Settings, help_of, load_settings
 
 if TYPE_CHECKING:  # the CLI renders these; it never calls into them
     from stacktest.sidecar import Report
@@ -164,7 +164,7 @@ def up(
     keep: Annotated[
         bool, typer.Option("--keep", help="keep the stack even if it fails to become ready")
     ] = False,
-    ready_timeout: Annotated[float | None, typer.Option(help="seconds to become ready")] = None,
+    ready_timeout: Annotated[float | None, typer.Option(help=help_of("ready_timeout"))] = None,
 ) -> int:
     """Start a stack for this checkout and wait until it is ready; `stacktest down` removes it."""
     s = settings(ready_timeout=ready_timeout)
@@ -179,7 +179,7 @@ def up(
 @app.command()
 def wait(
     project: Annotated[str | None, typer.Option(help="stack to wait for (default: this checkout's)")] = None,
-    ready_timeout: Annotated[float | None, typer.Option(help="seconds to become ready")] = None,
+    ready_timeout: Annotated[float | None, typer.Option(help=help_of("ready_timeout"))] = None,
 ) -> int:
     """Wait until every service of the running stack is ready (the seed's ensure-services-ready)."""
     started = time.monotonic()

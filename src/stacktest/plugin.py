@@ -16,12 +16,17 @@ import secrets
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
+from stacktest import _http
+from stacktest._http import TEST_TIMEOUT
 from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_URLS
+
+if TYPE_CHECKING:
+    from stacktest.settings import Settings
 
 __all__ = ["CleanupTracker", "StackHandle"]
 
@@ -99,17 +104,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: domain marker declared in [tool.stacktest]")
 
 
-def _domain_markers(config: pytest.Config) -> tuple[str, ...]:
-    from stacktest.errors import StacktestError
-    from stacktest.settings import find_pyproject, load_settings
+_settings_key = pytest.StashKey["Settings"]()
 
-    path = find_pyproject(config.rootpath)
-    if path is None:
-        return ()
-    try:
-        return load_settings(config=path).domain_markers
-    except StacktestError as exc:
-        raise pytest.UsageError(f"stacktest: {exc}") from exc
+
+def _settings(config: pytest.Config) -> Settings:
+    """The project's settings, read once per session (defaults where it has none)."""
+    if _settings_key not in config.stash:
+        from stacktest.errors import StacktestError
+        from stacktest.settings import load_settings
+
+        try:
+            config.stash[_settings_key] = load_settings(cwd=config.rootpath)
+        except StacktestError as exc:
+            raise pytest.UsageError(f"stacktest: {exc}") from exc
+    return config.stash[_settings_key]
+
+
+def _domain_markers(config: pytest.Config) -> tuple[str, ...]:
+    return _settings(config).domain_markers
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -137,10 +149,8 @@ def _resolve_stack(config: pytest.Config) -> StackHandle:
         return StackHandle(project, json.loads(urls), replicas)
     from stacktest import stack as stacks
     from stacktest.errors import StacktestError
-    from stacktest.settings import load_settings
-
     try:
-        found = stacks.attach(load_settings(cwd=config.rootpath))
+        found = stacks.attach(_settings(config))
         return StackHandle(found.project, found.urls(), found.replica_urls())
     except StacktestError as exc:
         pytest.fail(
@@ -162,8 +172,7 @@ def service_client(stack: StackHandle) -> Iterator[Callable[..., httpx.Client]]:
     clients: list[httpx.Client] = []
 
     def make(service: str, **kwargs: Any) -> httpx.Client:
-        kwargs.setdefault("timeout", 10.0)
-        client = httpx.Client(base_url=stack.url(service), **kwargs)
+        client = _http.client(kwargs.pop("timeout", TEST_TIMEOUT), base_url=stack.url(service), **kwargs)
         clients.append(client)
         return client
 
@@ -177,30 +186,16 @@ def async_service_client(stack: StackHandle) -> Callable[..., httpx.AsyncClient]
     """``async with async_service_client("api") as client:`` an httpx.AsyncClient for the service."""
 
     def make(service: str, **kwargs: Any) -> httpx.AsyncClient:
-        kwargs.setdefault("timeout", 10.0)
-        return httpx.AsyncClient(base_url=stack.url(service), **kwargs)
+        return _http.async_client(kwargs.pop("timeout", TEST_TIMEOUT), base_url=stack.url(service), **kwargs)
 
     return make
-
-
-_prefix_key = pytest.StashKey[str]()
-
-
-def _prefix(config: pytest.Config) -> str:
-    """The cleanup prefix of the project's settings, read once per session."""
-    if _prefix_key not in config.stash:
-        from stacktest.settings import find_pyproject, load_settings
-
-        path = find_pyproject(config.rootpath)
-        config.stash[_prefix_key] = load_settings(config=path).cleanup_prefix if path else "TEST "
-    return config.stash[_prefix_key]
 
 
 @pytest.fixture
 def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
     """``unique_name("client")`` -> ``"TEST gw1 test_x client 3f9a1c"``: the cleanup prefix, the xdist
     worker, the test, a label and a random part, so names never collide across workers or runs."""
-    prefix = _prefix(request.config)
+    prefix = _settings(request.config).cleanup_prefix
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # env: PYTEST_XDIST_WORKER (set by xdist)
     test = request.node.name[:60]
 
@@ -232,9 +227,7 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if (
-        report.failed and report.when == "call" and os.environ.get(ENV_PROJECT)
-    ):  # env: STACKTEST_PROJECT
+    if report.failed and report.when == "call" and os.environ.get(ENV_PROJECT):  # env: STACKTEST_PROJECT
         for title, text in _service_logs(item, item.stash.get(_start_key, time.time() - 60)):
             report.sections.append((title, text))
     return report
@@ -245,7 +238,9 @@ def _service_logs(item: pytest.Item, since: float) -> list[tuple[str, str]]:
     from stacktest.errors import StacktestError
 
     project = os.environ[ENV_PROJECT]  # env: STACKTEST_PROJECT
-    lines = int(os.environ.get(ENV_LOG_LINES, "40"))  # env: STACKTEST_LOG_SECTION_LINES
+    lines = int(
+        os.environ.get(ENV_LOG_LINES) or _settings(item.config).log_section_lines
+    )  # env: STACKTEST_LOG_SECTION_LINES
     try:
         engine = Engine.connect(timeout=5)
     except StacktestError:

@@ -28,7 +28,9 @@ from typing import Protocol
 
 import httpx
 
+from stacktest import _http
 from stacktest._engine import ExecResult, ServiceState
+from stacktest._http import PROBE_TIMEOUT
 from stacktest.errors import NotReady
 from stacktest.settings import Probe
 
@@ -36,7 +38,6 @@ __all__ = ["Containers", "Progress", "ServiceWaiter", "Status", "Verdict", "prob
 
 log = logging.getLogger("stacktest")
 
-PROBE_TIMEOUT = 0.5
 HEALTHCHECK_EVERY = 0.25  # between single runs of a healthcheck command, when the image has no sh
 HEALTHCHECK_ATTEMPTS = 20  # tries of the command inside one exec (every 50 ms), when it has
 LOG_TAIL = 15
@@ -138,13 +139,12 @@ class ServiceWaiter:
 def probe_once(probe: Probe, host: str, port: int, client: httpx.Client | None = None) -> tuple[bool, str]:
     """Ask a service once, from the host. Returns (answered, what happened)."""
     if probe.kind == "http":
+        if client is None:
+            with _http.client(PROBE_TIMEOUT) as own:
+                return probe_once(probe, host, port, own)
         url = f"http://{host}:{port}{probe.path}"
         try:
-            response = (
-                client.get(url)
-                if client is not None
-                else httpx.get(url, timeout=PROBE_TIMEOUT, trust_env=False)
-            )
+            response = client.get(url)
         except httpx.HTTPError as exc:
             return False, f"GET {probe.path}: {type(exc).__name__}"
         if response.status_code < 400:
@@ -238,7 +238,7 @@ def wait_ready(
         return waiter.step(state, probe_ok, checker.ok if checker else None, clock())
 
     def watch(service: str) -> None:
-        with httpx.Client(timeout=PROBE_TIMEOUT, trust_env=False) as client:
+        with _http.client(PROBE_TIMEOUT) as client:
             follow(service, client)
 
     def follow(service: str, client: httpx.Client) -> None:

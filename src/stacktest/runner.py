@@ -201,50 +201,18 @@ def plan(
     if not has_test_path(args):
         args += list(tests)
     xdist = [a.replace("{workers}", str(workers)) for a in mode.xdist]
-    base = [sys.executable, "-m", "pytest"]
 
-    def marker_args(expr: str | None) -> list[str]:
-        return ["-m", expr] if expr else []
+    def phase(name: str, options: list[str], marker: str | None, file: str) -> Phase:
+        junit = out_dir / f"junit-{file}.xml"
+        argv = [sys.executable, "-m", "pytest", *options, *(["-m", marker] if marker else [])]
+        return Phase(name, [*argv, *args, f"--junitxml={junit}"], junit)
 
     if mode.two_phase:
         return [
-            Phase(
-                "parallel",
-                [
-                    *base,
-                    *xdist,
-                    *marker_args(_and(user_marker, "not serial")),
-                    *args,
-                    f"--junitxml={out_dir / 'junit-parallel.xml'}",
-                ],
-                out_dir / "junit-parallel.xml",
-            ),
-            Phase(
-                "serial",
-                [
-                    *base,
-                    "-n",
-                    "0",
-                    *marker_args(_and(user_marker, "serial")),
-                    *args,
-                    f"--junitxml={out_dir / 'junit-serial.xml'}",
-                ],
-                out_dir / "junit-serial.xml",
-            ),
+            phase("parallel", xdist, _and(user_marker, "not serial"), "parallel"),
+            phase("serial", ["-n", "0"], _and(user_marker, "serial"), "serial"),
         ]
-    return [
-        Phase(
-            mode.name,
-            [
-                *base,
-                *xdist,
-                *marker_args(_and(user_marker, mode.marker)),
-                *args,
-                f"--junitxml={out_dir / 'junit-run.xml'}",
-            ],
-            out_dir / "junit-run.xml",
-        )
-    ]
+    return [phase(mode.name, xdist, _and(user_marker, mode.marker), "run")]
 
 
 def merge_exit_codes(codes: Sequence[int]) -> int:

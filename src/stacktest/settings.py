@@ -1,7 +1,9 @@
 """Settings, declared once.
 
 Each setting is one :class:`Field` in :data:`FIELDS`: its key in ``[tool.stacktest]``, its type, default,
-environment variable and help. The CLI builds its flags from the same table. Precedence, lowest first:
+environment variable and help. ``--set KEY=VALUE`` reaches every field; the few named flags take their
+help from the same table (:func:`help_of`), and docs/configuration.md's table is :func:`keys_table`.
+Precedence, lowest first:
 
 1. the defaults declared here;
 2. ``[tool.stacktest]`` of the project's pyproject.toml (found upwards from the working directory, or
@@ -24,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from stacktest._state import StateDir
+from stacktest._state import FOLDER, StateDir
 from stacktest.errors import ConfigError, UsageError
 
 if sys.version_info >= (3, 11):
@@ -40,6 +42,7 @@ __all__ = [
     "RelatedKeys",
     "Settings",
     "find_pyproject",
+    "help_of",
     "keys_table",
     "load_settings",
 ]
@@ -126,7 +129,7 @@ FIELDS: tuple[Field, ...] = (
     Field("reap_age", "float", 6.0, "hours after which a stack is stale even if its owner still runs"),
     Field("cleanup_after_tests", "bool", False, "remove 'TEST ' data after every `stacktest test` run"),
     Field("coverage.fail_under", "float", 0.0, "minimum total coverage percentage of the services"),
-    Field("coverage.report_dir", "str", ".stacktest/coverage", "folder for the HTML, XML and JSON reports"),
+    Field("coverage.report_dir", "str", f"{FOLDER}/coverage", "folder for the HTML, XML and JSON reports"),
     Field("coverage.rcfile", "optional-str", None, "coverage configuration used inside the containers"),
     Field(
         "coverage.require_data",
@@ -239,6 +242,11 @@ class Settings:
             k: _coerce(_field_for_attr(k), v, "command line") for k, v in values.items() if v is not None
         }
         return _validated(replace(self, **given))
+
+
+def help_of(key: str) -> str:
+    """The declared help of a setting, for a named command-line flag."""
+    return _FIELD_BY_KEY[key].help
 
 
 def keys_table() -> str:
