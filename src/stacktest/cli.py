@@ -12,9 +12,10 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -273,10 +274,21 @@ KeepOption = Annotated[bool, typer.Option("--keep", help="keep the stack this ru
 BuildOption = Annotated[bool, typer.Option("--build", help="rebuild images first")]
 
 
-def _request(
-    ctx: typer.Context, s: Settings, mode: str, workers: int | None, keep: bool, build: bool
-) -> workflows.RunRequest:
-    return workflows.RunRequest.checked(s, mode, ctx.args, workers=workers, keep=keep, build=build)
+RunT = TypeVar("RunT")
+
+
+def _suite(
+    ctx: typer.Context,
+    mode: str,
+    workers: int | None,
+    keep: bool,
+    build: bool,
+    workflow: Callable[..., RunT],
+) -> RunT:
+    """What `test` and `coverage run` share: one checked request, progress lines and phase banners."""
+    s = settings()
+    request = workflows.RunRequest.checked(s, mode, ctx.args, workers=workers, keep=keep, build=build)
+    return workflow(s, request, on_progress=ProgressView(live=False), on_phase=_phase_banner)
 
 
 @app.command(context_settings=_PASS)
@@ -288,13 +300,7 @@ def test(
     build: BuildOption = False,
 ) -> int:
     """Make sure the stack is ready, then run pytest against it. Every other argument goes to pytest."""
-    s = settings()
-    result = workflows.test(
-        s,
-        _request(ctx, s, mode, workers, keep, build),
-        on_progress=ProgressView(live=False),
-        on_phase=_phase_banner,
-    )
+    result = _suite(ctx, mode, workers, keep, build, workflows.test)
     if len(result.phases) > 1:
         phases = ", ".join(f"{name} exit {code}" for name, code in result.phases)
         out.print(f"\nstacktest: {phases}; junit: {result.junit}")
@@ -325,13 +331,7 @@ def coverage_run(
     build: BuildOption = False,
 ) -> int:
     """Up with coverage, run pytest, stop gracefully, harvest, combine, report, down."""
-    s = settings()
-    run = workflows.coverage_run(
-        s,
-        _request(ctx, s, mode, workers, keep, build),
-        on_progress=ProgressView(live=False),
-        on_phase=_phase_banner,
-    )
+    run = _suite(ctx, mode, workers, keep, build, workflows.coverage_run)
     out.print(_coverage_table(run.report))
     for service, why in sorted(run.harvest.missing.items()):
         err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
