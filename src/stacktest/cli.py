@@ -12,7 +12,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -21,8 +22,9 @@ import typer
 
 try:  # typer 0.2x ships its own copy of click
     from typer._click.exceptions import ClickException
+    from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover - older typer, which uses click itself
-    from click import ClickException  # type: ignore[assignment]
+    from click import ClickException, get_current_context  # type: ignore[assignment,no-redef]
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
@@ -54,14 +56,20 @@ out = Console(no_color=_plain, highlight=False, soft_wrap=True)
 err = Console(stderr=True, no_color=_plain, highlight=False, soft_wrap=True)
 
 
-class _State:
+@dataclass(frozen=True)
+class _Options:
+    """The global options (``--config``, ``--set``), kept on the command's context object."""
+
     config: Path | None = None
-    overrides: dict[str, str] = {}  # noqa: RUF012 - one per process, set by the callback
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
 
 def settings(**flags: Any) -> Settings:
     """Steps 1-3 from the file and environment, then step 4: ``--set`` values, then named flags."""
-    return load_settings(config=_State.config).with_cli(_State.overrides, **flags)
+    options = get_current_context().find_root().obj
+    if not isinstance(options, _Options):
+        options = _Options()
+    return load_settings(config=options.config).with_cli(options.overrides, **flags)
 
 
 def _version(value: bool) -> None:
@@ -74,6 +82,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit"),
@@ -94,13 +103,13 @@ def _root(
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("docker").setLevel(logging.WARNING)
-    _State.config = config
-    _State.overrides = {}
+    overrides = {}
     for item in set_ or []:
         key, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--set {item!r}: expected KEY=VALUE")
-        _State.overrides[key.strip()] = value
+        overrides[key.strip()] = value
+    ctx.obj = _Options(config, overrides)
 
 
 # progress ------------------------------------------------------------------------------------------
