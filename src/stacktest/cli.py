@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -16,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -25,20 +24,14 @@ try:  # typer 0.2x ships its own copy of click
     from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover - older typer, which uses click itself
     from click import ClickException, get_current_context  # type: ignore[assignment,no-redef]
-from rich.console import Console
-from rich.live import Live
 from rich.markup import escape
-from rich.table import Table
 
+from stacktest import _render as render
 from stacktest import workflows
+from stacktest._render import err, out
 from stacktest.errors import Interrupted, StacktestError, UsageError
-from stacktest.readiness import Progress, Status
 from stacktest.runner import MODES
 from stacktest.settings import Settings, help_of, load_settings
-
-if TYPE_CHECKING:  # the CLI renders these; it never calls into them
-    from stacktest.sidecar import Report
-    from stacktest.stack import Stack
 
 __all__ = ["app", "main"]
 
@@ -49,12 +42,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-# CI=true and NO_COLOR turn colour and live tables off.
-_plain = bool(os.environ.get("NO_COLOR")) or os.environ.get("CI", "").lower() == "true"  # env: NO_COLOR, CI
-out = Console(no_color=_plain, highlight=False, soft_wrap=True)
-err = Console(stderr=True, no_color=_plain, highlight=False, soft_wrap=True)
-
 
 @dataclass(frozen=True)
 class _Options:
@@ -112,59 +99,6 @@ def _root(
     ctx.obj = _Options(config, overrides)
 
 
-# progress ------------------------------------------------------------------------------------------
-class ProgressView:
-    """A live table on a terminal; plain lines in CI or when output is not a terminal."""
-
-    def __init__(self, live: bool = True) -> None:
-        self.rows: dict[str, Progress] = {}
-        self.live: Live | None = None
-        if live and err.is_terminal and not _plain:
-            self.live = Live(self._table(), console=err, refresh_per_second=10, transient=False)
-
-    def _table(self) -> Table:
-        table = Table("service", "state", "detail", "time", box=None)
-        colours = {Status.READY: "green", Status.FAILED: "red", Status.WAITING: "yellow"}
-        for p in sorted(self.rows.values(), key=lambda p: p.service):
-            table.add_row(
-                p.service, f"[{colours[p.status]}]{p.status.value}[/]", p.detail, f"{p.elapsed:.2f}s"
-            )
-        return table
-
-    def __call__(self, p: Progress) -> None:
-        self.rows[p.service] = p
-        if self.live is not None:
-            self.live.update(self._table())
-        elif p.status is not Status.WAITING:
-            err.print(f"stacktest: {p.service}: {p.status.value} ({p.detail}) after {p.elapsed:.2f}s")
-
-    def __enter__(self) -> ProgressView:
-        if self.live is not None:
-            self.live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.live is not None:
-            self.live.__exit__(None, None, None)
-
-
-def _status_table(stack: Stack) -> Table:
-    table = Table(
-        "service", "state", "ready", "engine health", "restarts", "url", title=f"stack {stack.project}"
-    )
-    for row in stack.overview():
-        how = escape(row["readiness"])
-        table.add_row(
-            row["name"],
-            row["state"],
-            f"[green]yes[/] ({how})" if row["ready"] else f"[red]no[/] ({how})",
-            row["health"] or "-",
-            str(row["restarts"]),
-            row["url"] or "-",
-        )
-    return table
-
-
 # stack commands ------------------------------------------------------------------------------------
 @app.command()
 def up(
@@ -178,11 +112,11 @@ def up(
 ) -> int:
     """Start a stack for this checkout and wait until it is ready; `stacktest down` removes it."""
     s = settings(ready_timeout=ready_timeout)
-    with ProgressView() as view:
+    with render.ProgressView() as view:
         started = workflows.up(
             s, services=services or [], build=build, keep_on_error=keep, wait=not no_wait, on_progress=view
         )
-    out.print(_status_table(started))
+    out.print(render.status_table(started))
     return 0
 
 
@@ -193,7 +127,7 @@ def wait(
 ) -> int:
     """Wait until every service of the running stack is ready (the seed's ensure-services-ready)."""
     started = time.monotonic()
-    with ProgressView() as view:
+    with render.ProgressView() as view:
         found = workflows.wait(settings(ready_timeout=ready_timeout), project, view)
     err.print(f"stacktest: {found.project} is ready ({time.monotonic() - started:.2f}s)")
     return 0
@@ -210,7 +144,7 @@ def status(
         rows = {row.pop("name"): row for row in st.overview()}  # "web", and "web-2" for a replica
         out.print_json(json.dumps({"project": st.project, "services": rows}))
     else:
-        out.print(_status_table(st))
+        out.print(render.status_table(st))
     return 0
 
 
@@ -243,25 +177,7 @@ def reap(
 ) -> int:
     """Find stacks left by crashed runs (owner gone, or older than reap_age) and remove them with --yes."""
     reaped = workflows.reap(settings(), remove=yes)
-    if not reaped.stale and not reaped.images:
-        out.print("no stale stacks or images")
-        return 0
-    if reaped.stale:
-        table = Table("project", "checkout", "containers", "why")
-        for info, why in reaped.stale:
-            table.add_row(info.project, info.root or info.checkout, str(info.containers), why)
-        out.print(table)
-    for image, checkout in reaped.images:
-        out.print(f"image {image}: built for {checkout}, which no longer exists")
-    if not yes:
-        out.print(
-            f"{len(reaped.stale)} stale stack(s), {len(reaped.images)} stale image(s); "
-            "run `stacktest reap --yes` to remove them"
-        )
-    for project, (c, n, v) in reaped.removed:
-        out.print(f"removed {project}: {c} containers, {n} networks, {v} volumes")
-    for image in reaped.images_removed:
-        out.print(f"removed image {image}")
+    render.reap(reaped, removing=yes)
     return 0
 
 
@@ -297,7 +213,7 @@ def _suite(
     """What `test` and `coverage run` share: one checked request, progress lines and phase banners."""
     s = settings()
     request = workflows.RunRequest.checked(s, mode, ctx.args, workers=workers, keep=keep, build=build)
-    return workflow(s, request, on_progress=ProgressView(live=False), on_phase=_phase_banner)
+    return workflow(s, request, on_progress=render.ProgressView(live=False), on_phase=_phase_banner)
 
 
 @app.command(context_settings=_PASS)
@@ -323,14 +239,6 @@ coverage_app = typer.Typer(
 app.add_typer(coverage_app, name="coverage")
 
 
-def _coverage_table(rep: Report) -> Table:
-    table = Table("service", "statements", "missed", "cover", title="coverage inside the containers")
-    for f in [*rep.services, rep.total]:
-        style = "bold" if f.service == "TOTAL" else ""
-        table.add_row(f.service, str(f.statements), str(f.missing), f"{f.percent:.1f}%", style=style)
-    return table
-
-
 @coverage_app.command("run", context_settings=_PASS)
 def coverage_run(
     ctx: typer.Context,
@@ -341,7 +249,7 @@ def coverage_run(
 ) -> int:
     """Up with coverage, run pytest, stop gracefully, harvest, combine, report, down."""
     run = _suite(ctx, mode, workers, keep, build, workflows.coverage_run)
-    out.print(_coverage_table(run.report))
+    out.print(render.coverage_table(run.report))
     for service, why in sorted(run.harvest.missing.items()):
         err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
     out.print(f"html: {run.report.html}  xml: {run.report.xml}  json: {run.report.json}")
@@ -382,7 +290,7 @@ def coverage_combine(
 ) -> int:
     """Merge harvested data of several runs or CI jobs, then report."""
     rep = workflows.combine(settings(), folders)
-    out.print(_coverage_table(rep))
+    out.print(render.coverage_table(rep))
     out.print(f"html: {rep.html}  xml: {rep.xml}  json: {rep.json}")
     return 0
 
@@ -390,7 +298,7 @@ def coverage_combine(
 @coverage_app.command("report")
 def coverage_report() -> int:
     """Report the latest combined data again (terminal table, HTML, XML, JSON)."""
-    out.print(_coverage_table(workflows.report_latest(settings())))
+    out.print(render.coverage_table(workflows.report_latest(settings())))
     return 0
 
 
@@ -404,52 +312,7 @@ def cleanup_cmd(
     """Show (or with --yes remove) the test data whose name starts with the cleanup prefix."""
     s = settings()
     results = workflows.cleanup(s, apply=yes, names=backend or [], project=project)
-    if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "prefix": s.cleanup_prefix,
-                    "applied": yes,
-                    "backends": [
-                        {
-                            "name": r.backend,
-                            "kind": r.kind,
-                            "records": [{"id": x.id, "name": x.name} for x in r.records],
-                            "related": r.related,
-                            "skipped": r.skipped,
-                            "deleted": r.deleted,
-                        }
-                        for r in results
-                    ],
-                }
-            )
-        )
-        return 0
-    for r in results:
-        for key in r.skipped:
-            err.print(
-                f"[yellow]warning[/]: {escape(r.backend)}: skipped {escape(key)}: cleanup cannot read it"
-            )
-        if not r.records and not r.related:
-            out.print(f"{r.backend} ({r.kind}): no test data")
-            if yes:
-                out.print(f"{r.backend}: deleted 0")
-            continue
-        table = Table(
-            "id",
-            "name",
-            title=f"{r.backend} ({r.kind}): {len(r.records)} test records"
-            + (f", {r.related} related keys" if r.kind == "redis" else ""),
-        )
-        for x in r.records[:50]:
-            table.add_row(x.id, x.name)
-        if len(r.records) > 50:
-            table.add_row("...", f"and {len(r.records) - 50} more")
-        out.print(table)
-        if yes:
-            out.print(f"{r.backend}: deleted {r.deleted}")
-    if not yes and any(r.records or r.related for r in results):
-        out.print("dry run: nothing was deleted; `stacktest cleanup --yes` (just test-cleanup) removes them")
+    render.cleanup(results, prefix=s.cleanup_prefix, applied=yes, as_json=as_json)
     return 0
 
 
@@ -460,18 +323,7 @@ def init_cmd(
     """Adopt stacktest in this repository: propose [tool.stacktest], just recipes and conftest lines
     from the compose files and Dockerfiles here. Shows what it would write; --yes writes it."""
     proposal, written = workflows.init(settings(), Path.cwd(), write=yes)
-    for change in proposal.changes:
-        if change.action == "unchanged":
-            out.print(f"{change.path}: already set up, left as it is")
-            continue
-        out.print(f"[bold]{change.path}[/]:" + ("" if yes else f" would {change.action}"))
-        out.print(change.text, markup=False)
-    for note in proposal.notes:
-        out.print(f"note: {escape(note)}")
-    for path in written:
-        out.print(f"wrote {path}")
-    if not yes and any(c.action != "unchanged" for c in proposal.changes):
-        out.print("dry run: nothing was written; `stacktest init --yes` writes it")
+    render.init(proposal, written, yes=yes)
     return 0
 
 
@@ -482,27 +334,8 @@ def diagnose_cmd(
 ) -> int:
     """Explain why a run failed: engine, compose, each service, ports, env, leftovers, coverage, tests.
     Exit 0: all is well; 1: problems found; 11: the engine is unreachable, nothing was checked."""
-    from stacktest import diagnose
-
     report = workflows.diagnose(settings(), project)
-    if as_json:
-        out.print_json(report.to_json())
-    else:
-        colours = {"ok": "green", "info": "blue", "warning": "yellow", "error": "red"}
-        table = Table("", "check", "finding", "fix", title="stacktest diagnose")
-        for f in report.sorted():
-            table.add_row(f"[{colours[f.severity]}]{f.severity}[/]", f.check, escape(f.title), escape(f.fix))
-        out.print(table)
-        for f in report.sorted():
-            if f.severity == "error" and f.evidence:
-                out.print(f"[red]{escape(f.title)}[/]\n{escape(f.evidence)}\n")
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")  # env: GITHUB_STEP_SUMMARY (GitHub Actions)
-    if summary:
-        with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(diagnose.to_markdown(report))
-    if os.environ.get("GITHUB_ACTIONS") == "true":  # env: GITHUB_ACTIONS
-        for line in diagnose.github_annotations(report):
-            sys.stdout.write(line + "\n")  # workflow commands must reach stdout unformatted
+    render.diagnose(report, as_json=as_json)
     return report.exit_code
 
 

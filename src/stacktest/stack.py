@@ -504,7 +504,8 @@ def stale_images(engine: Engine) -> list[tuple[str, str]]:
     for image_id, tags, labels in engine.images_labelled(LABEL_ROOT):
         root = labels.get(LABEL_ROOT, "")
         if labels.get(LABEL_HOST) == host and root and not Path(root).is_dir():
-            out.append((tags[0] if tags else image_id[:19], root))
+            named = [t for t in tags if t != "<none>:<none>"]
+            out.append((named[0] if named else image_id, root))
     return out
 
 

@@ -37,7 +37,28 @@ if TYPE_CHECKING:
     from stacktest.cleanup import BackendResult
     from stacktest.diagnose import Report as DiagnoseReport
 
-__all__ = ["CoverageRun", "RunRequest", "coverage_run", "managed_stack", "stack_env", "test", "up"]
+__all__ = [
+    "CoverageRun",
+    "Reaped",
+    "RunRequest",
+    "attach",
+    "cleanup",
+    "combine",
+    "coverage_run",
+    "diagnose",
+    "down",
+    "harvest",
+    "harvest_running",
+    "init",
+    "logs",
+    "managed_stack",
+    "reap",
+    "report_latest",
+    "stack_env",
+    "test",
+    "up",
+    "wait",
+]
 
 log = logging.getLogger("stacktest")
 

@@ -1,0 +1,213 @@
+"""What the CLI shows a person: rich tables and live progress on a terminal, plain lines in CI or when
+the output is not a terminal, JSON where asked. The only module besides cli.py that prints."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from stacktest.readiness import Progress, Status
+
+if TYPE_CHECKING:
+    from stacktest.adopt import Proposal
+    from stacktest.cleanup import BackendResult
+    from stacktest.diagnose import Report as Diagnosis
+    from stacktest.sidecar import Report
+    from stacktest.stack import Stack
+    from stacktest.workflows import Reaped
+
+__all__ = [
+    "ProgressView",
+    "cleanup",
+    "coverage_table",
+    "diagnose",
+    "err",
+    "init",
+    "out",
+    "reap",
+    "status_table",
+]
+
+# CI=true and NO_COLOR turn colour and live tables off.
+_plain = bool(os.environ.get("NO_COLOR")) or os.environ.get("CI", "").lower() == "true"  # env: NO_COLOR, CI
+out = Console(no_color=_plain, highlight=False, soft_wrap=True)
+err = Console(stderr=True, no_color=_plain, highlight=False, soft_wrap=True)
+
+
+class ProgressView:
+    """A live table on a terminal; plain lines in CI or when output is not a terminal."""
+
+    def __init__(self, live: bool = True) -> None:
+        self.rows: dict[str, Progress] = {}
+        self.live: Live | None = None
+        if live and err.is_terminal and not _plain:
+            self.live = Live(self._table(), console=err, refresh_per_second=10, transient=False)
+
+    def _table(self) -> Table:
+        table = Table("service", "state", "detail", "time", box=None)
+        colours = {Status.READY: "green", Status.FAILED: "red", Status.WAITING: "yellow"}
+        for p in sorted(self.rows.values(), key=lambda p: p.service):
+            table.add_row(
+                p.service, f"[{colours[p.status]}]{p.status.value}[/]", p.detail, f"{p.elapsed:.2f}s"
+            )
+        return table
+
+    def __call__(self, p: Progress) -> None:
+        self.rows[p.service] = p
+        if self.live is not None:
+            self.live.update(self._table())
+        elif p.status is not Status.WAITING:
+            err.print(f"stacktest: {p.service}: {p.status.value} ({p.detail}) after {p.elapsed:.2f}s")
+
+    def __enter__(self) -> ProgressView:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+
+def status_table(stack: Stack) -> Table:
+    table = Table(
+        "service", "state", "ready", "engine health", "restarts", "url", title=f"stack {stack.project}"
+    )
+    for row in stack.overview():
+        how = escape(row["readiness"])
+        table.add_row(
+            row["name"],
+            row["state"],
+            f"[green]yes[/] ({how})" if row["ready"] else f"[red]no[/] ({how})",
+            row["health"] or "-",
+            str(row["restarts"]),
+            row["url"] or "-",
+        )
+    return table
+
+
+def coverage_table(rep: Report) -> Table:
+    table = Table("service", "statements", "missed", "cover", title="coverage inside the containers")
+    for f in [*rep.services, rep.total]:
+        style = "bold" if f.service == "TOTAL" else ""
+        table.add_row(f.service, str(f.statements), str(f.missing), f"{f.percent:.1f}%", style=style)
+    return table
+
+
+def reap(reaped: Reaped, *, removing: bool) -> None:
+    if not reaped.stale and not reaped.images:
+        out.print("no stale stacks or images")
+        return
+    if reaped.stale:
+        table = Table("project", "checkout", "containers", "why")
+        for info, why in reaped.stale:
+            table.add_row(info.project, info.root or info.checkout, str(info.containers), why)
+        out.print(table)
+    for image, checkout in reaped.images:
+        out.print(f"image {image}: built for {checkout}, which no longer exists")
+    if not removing:
+        out.print(
+            f"{len(reaped.stale)} stale stack(s), {len(reaped.images)} stale image(s); "
+            "run `stacktest reap --yes` to remove them"
+        )
+    for project, (c, n, v) in reaped.removed:
+        out.print(f"removed {project}: {c} containers, {n} networks, {v} volumes")
+    for image in reaped.images_removed:
+        out.print(f"removed image {image}")
+
+
+def cleanup(results: list[BackendResult], *, prefix: str, applied: bool, as_json: bool) -> None:
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "prefix": prefix,
+                    "applied": applied,
+                    "backends": [
+                        {
+                            "name": r.backend,
+                            "kind": r.kind,
+                            "records": [{"id": x.id, "name": x.name} for x in r.records],
+                            "related": r.related,
+                            "skipped": r.skipped,
+                            "deleted": r.deleted,
+                        }
+                        for r in results
+                    ],
+                }
+            )
+        )
+        return
+    for r in results:
+        for key in r.skipped:
+            err.print(
+                f"[yellow]warning[/]: {escape(r.backend)}: skipped {escape(key)}: cleanup cannot read it"
+            )
+        if not r.records and not r.related:
+            out.print(f"{r.backend} ({r.kind}): no test data")
+            if applied:
+                out.print(f"{r.backend}: deleted 0")
+            continue
+        table = Table(
+            "id",
+            "name",
+            title=f"{r.backend} ({r.kind}): {len(r.records)} test records"
+            + (f", {r.related} related keys" if r.kind == "redis" else ""),
+        )
+        for x in r.records[:50]:
+            table.add_row(x.id, x.name)
+        if len(r.records) > 50:
+            table.add_row("...", f"and {len(r.records) - 50} more")
+        out.print(table)
+        if applied:
+            out.print(f"{r.backend}: deleted {r.deleted}")
+    if not applied and any(r.records or r.related for r in results):
+        out.print(
+            "dry run: nothing was deleted; `stacktest cleanup --yes` (just test-cleanup) removes them"
+        )
+
+
+def init(proposal: Proposal, written: list[Path], *, yes: bool) -> None:
+    for change in proposal.changes:
+        if change.action == "unchanged":
+            out.print(f"{change.path}: already set up, left as it is")
+            continue
+        out.print(f"[bold]{change.path}[/]:" + ("" if yes else f" would {change.action}"))
+        out.print(change.text, markup=False)
+    for note in proposal.notes:
+        out.print(f"note: {escape(note)}")
+    for path in written:
+        out.print(f"wrote {path}")
+    if not yes and any(c.action != "unchanged" for c in proposal.changes):
+        out.print("dry run: nothing was written; `stacktest init --yes` writes it")
+
+
+def diagnose(report: Diagnosis, *, as_json: bool) -> None:
+    from stacktest.diagnose import github_annotations, to_markdown
+
+    if as_json:
+        out.print_json(report.to_json())
+    else:
+        colours = {"ok": "green", "info": "blue", "warning": "yellow", "error": "red"}
+        table = Table("", "check", "finding", "fix", title="stacktest diagnose")
+        for f in report.sorted():
+            table.add_row(f"[{colours[f.severity]}]{f.severity}[/]", f.check, escape(f.title), escape(f.fix))
+        out.print(table)
+        for f in report.sorted():
+            if f.severity == "error" and f.evidence:
+                out.print(f"[red]{escape(f.title)}[/]\n{escape(f.evidence)}\n")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")  # env: GITHUB_STEP_SUMMARY (GitHub Actions)
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(to_markdown(report))
+    if os.environ.get("GITHUB_ACTIONS") == "true":  # env: GITHUB_ACTIONS
+        for line in github_annotations(report):
+            sys.stdout.write(line + "\n")  # workflow commands must reach stdout unformatted
