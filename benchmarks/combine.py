@@ -17,7 +17,7 @@ from pathlib import Path
 import coverage
 from _common import REPO, record
 
-from stacktest import sidecar
+from stacktest import _coverage
 from stacktest._engine import Engine
 from stacktest.settings import load_settings
 
@@ -44,7 +44,7 @@ def trial(engine: Engine, image: str, count: int, work: Path, settings) -> float
     rng = random.Random(count)
     volume = engine.client.volumes.create()
     container = engine.client.containers.create(
-        image, ["true"], volumes={volume.name: {"bind": sidecar.DATA_ROOT}}
+        image, ["true"], volumes={volume.name: {"bind": _coverage.DATA_ROOT}}
     )
     try:
         container.reload()
@@ -55,14 +55,14 @@ def trial(engine: Engine, image: str, count: int, work: Path, settings) -> float
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             for f in files.iterdir():
-                tar.add(f, arcname=f"{Path(sidecar.DATA_DIR).name}/{f.name}")
-        container.put_archive(sidecar.DATA_ROOT, buf.getvalue())
+                tar.add(f, arcname=f"{Path(_coverage.DATA_DIR).name}/{f.name}")
+        container.put_archive(_coverage.DATA_ROOT, buf.getvalue())
         state = engine.inspect(container.id)
         assert state is not None
         start = time.monotonic()
-        harvested = sidecar.harvest(engine, {"auth": [state]}, work / f"h-{count}")
+        harvested = _coverage.harvest(engine, {"auth": [state]}, work / f"h-{count}")
         assert harvested.files["auth"] == count, harvested.files
-        sidecar.combine(
+        _coverage.combine(
             work / f"h-{count}", ["auth"], {"auth": {"/app": str(SOURCES)}}, REPO, work / f"c-{count}"
         )
         return time.monotonic() - start

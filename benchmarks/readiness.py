@@ -20,7 +20,7 @@ import httpx
 import yaml
 from _common import REPO, median, record
 
-from stacktest import stack as stacks
+from stacktest import stacks
 from stacktest._engine import Engine, engine_host
 from stacktest.readiness import Progress, Status, probe_once
 from stacktest.settings import load_settings

@@ -25,7 +25,7 @@ import httpx
 import yaml
 from _common import REPO, median, record
 
-from stacktest import stack as stacks
+from stacktest import stacks
 from stacktest._engine import Engine
 from stacktest.readiness import Status
 from stacktest.settings import load_settings

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from _common import REPO, median, record
 
-from stacktest import sidecar
+from stacktest import _coverage
 from stacktest._engine import Engine
 from stacktest.settings import load_settings
 
@@ -66,7 +66,7 @@ def main() -> None:
     settings = load_settings(config=REPO / "pyproject.toml")
     engine = Engine.connect()
     with tempfile.TemporaryDirectory() as run_dir:
-        spy = sidecar.prepare_spy(settings, Path(run_dir))
+        spy = _coverage.prepare_spy(settings, Path(run_dir))
         ours, stock, kept_ours, kept_stock = [], [], [], []
         for i in range(args.trials):
             t, k = trial(engine, settings.base_image, spy, stock=False)

@@ -16,8 +16,7 @@ from pathlib import Path
 import httpx
 from _common import REPO, median, record
 
-from stacktest import _compose, sidecar
-from stacktest import stack as stacks
+from stacktest import _compose, _coverage, stacks
 from stacktest.settings import load_settings
 
 sys.path.insert(0, str(REPO))
@@ -62,16 +61,16 @@ def trial(settings, covered: bool, total: int, tmp: Path) -> float:  # type: ign
     extra = []
     project = _compose.new_project_name(settings.project_prefix, settings.root)
     if covered:
-        spy = sidecar.prepare_spy(settings, tmp / project)
+        spy = _coverage.prepare_spy(settings, tmp / project)
         base = _compose.detect(settings.compose_command).bind("", settings.compose_paths, {}, 60).config()
-        extra = [sidecar.overlay(settings, base, spy, tmp / project / "coverage.yml")]
-    st = stacks.start(settings, extra_files=extra, coverage=covered, project=project)
-    st.wait()
+        extra = [_coverage.overlay(settings, base, spy, tmp / project / "coverage.yml")]
+    started = stacks.start(settings, extra_files=extra, coverage=covered, project=project)
+    started.wait()
     try:
-        urls = st.urls()
+        urls = started.urls()
         return load(urls["api"], urls["auth"], total)
     finally:
-        stacks.teardown(st)
+        stacks.teardown(started)
 
 
 def main() -> None:

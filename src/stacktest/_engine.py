@@ -463,8 +463,8 @@ class _ChunkReader(io.RawIOBase):
 
 
 def _state(service: str, attrs: Mapping[str, Any]) -> ServiceState:
-    st = attrs.get("State", {}) or {}
-    health = st.get("Health") or None
+    raw = attrs.get("State", {}) or {}
+    health = raw.get("Health") or None
     config = attrs.get("Config", {}) or {}
     hc = config.get("Healthcheck") or {}
     test = tuple(hc.get("Test") or ())
@@ -479,22 +479,22 @@ def _state(service: str, attrs: Mapping[str, Any]) -> ServiceState:
     return ServiceState(
         service=service,
         container_id=str(attrs.get("Id", "")),
-        status=str(st.get("Status", "unknown")),
+        status=str(raw.get("Status", "unknown")),
         health=str(health.get("Status")) if health else None,
-        exit_code=int(st.get("ExitCode", 0) or 0),
-        oom_killed=bool(st.get("OOMKilled", False)),
+        exit_code=int(raw.get("ExitCode", 0) or 0),
+        oom_killed=bool(raw.get("OOMKilled", False)),
         restart_count=int(attrs.get("RestartCount", 0) or 0),
         ports=ports,
         has_healthcheck=bool(test) and test[0] != "NONE",
         healthcheck=test,
-        started_at=str(st.get("StartedAt", "")),
+        started_at=str(raw.get("StartedAt", "")),
         image=str(config.get("Image", "")),
         hostname=str(config.get("Hostname", "")),
         number=int((config.get("Labels") or {}).get(NUMBER_LABEL, "1") or 1),
         name=str(attrs.get("Name", "")).lstrip("/"),
         image_id=str(attrs.get("Image", "")),
         restart_policy=str(((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name", "")),
-        finished_at=_epoch(str(st.get("FinishedAt") or "")),
+        finished_at=_epoch(str(raw.get("FinishedAt") or "")),
     )
 
 

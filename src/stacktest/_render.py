@@ -17,11 +17,11 @@ from rich.table import Table
 from stacktest.readiness import Progress, Status
 
 if TYPE_CHECKING:
+    from stacktest._coverage import Report
     from stacktest.adopt import Proposal
     from stacktest.cleanup import BackendResult
     from stacktest.diagnose import Report as Diagnosis
-    from stacktest.sidecar import Report
-    from stacktest.stack import Stack
+    from stacktest.stacks import Stack
     from stacktest.workflows import Reaped
 
 __all__ = [

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENV_LOG_LINES", "ENV_PROJECT", "ENV_REPLICA_URLS", "ENV_URLS", "FOLDER", "StateDir"]
+__all__ = ["ENV_LOG_LINES", "ENV_PROJECT", "ENV_REPLICA_URLS", "ENV_URLS", "FOLDER", "HARVEST_MARK", "StateDir"]
 
 FOLDER = ".stacktest"
+HARVEST_MARK = FOLDER + "-harvest"  # in a folder `coverage harvest --into` made: it may empty it again
 
 # What `stacktest test` hands the pytest plugin (and every xdist worker) in the environment.
 ENV_PROJECT = "STACKTEST_PROJECT"  # the compose project of the stack under test

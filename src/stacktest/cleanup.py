@@ -30,7 +30,7 @@ from stacktest import _http
 from stacktest._http import ADMIN_TIMEOUT
 from stacktest.errors import CleanupError
 from stacktest.settings import CleanupBackend, Settings
-from stacktest.stack import Stack
+from stacktest.stacks import Stack
 
 __all__ = ["BackendResult", "Record", "backends_for", "check_prefix", "is_test_name", "run"]
 

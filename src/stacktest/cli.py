@@ -139,12 +139,12 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> int:
     """Show each service's state, health and URL."""
-    st = workflows.attach(settings(), project)
+    running = workflows.attach(settings(), project)
     if as_json:
-        rows = {row.pop("name"): row for row in st.overview()}  # "web", and "web-2" for a replica
-        out.print_json(json.dumps({"project": st.project, "services": rows}))
+        rows = {row.pop("name"): row for row in running.overview()}  # "web", and "web-2" for a replica
+        out.print_json(json.dumps({"project": running.project, "services": rows}))
     else:
-        out.print(render.status_table(st))
+        out.print(render.status_table(running))
     return 0
 
 

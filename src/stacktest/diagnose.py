@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from stacktest import _compose
-from stacktest import stack as stacks
+from stacktest import _compose, stacks
 from stacktest._engine import Engine, ServiceState, engine_host
 from stacktest.errors import EngineUnavailable, StacktestError
 from stacktest.readiness import probe_once

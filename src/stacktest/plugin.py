@@ -147,7 +147,7 @@ def _resolve_stack(config: pytest.Config) -> StackHandle:
     if project and urls:
         replicas = json.loads(os.environ.get(ENV_REPLICA_URLS) or "{}")  # env: STACKTEST_REPLICA_URLS
         return StackHandle(project, json.loads(urls), replicas)
-    from stacktest import stack as stacks
+    from stacktest import stacks
     from stacktest.errors import StacktestError
     try:
         found = stacks.attach(_settings(config))

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stacktest import _compose, _images, sidecar
-from stacktest import stack as stacks
+from stacktest import _compose, _coverage, _images, stacks
 from stacktest._engine import ServiceState, StackInfo
-from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_URLS
+from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_URLS, HARVEST_MARK
 from stacktest.errors import (
     ConfigError,
     CoverageBelowTarget,
@@ -30,7 +29,7 @@ from stacktest.errors import (
 from stacktest.readiness import Progress
 from stacktest.runner import Mode, RunResult, mode_named, plan, run_tests
 from stacktest.settings import Settings
-from stacktest.stack import Stack
+from stacktest.stacks import Stack
 
 if TYPE_CHECKING:
     from stacktest.adopt import Proposal
@@ -272,8 +271,8 @@ def test(
 @dataclass
 class CoverageRun:
     tests: RunResult
-    harvest: sidecar.Harvest
-    report: sidecar.Report
+    harvest: _coverage.Harvest
+    report: _coverage.Report
     stop_seconds: dict[str, float]  # per covered container: stop request to exit
     problem: StacktestError | None = None  # what fails a run whose tests passed
 
@@ -301,15 +300,15 @@ def coverage_run(
     project = _new_project(settings)
     run_dir = settings.state.run(project)
     run_dir.mkdir(parents=True, exist_ok=True)
-    spy = sidecar.prepare_spy(settings, run_dir)
+    spy = _coverage.prepare_spy(settings, run_dir)
     base = (
         _compose.detect(settings.compose_command)
         .bind("", settings.compose_paths, _images.image_env(settings), settings.command_timeout)
         .config()
     )
-    extra = sidecar.overlay(settings, base, spy, run_dir / "coverage.yml")
+    extra = _coverage.overlay(settings, base, spy, run_dir / "coverage.yml")
     report_root = settings.root / settings.coverage_report_dir
-    sidecar.check_report_dir(report_root)
+    _coverage.check_report_dir(report_root)
     report_dir = report_root / project  # each run its own folder: two runs of one checkout never mix
     data_dir = report_dir / "data"
     covered = list(settings.coverage_services)
@@ -318,12 +317,12 @@ def coverage_run(
         """The containers exist, not yet started: keep each image's own PYTHONPATH, and make the data
         volumes writable for services that do not run as root."""
         replicas = _replicas(stack, covered)
-        from_images = sidecar.image_pythonpath(stack.engine, replicas)
+        from_images = _coverage.image_pythonpath(stack.engine, replicas)
         if from_images:
-            sidecar.overlay(settings, base, spy, extra, from_images)
+            _coverage.overlay(settings, base, spy, extra, from_images)
             stack.compose.run(stack.compose.up_argv(no_start=True), what="compose up --no-start")
             replicas = _replicas(stack, covered)
-        sidecar.make_data_writable(stack.engine, replicas)
+        _coverage.make_data_writable(stack.engine, replicas)
 
     with managed_stack(
         settings,
@@ -335,12 +334,12 @@ def coverage_run(
         project=project,
         before_start=before_start,
     ) as stack:
-        sidecar.check_spy(stack.engine, _replicas(stack, covered), run_dir)
+        _coverage.check_spy(stack.engine, _replicas(stack, covered), run_dir)
         result = _run_suite(settings, stack, request, report_dir / "junit", on_phase)
         harvested, stop_seconds = _stop_and_harvest(settings, stack, covered, data_dir)
-    per_service = sidecar.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
-    rep = sidecar.report(report_dir, per_service, settings.coverage_paths, settings.root, report_dir)
-    sidecar.link_latest(report_root, report_dir)
+    per_service = _coverage.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
+    rep = _coverage.report(report_dir, per_service, settings.coverage_paths, settings.root, report_dir)
+    _coverage.link_latest(report_root, report_dir)
     settings.state.write_last(
         "coverage.json",
         {
@@ -354,7 +353,9 @@ def coverage_run(
     return CoverageRun(result, harvested, rep, stop_seconds, _problem(settings, harvested, rep))
 
 
-def _problem(settings: Settings, harvested: sidecar.Harvest, rep: sidecar.Report) -> StacktestError | None:
+def _problem(
+    settings: Settings, harvested: _coverage.Harvest, rep: _coverage.Report
+) -> StacktestError | None:
     if harvested.missing and settings.coverage_require_data:
         service, why = sorted(harvested.missing.items())[0]
         return CoverageError(
@@ -376,7 +377,7 @@ def _replicas(stack: Stack, services: Sequence[str]) -> dict[str, list[ServiceSt
 
 def _stop_and_harvest(
     settings: Settings, stack: Stack, services: Sequence[str], dest: Path
-) -> tuple[sidecar.Harvest, dict[str, float]]:
+) -> tuple[_coverage.Harvest, dict[str, float]]:
     """Stop the covered services gracefully (so coverage saves at exit), then copy their data out.
     Returns the harvest and, per container that was running, the seconds from the stop request to its
     exit (as the engine recorded it)."""
@@ -403,13 +404,10 @@ def _stop_and_harvest(
         after = stack.engine.inspect(before.container_id)
         if after is not None and after.finished_at:
             stopped[after.label] = round(max(0.0, after.finished_at - requested), 3)
-    return sidecar.harvest(stack.engine, replicas, dest), stopped
+    return _coverage.harvest(stack.engine, replicas, dest), stopped
 
 
-HARVEST_MARK = ".stacktest-harvest"
-
-
-def harvest_running(settings: Settings, stack: Stack, dest: Path) -> sidecar.Harvest:
+def harvest_running(settings: Settings, stack: Stack, dest: Path) -> _coverage.Harvest:
     """`stacktest coverage harvest`: the data of a kept coverage stack, for `coverage combine`.
 
     ``dest`` is emptied only when stacktest made it (a marker file inside says so); any other folder
@@ -449,9 +447,7 @@ def logs(
     found = stacks.attach(settings, project)
     unknown = [x for x in services if x not in found.record.services]
     if unknown:
-        raise UsageError(
-            f"unknown service {unknown[0]!r}; the stack has: {', '.join(found.record.services)}"
-        )
+        raise UsageError(f"unknown service {unknown[0]!r}; the stack has: {', '.join(found.record.services)}")
     return found.compose.attach(found.compose.logs_argv(services, follow=follow, tail=tail))
 
 
@@ -487,7 +483,7 @@ def reap(settings: Settings, *, remove: bool) -> Reaped:
     return Reaped(stale, removed, images, gone)
 
 
-def combine(settings: Settings, folders: Sequence[Path]) -> sidecar.Report:
+def combine(settings: Settings, folders: Sequence[Path]) -> _coverage.Report:
     """`stacktest coverage combine`: merge harvested data of several runs or CI jobs, then report."""
     report_root = settings.root / settings.coverage_report_dir
     merged_run = report_root / f"combined-{int(time.time())}"
@@ -501,13 +497,13 @@ def combine(settings: Settings, folders: Sequence[Path]) -> sidecar.Report:
                 for f in service_dir.glob(".coverage.*"):  # the same file name may come from two jobs
                     shutil.copy2(f, merged / service_dir.name / f"{f.name}.job{i}")
     services = sorted(p.name for p in merged.iterdir()) if merged.is_dir() else []
-    per = sidecar.combine(merged, services, settings.coverage_paths, settings.root, merged_run)
-    rep = sidecar.report(merged_run, per, settings.coverage_paths, settings.root, merged_run)
-    sidecar.link_latest(report_root, merged_run)
+    per = _coverage.combine(merged, services, settings.coverage_paths, settings.root, merged_run)
+    rep = _coverage.report(merged_run, per, settings.coverage_paths, settings.root, merged_run)
+    _coverage.link_latest(report_root, merged_run)
     return rep
 
 
-def report_latest(settings: Settings) -> sidecar.Report:
+def report_latest(settings: Settings) -> _coverage.Report:
     """`stacktest coverage report`: the latest combined data, reported again."""
     latest = (settings.root / settings.coverage_report_dir / "latest").resolve()
     per = {p.name.removeprefix(".coverage."): p for p in latest.glob(".coverage.*")}
@@ -516,7 +512,7 @@ def report_latest(settings: Settings) -> sidecar.Report:
             f"no combined coverage data in {latest}",
             hint="run `stacktest coverage run` (just test-sidecar-coverage) first",
         )
-    return sidecar.report(latest, per, settings.coverage_paths, settings.root, latest)
+    return _coverage.report(latest, per, settings.coverage_paths, settings.root, latest)
 
 
 def cleanup(
@@ -529,7 +525,7 @@ def cleanup(
     return cleaning.run(settings, stacks.attach(settings, project), apply=apply, names=names)
 
 
-def harvest(settings: Settings, *, into: Path | None, project: str | None) -> tuple[Path, sidecar.Harvest]:
+def harvest(settings: Settings, *, into: Path | None, project: str | None) -> tuple[Path, _coverage.Harvest]:
     """`stacktest coverage harvest`: stop the covered services of a kept coverage stack, copy their data."""
     found = stacks.attach(settings, project)
     if not found.record.coverage:

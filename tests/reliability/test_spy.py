@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from stacktest import sidecar
+from stacktest import _coverage
 from stacktest.settings import load_settings
 
 
 @pytest.fixture
 def spy(tmp_path: Path) -> Path:
     settings = load_settings(cwd=tmp_path, environ={})
-    return sidecar.prepare_spy(settings, tmp_path / "run")
+    return _coverage.prepare_spy(settings, tmp_path / "run")
 
 
 def start(spy: Path, data: Path, argv: list[str], **env: str) -> subprocess.Popen[str]:
@@ -90,7 +90,7 @@ def test_an_unwritable_data_folder_is_said_on_stderr() -> None:
     top = Path(tempfile.mkdtemp(prefix="stacktest-spy-"))
     try:
         top.chmod(0o755)
-        spy = sidecar.prepare_spy(load_settings(cwd=top, environ={}), top / "run")
+        spy = _coverage.prepare_spy(load_settings(cwd=top, environ={}), top / "run")
         data = top / "data"
         data.mkdir(mode=0o755)
         (top / "app.py").write_text("print('served')\n")

@@ -8,7 +8,7 @@ import coverage
 import pytest
 import yaml
 
-from stacktest import sidecar
+from stacktest import _coverage
 from stacktest.errors import ConfigError, CoverageError
 from stacktest.settings import load_settings
 
@@ -25,7 +25,7 @@ def settings(tmp_path: Path, services: str = "['web']"):  # type: ignore[no-unty
 
 def test_overlay_has_the_seed_shape(tmp_path: Path) -> None:
     config = {"services": {"web": {"environment": {"PYTHONPATH": "/opt/lib"}}, "db": {}}}
-    path = sidecar.overlay(settings(tmp_path), config, Path("/spy"), tmp_path / "o.yml")
+    path = _coverage.overlay(settings(tmp_path), config, Path("/spy"), tmp_path / "o.yml")
     data = yaml.safe_load(path.read_text())
     web = data["services"]["web"]
     assert web["environment"]["PYTHONPATH"] == "/coverage-spy:/opt/lib"
@@ -39,7 +39,7 @@ def test_overlay_has_the_seed_shape(tmp_path: Path) -> None:
 
 def test_overlay_keeps_the_image_pythonpath_and_the_stop_signal(tmp_path: Path) -> None:
     config = {"services": {"web": {"stop_signal": "SIGQUIT"}}}
-    path = sidecar.overlay(
+    path = _coverage.overlay(
         settings(tmp_path), config, Path("/spy"), tmp_path / "o.yml", {"web": "/srv/lib:/srv/vendor"}
     )
     env = yaml.safe_load(path.read_text())["services"]["web"]["environment"]
@@ -49,21 +49,23 @@ def test_overlay_keeps_the_image_pythonpath_and_the_stop_signal(tmp_path: Path) 
 
 def test_overlay_refuses_an_unknown_service(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'nope'"):
-        sidecar.overlay(settings(tmp_path, "['nope']"), {"services": {"web": {}}}, Path("/s"), tmp_path / "o")
+        _coverage.overlay(
+            settings(tmp_path, "['nope']"), {"services": {"web": {}}}, Path("/s"), tmp_path / "o"
+        )
 
 
 def test_a_broken_rcfile_is_refused_naming_it(tmp_path: Path) -> None:
     rc = tmp_path / ".coveragerc"
     rc.write_text("[run]\nbranch = maybe\n")
     with pytest.raises(CoverageError) as info:
-        sidecar.validate_rcfile(rc)
+        _coverage.validate_rcfile(rc)
     assert str(rc) in str(info.value)
 
 
 def test_the_generated_rcfile_is_valid_and_says_what_the_spy_needs(tmp_path: Path) -> None:
     rc = tmp_path / ".coveragerc"
-    rc.write_text(sidecar.RCFILE)
-    sidecar.validate_rcfile(rc)  # raises when broken
+    rc.write_text(_coverage.RCFILE)
+    _coverage.validate_rcfile(rc)  # raises when broken
     cov = coverage.Coverage(config_file=str(rc), data_file=None)
     assert cov.get_option("run:parallel") is True  # a data file per process
     assert cov.get_option("run:patch") == ["_exit"]  # forked workers that end with os._exit keep data
@@ -87,14 +89,14 @@ def test_combine_maps_each_service_on_its_own(tmp_path: Path) -> None:
     fake_container_data(data / "auth", "h2", {"/app/main.py": {3}})
     fake_container_data(data / "api", "h3", {"/app/main.py": {1}})
     paths = {"auth": {"/app": "auth"}, "api": {"/app": "api"}}
-    per = sidecar.combine(data, ["auth", "api"], paths, tmp_path, tmp_path / "out")
+    per = _coverage.combine(data, ["auth", "api"], paths, tmp_path, tmp_path / "out")
     assert set(per) == {"auth", "api"}
     total = coverage.CoverageData(basename=str(tmp_path / "out" / ".coverage"))
     total.read()
     assert total.lines(str(tmp_path / "auth" / "main.py")) is not None
     assert sorted(total.lines(str(tmp_path / "auth" / "main.py")) or []) == [1, 2, 3]
     assert sorted(total.lines(str(tmp_path / "api" / "main.py")) or []) == [1]
-    rep = sidecar.report(tmp_path / "out", per, paths, tmp_path, tmp_path / "out")
+    rep = _coverage.report(tmp_path / "out", per, paths, tmp_path, tmp_path / "out")
     figures = {f.service: f for f in rep.services}
     assert figures["auth"].percent == 100.0
     assert figures["api"].percent == 50.0
@@ -103,11 +105,11 @@ def test_combine_maps_each_service_on_its_own(tmp_path: Path) -> None:
 
 
 def test_combine_with_no_data_reports_nothing(tmp_path: Path) -> None:
-    per = sidecar.combine(
+    per = _coverage.combine(
         tmp_path / "empty", ["auth"], {"auth": {"/app": "auth"}}, tmp_path, tmp_path / "out"
     )
     assert per == {}
 
 
 def test_spy_source_is_shipped() -> None:
-    assert (sidecar.spy_source() / "sitecustomize.py").is_file()
+    assert (_coverage.spy_source() / "sitecustomize.py").is_file()

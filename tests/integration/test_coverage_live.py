@@ -11,7 +11,7 @@ from pathlib import Path
 import coverage
 import pytest
 
-from stacktest import sidecar
+from stacktest import _coverage
 from stacktest._engine import Engine
 from stacktest.settings import load_settings
 from tests.conftest import run_cli, wait_until
@@ -86,7 +86,7 @@ def test_spy_stops_a_pid1_service_fast_with_its_data(
 ) -> None:
     """The spy alone, in a plain container: PID 1 without a handler stops in well under a second."""
     settings = load_settings(config=cov_project / "pyproject.toml", environ={})
-    spy = sidecar.prepare_spy(settings, tmp_path / "run")
+    spy = _coverage.prepare_spy(settings, tmp_path / "run")
     data = tmp_path / "data"
     data.mkdir()
     client = docker_engine.client

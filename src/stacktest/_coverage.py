@@ -1,4 +1,5 @@
-"""Sidecar coverage: measure the services inside their containers, then combine and report on the host.
+"""Coverage measured inside the containers ("sidecar coverage" in the seed's words, though no sidecar
+container runs: a spy in each covered service's own processes), combined and reported on the host.
 
 The one module that talks to coverage.py. The sequence (see workflows.coverage_run):
 prepare the spy folder and overlay -> up -> ready -> check the spy started -> pytest -> graceful stop ->
