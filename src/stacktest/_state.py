@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENV_LOG_LINES", "ENV_PROJECT", "ENV_REPLICA_URLS", "ENV_URLS", "FOLDER", "HARVEST_MARK", "StateDir"]
+__all__ = [
+    "ENV_LOG_LINES",
+    "ENV_PROJECT",
+    "ENV_REPLICA_URLS",
+    "ENV_URLS",
+    "FOLDER",
+    "HARVEST_MARK",
+    "StateDir",
+]
 
 FOLDER = ".stacktest"
 HARVEST_MARK = FOLDER + "-harvest"  # in a folder `coverage harvest --into` made: it may empty it again
