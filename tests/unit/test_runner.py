@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from stacktest.errors import UsageError
-from stacktest.runner import MODES, _count, has_test_path, merge_exit_codes, merge_junit, plan
+from stacktest.runner import MODES, _count, has_test_path, merge_exit_codes, merge_junit, plan, run_tests
 
 pytestmark = pytest.mark.unit
 
@@ -127,3 +128,32 @@ def test_merge_junit_keeps_every_testcase(tmp_path: Path) -> None:
     )
     merge_junit([a, b, tmp_path / "missing.xml"], tmp_path / "junit.xml")
     assert _count(tmp_path / "junit.xml") == {"tests": 5, "failed": 1, "errors": 0, "skipped": 1}
+
+
+def test_run_tests_keeps_serial_tests_off_the_workers_and_merges_the_phases(tmp_path: Path) -> None:
+    """Real pytest processes on a small generated suite: two phases, one result, one JUnit file."""
+    (tmp_path / "test_gen.py").write_text(
+        "import os, pytest\n\n"
+        "def test_a(): pass\n\n"
+        "def test_b(): assert os.environ.get('PYTEST_XDIST_WORKER')\n\n"
+        "@pytest.mark.serial\n"
+        "def test_s(): assert not os.environ.get('PYTEST_XDIST_WORKER')\n"
+    )
+    phases: list[str] = []
+    result = run_tests(
+        MODES["n"],
+        ["-q", "-p", "no:cacheprovider"],
+        tests=["test_gen.py"],
+        out_dir=tmp_path / "out",
+        env={},
+        cwd=tmp_path,
+        workers=2,
+        on_phase=phases.append,
+    )
+    assert phases == ["parallel", "serial"]
+    assert result.exit_code == 0 and result.phases == [("parallel", 0), ("serial", 0)]
+    assert result.counts["passed"] == 3 and result.summary == "3 passed, 0 failed"
+    assert result.junit is not None
+    root = ET.parse(result.junit).getroot()  # noqa: S314 - written by the pytest run above
+    cases = {s.get("name", "").rsplit("-", 1)[-1]: [c.get("name", "") for c in s.iter("testcase")] for s in root}
+    assert sorted(cases["parallel"]) == ["test_a", "test_b"] and cases["serial"] == ["test_s"]
