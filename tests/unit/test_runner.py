@@ -155,5 +155,7 @@ def test_run_tests_keeps_serial_tests_off_the_workers_and_merges_the_phases(tmp_
     assert result.counts["passed"] == 3 and result.summary == "3 passed, 0 failed"
     assert result.junit is not None
     root = ET.parse(result.junit).getroot()  # noqa: S314 - written by the pytest run above
-    cases = {s.get("name", "").rsplit("-", 1)[-1]: [c.get("name", "") for c in s.iter("testcase")] for s in root}
+    cases = {
+        s.get("name", "").rsplit("-", 1)[-1]: [c.get("name", "") for c in s.iter("testcase")] for s in root
+    }
     assert sorted(cases["parallel"]) == ["test_a", "test_b"] and cases["serial"] == ["test_s"]
