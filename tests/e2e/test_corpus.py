@@ -75,7 +75,8 @@ def shape_root(request: pytest.FixtureRequest, tmp_path: Path, docker_engine: ob
     name = request.node.callspec.params["shape"]
     root = tmp_path / name
     shutil.copytree(CORPUS / name, root)
-    (root / "app").mkdir(exist_ok=True)
+    for folder in ("app", "suite"):  # a shape's suite may hold only the common test: git keeps no empty folder
+        (root / folder).mkdir(exist_ok=True)
     for f in ("server.py", "worker.py", "seed.py"):
         shutil.copy2(SHARED / f, root / "app" / f)
     shutil.copy2(SHARED / "test_common.py", root / "suite" / "test_common.py")
@@ -171,7 +172,7 @@ def test_init_adopts_a_stack_that_has_no_settings(
     root = tmp_path / "adopted"
     shutil.copytree(CORPUS / "healthcheck-only", root)  # its HTTP healthcheck becomes the probe
     (root / "pyproject.toml").unlink()
-    (root / "suite").rename(root / "tests")
+    (root / "tests").mkdir()
     (root / "app").mkdir()
     shutil.copy2(SHARED / "server.py", root / "app" / "server.py")
     (root / "expect.toml").write_text("data_files = { web = 1 }\n")
