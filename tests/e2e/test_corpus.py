@@ -75,7 +75,7 @@ def shape_root(request: pytest.FixtureRequest, tmp_path: Path, docker_engine: ob
     name = request.node.callspec.params["shape"]
     root = tmp_path / name
     shutil.copytree(CORPUS / name, root)
-    for folder in ("app", "suite"):  # a shape's suite may hold only the common test: git keeps no empty folder
+    for folder in ("app", "suite"):  # a suite of only the common test is no folder in git
         (root / folder).mkdir(exist_ok=True)
     for f in ("server.py", "worker.py", "seed.py"):
         shutil.copy2(SHARED / f, root / "app" / f)
