@@ -7,12 +7,12 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stacktest import _compose, _coverage, _images, stacks
 from stacktest._engine import ServiceState, StackInfo
@@ -135,24 +135,17 @@ def up(
 
     If it cannot be made ready, it is removed again unless ``keep_on_error``.
     """
-    project = _new_project(settings)
-    started: Stack | None = None
-    ok = False
-    try:
-        started = stacks.start(
-            settings,
-            services=services,
-            build=build,
-            kept=True,
-            project=project,
-        )
-        if wait:
-            _record_readiness(settings, started, started.wait(on_progress))
-        ok = True
+    with managed_stack(
+        settings,
+        keep=True,
+        keep_on_error=keep_on_error,
+        build=build,
+        reuse=False,
+        services=services,
+        wait=wait,
+        on_progress=on_progress,
+    ) as started:
         return started
-    finally:
-        if not ok and not keep_on_error:
-            _teardown_partial(settings, started, project)
 
 
 def _new_project(settings: Settings) -> str:
@@ -179,8 +172,11 @@ def managed_stack(
     settings: Settings,
     *,
     keep: bool = False,
+    keep_on_error: bool | None = None,
     build: bool = False,
     reuse: bool = True,
+    services: Sequence[str] = (),
+    wait: bool = True,
     extra_files: Sequence[Path] = (),
     coverage: bool = False,
     on_progress: ProgressFn | None = None,
@@ -188,7 +184,8 @@ def managed_stack(
     before_start: Callable[[Stack], None] | None = None,
 ) -> Iterator[Stack]:
     """A ready stack for one run: this checkout's running one when it is healthy, else a new one that is
-    removed afterwards (on success, failure, error, Ctrl-C or SIGTERM) unless ``keep``."""
+    removed afterwards (on success, failure, error, Ctrl-C or SIGTERM) unless ``keep``. A stack that
+    could not be started or made ready is removed unless ``keep_on_error`` (default: ``keep``)."""
     if reuse and not coverage and not extra_files:
         existing = _reusable(settings, on_progress)
         if existing is not None:
@@ -196,9 +193,11 @@ def managed_stack(
             return
     project = project or _new_project(settings)
     started: Stack | None = None
+    ready = False
     try:
         started = stacks.start(
             settings,
+            services=services,
             build=build,
             kept=keep,
             extra_files=extra_files,
@@ -206,10 +205,13 @@ def managed_stack(
             project=project,
             before_start=before_start,
         )
-        _record_readiness(settings, started, started.wait(on_progress))
+        if wait:
+            _record_readiness(settings, started, started.wait(on_progress))
+        ready = True
         yield started
     finally:
-        if not keep:
+        failed_start = not ready and not (keep if keep_on_error is None else keep_on_error)
+        if not keep or failed_start:
             _teardown_partial(settings, started, project)
 
 
@@ -336,7 +338,7 @@ def coverage_run(
     ) as stack:
         _coverage.check_spy(stack.engine, _replicas(stack, covered), run_dir)
         result = _run_suite(settings, stack, request, report_dir / "junit", on_phase)
-        harvested, stop_seconds = _stop_and_harvest(settings, stack, covered, data_dir)
+        harvested, stop_seconds = _stop_and_harvest(settings, stack, covered, data_dir, base)
     per_service = _coverage.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
     rep = _coverage.report(report_dir, per_service, settings.coverage_paths, settings.root, report_dir)
     _coverage.link_latest(report_root, report_dir)
@@ -376,13 +378,13 @@ def _replicas(stack: Stack, services: Sequence[str]) -> dict[str, list[ServiceSt
 
 
 def _stop_and_harvest(
-    settings: Settings, stack: Stack, services: Sequence[str], dest: Path
+    settings: Settings, stack: Stack, services: Sequence[str], dest: Path, config: Mapping[str, Any]
 ) -> tuple[_coverage.Harvest, dict[str, float]]:
     """Stop the covered services gracefully (so coverage saves at exit), then copy their data out.
     Returns the harvest and, per container that was running, the seconds from the stop request to its
     exit (as the engine recorded it)."""
     replicas = _replicas(stack, services)
-    config_services = stack.compose.config().get("services") or {}
+    config_services = config.get("services") or {}
     running = [(svc, st) for svc, states in replicas.items() for st in states if st.status == "running"]
     requested = time.time()
 
@@ -423,7 +425,9 @@ def harvest_running(settings: Settings, stack: Stack, dest: Path) -> _coverage.H
         shutil.rmtree(dest)
     dest.mkdir(parents=True, exist_ok=True)
     (dest / HARVEST_MARK).write_text("made by `stacktest coverage harvest`; emptied by the next one\n")
-    harvested, _ = _stop_and_harvest(settings, stack, settings.coverage_services, dest)
+    harvested, _ = _stop_and_harvest(
+        settings, stack, settings.coverage_services, dest, stack.compose.config()
+    )
     return harvested
 
 
