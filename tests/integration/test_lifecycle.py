@@ -63,7 +63,9 @@ def test_two_stacks_of_one_checkout_at_once(project: Path) -> None:
 def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: object) -> None:
     # a `stacktest test` run killed with SIGKILL cannot tear down: its stack stays, labelled with its pid
     proc = start_test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
-    assert wait_until(lambda: engine_leftovers(docker_engine, project)["containers"], timeout=120)
+    client = docker_engine.client  # type: ignore[attr-defined]
+    run_label = {"label": [f"io.stacktest.root={project}", "io.stacktest.run"]}  # not a build's containers
+    assert wait_until(lambda: len(client.containers.list(filters=run_label)) == 3, timeout=120)
     time.sleep(3)  # let it get into the test (when exactly does not matter: SIGKILL leaves all behind)
     children = children_of(proc.pid)  # before the kill: then they are init's
     proc.send_signal(signal.SIGKILL)
