@@ -72,7 +72,6 @@ class ServiceState:
     healthcheck: tuple[str, ...] = ()
     started_at: str = ""
     image: str = ""
-    hostname: str = ""
     number: int = 1  # the replica's number (compose's container-number label)
     name: str = ""  # the container's name
     image_id: str = ""
@@ -147,11 +146,7 @@ class Engine:
         return dict(self.client.info())
 
     def image_exists(self, name: str) -> bool:
-        try:
-            self.client.images.get(name)
-        except docker.errors.ImageNotFound:
-            return False
-        return True
+        return self.image_id(name) is not None
 
     def image_id(self, name: str) -> str | None:
         try:
@@ -234,11 +229,11 @@ class Engine:
             return ""
         return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
 
-    def exec(self, container_id: str, argv: list[str], *, user: str = "") -> ExecResult:
+    def exec(self, container_id: str, argv: list[str]) -> ExecResult:
         """Run ``argv`` in a running container and wait for it to end (output attached, so the call
         returns only when the command has finished and its exit code is known)."""
         try:
-            exec_id = self.client.api.exec_create(container_id, argv, stdout=True, stderr=True, user=user)
+            exec_id = self.client.api.exec_create(container_id, argv, stdout=True, stderr=True)
             raw = self.client.api.exec_start(exec_id["Id"], detach=False)
             info = self.client.api.exec_inspect(exec_id["Id"])
         except (docker.errors.DockerException, requests.RequestException) as exc:
@@ -489,7 +484,6 @@ def _state(service: str, attrs: Mapping[str, Any]) -> ServiceState:
         healthcheck=test,
         started_at=str(raw.get("StartedAt", "")),
         image=str(config.get("Image", "")),
-        hostname=str(config.get("Hostname", "")),
         number=int((config.get("Labels") or {}).get(NUMBER_LABEL, "1") or 1),
         name=str(attrs.get("Name", "")).lstrip("/"),
         image_id=str(attrs.get("Image", "")),

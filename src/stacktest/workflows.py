@@ -218,7 +218,7 @@ def managed_stack(
 def _record_readiness(settings: Settings, stack: Stack, ready: dict[str, float]) -> None:
     """``last/readiness.json``: when (epoch seconds) each service of the newest started stack was ready."""
     settings.state.write_last(
-        "readiness.json", {"project": stack.project, "ready_at": {s: t for s, t in ready.items()}}
+        "readiness.json", {"project": stack.project, "ready_at": dict(ready)}
     )
 
 
@@ -277,12 +277,6 @@ class CoverageRun:
     report: _coverage.Report
     stop_seconds: dict[str, float]  # per covered container: stop request to exit
     problem: StacktestError | None = None  # what fails a run whose tests passed
-
-    @property
-    def exit_code(self) -> int:
-        if self.tests.exit_code == 0 and self.problem is not None:
-            return self.problem.exit_code
-        return self.tests.exit_code
 
 
 def coverage_run(
