@@ -33,7 +33,7 @@ __all__ = [
     "init",
     "out",
     "reap",
-    "status_table",
+    "status",
 ]
 
 # CI=true and NO_COLOR turn colour and live tables off.
@@ -77,11 +77,30 @@ class ProgressView:
             self.live.__exit__(None, None, None)
 
 
-def status_table(stack: Stack) -> Table:
+def _whole() -> bool:
+    """Plain lines instead of a table: output that is not a terminal (a CI log, a pipe) or is narrow
+    would get cells cut short (``http://127.0…``), and a URL or a finding must be printed whole."""
+    return not out.is_terminal or out.width < 100
+
+
+def status(stack: Stack) -> None:
+    rows = stack.overview()
+    if _whole():
+        out.print(f"stack {stack.project}", markup=False)
+        for row in rows:
+            ready = "yes" if row["ready"] else "no"
+            out.print(
+                f"{row['name']}: {row['state']}, ready: {ready} ({row['readiness']}), "
+                f"engine health: {row['health'] or '-'}, restarts: {row['restarts']}, "
+                f"url: {row['url'] or '-'}",
+                markup=False,
+                soft_wrap=True,
+            )
+        return
     table = Table(
         "service", "state", "ready", "engine health", "restarts", "url", title=f"stack {stack.project}"
     )
-    for row in stack.overview():
+    for row in rows:
         how = escape(row["readiness"])
         table.add_row(
             row["name"],
@@ -91,7 +110,7 @@ def status_table(stack: Stack) -> Table:
             str(row["restarts"]),
             row["url"] or "-",
         )
-    return table
+    out.print(table)
 
 
 def coverage_table(rep: Report) -> Table:
@@ -170,9 +189,7 @@ def cleanup(results: list[BackendResult], *, prefix: str, applied: bool, as_json
         if applied:
             out.print(f"{r.backend}: deleted {r.deleted}")
     if not applied and any(r.records or r.related for r in results):
-        out.print(
-            "dry run: nothing was deleted; `stacktest cleanup --yes` (just test-cleanup) removes them"
-        )
+        out.print("dry run: nothing was deleted; `stacktest cleanup --yes` (just test-cleanup) removes them")
 
 
 def init(proposal: Proposal, written: list[Path], *, yes: bool) -> None:
@@ -196,11 +213,17 @@ def diagnose(report: Diagnosis, *, as_json: bool) -> None:
     if as_json:
         out.print_json(report.to_json())
     else:
-        colours = {"ok": "green", "info": "blue", "warning": "yellow", "error": "red"}
-        table = Table("", "check", "finding", "fix", title="stacktest diagnose")
-        for f in report.sorted():
-            table.add_row(f"[{colours[f.severity]}]{f.severity}[/]", f.check, escape(f.title), escape(f.fix))
-        out.print(table)
+        if _whole():
+            for f in report.sorted():
+                fix = f" (fix: {f.fix})" if f.fix else ""
+                out.print(f"{f.severity}: {f.check}: {f.title}{fix}", markup=False, soft_wrap=True)
+        else:
+            colours = {"ok": "green", "info": "blue", "warning": "yellow", "error": "red"}
+            table = Table("", "check", "finding", "fix", title="stacktest diagnose")
+            for f in report.sorted():
+                severity = f"[{colours[f.severity]}]{f.severity}[/]"
+                table.add_row(severity, f.check, escape(f.title), escape(f.fix))
+            out.print(table)
         for f in report.sorted():
             if f.severity == "error" and f.evidence:
                 out.print(f"[red]{escape(f.title)}[/]\n{escape(f.evidence)}\n")

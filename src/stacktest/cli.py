@@ -116,7 +116,7 @@ def up(
         started = workflows.up(
             s, services=services or [], build=build, keep_on_error=keep, wait=not no_wait, on_progress=view
         )
-    out.print(render.status_table(started))
+    render.status(started)
     return 0
 
 
@@ -144,7 +144,7 @@ def status(
         rows = {row.pop("name"): row for row in running.overview()}  # "web", and "web-2" for a replica
         out.print_json(json.dumps({"project": running.project, "services": rows}))
     else:
-        out.print(render.status_table(running))
+        render.status(running)
     return 0
 
 

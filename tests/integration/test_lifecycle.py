@@ -29,8 +29,10 @@ def test_up_wait_status_logs_down(project: Path, docker_engine: object) -> None:
     assert set(services) == {"auth", "api", "redis"}
     assert all(s["state"] == "running" for s in services.values())
     assert all(s["ready"] for s in services.values())  # probes answer now
-    table = run_cli(["status"], project).stdout
-    assert table.count("yes (") == 3, table
+    shown = run_cli(["status"], project).stdout  # not a terminal: one whole line per service
+    assert shown.count("ready: yes (") == 3, shown
+    for service in ("auth", "api", "redis"):
+        assert services[service]["url"] in shown  # the URL whole, never cut to http://127.0…
     auth, api = services["auth"]["url"], services["api"]["url"]
     assert httpx.get(f"{auth}/.well-known/oauth-authorization-server").json()[
         "code_challenge_methods_supported"
