@@ -1,5 +1,10 @@
-"""The command's entry point: Ctrl-C and SIGTERM are handled from the first moment, before the heavy
-imports of the CLI (about half a second), so an early interrupt never prints a traceback."""
+"""The command's entry point: Ctrl-C, SIGTERM and SIGHUP are handled from the first moment, before the
+heavy imports of the CLI (about half a second), so an early interrupt never prints a traceback.
+
+While the CLI's modules are imported, a signal is only noted, never raised: CPython runs parts of the
+import machinery in weakref callbacks, where an exception is printed as "Exception ignored" and lost;
+a Ctrl-C raised there let a run go on to the end and exit 0 (a random interruption trial caught it).
+"""
 
 from __future__ import annotations
 
@@ -9,31 +14,28 @@ from types import FrameType
 
 __all__ = ["main"]
 
+_noted: list[int] = []
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-class _EarlySigterm(BaseException):
-    pass
 
-
-def _early_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise _EarlySigterm
+def _note(signum: int, frame: FrameType | None) -> None:
+    _noted.append(signum)
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _early_sigterm)
-    signal.signal(signal.SIGHUP, _early_sigterm)
-    try:
-        from stacktest.cli import main as cli_main
-    except (KeyboardInterrupt, _EarlySigterm) as exc:
-        sys.stderr.write("stacktest: interrupted before it started anything\n")
-        return 143 if isinstance(exc, _EarlySigterm) else 130
+    for sig in _SIGNALS:
+        signal.signal(sig, _note)
+    from stacktest.cli import main as cli_main
     from stacktest.errors import Interrupted
 
+    if _noted:
+        sys.stderr.write("stacktest: interrupted before it started anything\n")
+        return 128 + _noted[0]
     try:
         code = cli_main()
         # the work is done and reported: a signal from here on must not turn the result into a kill
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        for sig in _SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         return code
     except KeyboardInterrupt:  # in the last instants, after the CLI's own handling returned
         sys.stderr.write("stacktest: interrupted\n")

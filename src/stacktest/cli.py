@@ -340,8 +340,17 @@ def diagnose_cmd(
 
 
 # entry point -----------------------------------------------------------------------------------------
+_received: list[int] = []  # every signal of this run, even one whose exception something swallowed
+
+
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
 
 
 def _report(exc: StacktestError | Interrupted) -> None:
@@ -351,8 +360,21 @@ def _report(exc: StacktestError | Interrupted) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _received.clear()
+    signal.signal(signal.SIGINT, _on_sigint)
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)  # the terminal closed: tear down as for SIGTERM (exit 129)
+    rv = _run(argv)
+    interrupted = 128 + _received[0] if _received else None
+    if interrupted is not None and rv != interrupted:
+        # the signal's exception was swallowed on its way (a weakref callback, a library's bare except):
+        # the run went on and tore down as usual; it still ends as the interrupted run it was
+        _report(Interrupted(_received[0]))
+        return interrupted
+    return rv
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         rv = app(args=argv, prog_name="stacktest", standalone_mode=False)
     except Interrupted as exc:

@@ -75,3 +75,24 @@ def test_diagnose_with_an_unreachable_engine_exits_11(tmp_path: Path) -> None:
     assert result.returncode == 11  # needs no engine: it runs (never skips) on any machine
     assert "the Docker Engine is unreachable" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_swallowed_ctrl_c_still_ends_the_run_as_interrupted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Something on the way (a weakref callback, a library's bare except) swallows the KeyboardInterrupt:
+    the run goes on, and still exits 130, saying it was interrupted."""
+    import contextlib
+    import signal
+
+    from stacktest import workflows
+
+    def swallowing_reap(*args: object, **kwargs: object) -> workflows.Reaped:
+        with contextlib.suppress(KeyboardInterrupt):  # swallowed, as inside a weakref callback
+            signal.raise_signal(signal.SIGINT)
+        return workflows.Reaped([], [], [], [])
+
+    monkeypatch.setattr(workflows, "reap", swallowing_reap)
+    code = main(["reap"])
+    assert code == 130
+    assert "interrupted by SIGINT" in capsys.readouterr().err
