@@ -209,12 +209,12 @@ def overlay(
     base_config: Mapping[str, Any],
     spy: Path,
     dest: Path,
-    image_pythonpath: Mapping[str, str] | None = None,
+    from_images: Mapping[str, str] | None = None,
 ) -> Path:
     """A compose overlay in the seed's shape for each covered service, with a data volume per service.
 
     PYTHONPATH puts the spy first and keeps what the service already had: its compose environment's
-    value, else its image's (``image_pythonpath``, read from the built image: compose's value would
+    value, else its image's (``from_images``, read from the built image: compose's value would
     replace the image's ENV, and the service would no longer find its own modules)."""
     services = base_config.get("services") or {}
     missing = [s for s in settings.coverage_services if s not in services]
@@ -226,7 +226,7 @@ def overlay(
     out: dict[str, Any] = {"services": {}, "volumes": {}}
     for name in settings.coverage_services:
         spec = services[name] or {}
-        own = _environment(spec).get("PYTHONPATH") or (image_pythonpath or {}).get(name, "")
+        own = _environment(spec).get("PYTHONPATH") or (from_images or {}).get(name, "")
         source = ":".join(settings.coverage_paths.get(name, {}).keys())
         env = {
             "PYTHONPATH": ":".join(p for p in (SPY_MOUNT, own) if p),

@@ -121,7 +121,7 @@ class RedisBackend:
     def __init__(self, config: CleanupBackend, host: str, port: int) -> None:
         self.config = config
         self.r = redis.Redis(host=host, port=port, decode_responses=False, socket_timeout=10)
-        self._related: list[tuple[bytes, str]] = []  # (key, the test record's id it names)
+        self._related: list[tuple[bytes, str, str]] = []  # (key, its owner field, the test id it names)
         self.skipped: list[str] = []  # keys whose content cleanup could not read
 
     def _fields(self, keys: Sequence[bytes], name: str) -> list[str | None]:
@@ -187,13 +187,15 @@ class RedisBackend:
                         kept_ids.add(id_)
             # an id that a real record has too is never used to find related keys
             ids_wanted = {r.id for r in result.records} - kept_ids
-            related: list[tuple[bytes, str]] = []
+            related: list[tuple[bytes, str, str]] = []
             if ids_wanted:
                 for rel in c.related:  # one SCAN pass per kind of related key
                     candidates = self._scan(rel.match)
                     for batch in _chunks(candidates):
                         owners = self._fields(batch, rel.field)
-                        related += [(k, o) for k, o in zip(batch, owners, strict=True) if o in ids_wanted]
+                        related += [
+                            (k, rel.field, o) for k, o in zip(batch, owners, strict=True) if o in ids_wanted
+                        ]
         except redis.RedisError as exc:
             raise CleanupError(
                 f"cleanup backend {c.name}: Redis at {c.service}:{c.port} failed: {type(exc).__name__}"
@@ -206,13 +208,7 @@ class RedisBackend:
     def delete(self, found: BackendResult) -> int:
         """Each record, then each related key, deleted only if it still is what was found (atomically)."""
         c = self.config
-        work = [(self._keys[r.key], c.name_field, "") for r in found.records]
-        fields = {rel.match: rel.field for rel in c.related}
-        for key, owner in self._related:
-            field_name = next(
-                (f for m, f in fields.items() if _matches(key, m)), c.related[0].field if c.related else ""
-            )
-            work.append((key, field_name, owner))
+        work = [(self._keys[r.key], c.name_field, "") for r in found.records] + self._related
         deleted = 0
         try:
             script = self.r.register_script(_DELETE_IF)
@@ -224,12 +220,6 @@ class RedisBackend:
         except redis.RedisError as exc:
             raise CleanupError(f"cleanup backend {c.name}: delete failed: {type(exc).__name__}") from exc
         return deleted
-
-
-def _matches(key: bytes, pattern: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(key.decode("utf-8", errors="replace"), pattern)
 
 
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no spaces, control characters or line ends

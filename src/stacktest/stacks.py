@@ -46,6 +46,7 @@ __all__ = [
     "Stack",
     "StackRecord",
     "find_record",
+    "image_prefix",
     "load_records",
     "reap",
     "signals_deferred",
@@ -126,13 +127,16 @@ class Stack:
         """Each service's published ports, of its first replica."""
         return {service: states[0] for service, states in self._endpoints().items()}
 
-    def _endpoints(self) -> dict[str, list[list[Endpoint]]]:
+    def _endpoints(
+        self, replicas: Mapping[str, list[ServiceState]] | None = None
+    ) -> dict[str, list[list[Endpoint]]]:
         host = engine_host()
+        found = self.engine.replicas(self.project) if replicas is None else replicas
         return {
             service: [
                 [Endpoint(service, host, hp, cp) for cp, hp in sorted(st.ports.items())] for st in states
             ]
-            for service, states in sorted(self.engine.replicas(self.project).items())
+            for service, states in sorted(found.items())
         }
 
     def _url(self, service: str, endpoints: list[Endpoint]) -> str | None:
@@ -149,11 +153,11 @@ class Stack:
         """One URL per service (its first replica)."""
         return {s: u for s, u in ((s, self._url(s, e[0])) for s, e in self._endpoints().items()) if u}
 
-    def replica_urls(self) -> dict[str, list[str]]:
+    def replica_urls(self, replicas: Mapping[str, list[ServiceState]] | None = None) -> dict[str, list[str]]:
         """A URL per replica of each service that publishes a port."""
         out: dict[str, list[str]] = {}
-        for service, replicas in self._endpoints().items():
-            urls = [u for u in (self._url(service, e) for e in replicas) if u]
+        for service, per_replica in self._endpoints(replicas).items():
+            urls = [u for u in (self._url(service, e) for e in per_replica) if u]
             if urls:
                 out[service] = urls
         return out
@@ -161,10 +165,11 @@ class Stack:
     def overview(self) -> list[dict[str, Any]]:
         """One row per container (``web``, ``web-2``): state, readiness as stacktest judges it now,
         the engine's health, restarts, exit code and URL. What `status` shows, as a table or JSON."""
-        ready = self.ready_now()
-        urls = self.replica_urls()
+        replicas = self.engine.replicas(self.project)  # listed once for the whole view
+        ready = self.ready_now(replicas)
+        urls = self.replica_urls(replicas)
         rows = []
-        for service, states in sorted(self.engine.replicas(self.project).items()):
+        for service, states in sorted(replicas.items()):
             for i, st in enumerate(states):
                 ok, how = ready.get(st.label, (False, "?"))
                 service_urls = urls.get(service, [])
@@ -183,14 +188,17 @@ class Stack:
                 )
         return rows
 
-    def ready_now(self) -> dict[str, tuple[bool, str]]:
+    def ready_now(
+        self, replicas: Mapping[str, list[ServiceState]] | None = None
+    ) -> dict[str, tuple[bool, str]]:
         """Each container's readiness as stacktest judges it at this moment (keyed ``web``, ``web-2``):
         its probe from the host, else the engine's health, else whether it runs or completed."""
         from stacktest.readiness import probe_once
 
         host = engine_host()
         out: dict[str, tuple[bool, str]] = {}
-        for service, states in sorted(self.engine.replicas(self.project).items()):
+        found = self.engine.replicas(self.project) if replicas is None else replicas
+        for service, states in sorted(found.items()):
             probe = self.settings.probes.get(service)
             for st in states:
                 if st.completed and probe is None:
@@ -263,7 +271,7 @@ def _labels(settings: Settings, project: str, kept: bool) -> dict[str, str]:
     }
 
 
-def _override(config: Mapping[str, Any], labels: Mapping[str, str], image_prefix: str) -> dict[str, Any]:
+def _override(config: Mapping[str, Any], labels: Mapping[str, str], prefix: str) -> dict[str, Any]:
     """A compose file that puts the run's labels on every service, network and volume, and gives each
     image that compose builds without a name one stable name per checkout (``<prefix>-<service>``):
     compose would tag it ``<project>-<service>``, a new tag for every run."""
@@ -274,7 +282,7 @@ def _override(config: Mapping[str, Any], labels: Mapping[str, str], image_prefix
         if (spec or {}).get("build"):
             services[name]["build"] = {"labels": owner}  # `reap` finds images of vanished checkouts
             if not (spec or {}).get("image"):
-                services[name]["image"] = f"{image_prefix}-{name}"
+                services[name]["image"] = _image_name(name, spec, prefix)
     out: dict[str, Any] = {"services": services}
     networks: dict[str, Any] = {"default": {}} | dict(config.get("networks") or {})
     out["networks"] = {
@@ -290,13 +298,19 @@ def _override(config: Mapping[str, Any], labels: Mapping[str, str], image_prefix
     return out
 
 
-def built_images(config: Mapping[str, Any], image_prefix: str) -> list[str]:
+def image_prefix(settings: Settings) -> str:
+    """What names the images compose builds without a name of their own: one per checkout."""
+    return f"{settings.project_prefix}-{_compose.checkout_id(settings.root)}"
+
+
+def _image_name(service: str, spec: Mapping[str, Any] | None, prefix: str) -> str:
+    return str((spec or {}).get("image") or f"{prefix}-{service}")
+
+
+def built_images(config: Mapping[str, Any], prefix: str) -> list[str]:
     """The image names compose builds for this stack (its own names, or the stable ones we give)."""
-    names = []
-    for name, spec in (config.get("services") or {}).items():
-        if (spec or {}).get("build"):
-            names.append(str((spec or {}).get("image") or f"{image_prefix}-{name}"))
-    return sorted(set(names))
+    services = (config.get("services") or {}).items()
+    return sorted({_image_name(name, spec, prefix) for name, spec in services if (spec or {}).get("build")})
 
 
 def _drop_replaced(engine: Engine, before: Mapping[str, str | None]) -> None:
@@ -340,9 +354,8 @@ def prepare(
     run_dir = settings.state.run(name)
     run_dir.mkdir(parents=True, exist_ok=True)
     override = run_dir / "labels.yml"
-    image_prefix = f"{settings.project_prefix}-{_compose.checkout_id(settings.root)}"
     labels = _labels(settings, name, kept)
-    override.write_text(yaml.safe_dump(_override(config, labels, image_prefix), sort_keys=True))
+    override.write_text(yaml.safe_dump(_override(config, labels, image_prefix(settings)), sort_keys=True))
     compose = compose.with_files([*files, override])
     record = StackRecord(
         project=name,
@@ -392,12 +405,14 @@ def start(
         _images.ensure_base_image(engine, settings)
         _images.ensure_wheels(build_contexts(config))
     build = build or settings.build == "always"
-    built = built_images(config, f"{settings.project_prefix}-{_compose.checkout_id(settings.root)}")
-    before = {name: engine.image_id(name) for name in built} if build else {}
+    before = (
+        {name: engine.image_id(name) for name in built_images(config, image_prefix(settings))}
+        if build
+        else {}
+    )
     try:
         if before_start is not None:
             compose.run(compose.up_argv(services, build=build, no_start=True), what="compose up --no-start")
-            _drop_replaced(engine, before)
             before_start(stack)
             build = False
         compose.run(compose.up_argv(services, build=build), what="compose up")
