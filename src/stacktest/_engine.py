@@ -24,7 +24,7 @@ import docker
 import docker.errors
 import requests
 
-from stacktest.errors import CoverageError, EngineUnavailable
+from stacktest.errors import CoverageError, EngineUnavailable, UsageError
 
 __all__ = [
     "LABEL_CHECKOUT",
@@ -242,6 +242,42 @@ class Engine:
         output = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else ""
         code = info.get("ExitCode")
         return ExecResult(int(code) if code is not None else None, output)
+
+    def control(
+        self, container_id: str, action: str, *, timeout: float | None = None, signal: str = "SIGKILL"
+    ) -> None:
+        """``stop``, ``start``, ``restart``, ``pause``, ``unpause`` or ``kill`` one container, as
+        ``docker <action>`` would. ``timeout`` (stop, restart) defaults to the container's own stop
+        timeout (compose's ``stop_grace_period``)."""
+        api = self.client.api
+
+        def stop() -> None:  # the SDK's default would cut a stop_grace_period over 10 s short
+            grace = timeout
+            if grace is None:
+                grace = (api.inspect_container(container_id).get("Config") or {}).get("StopTimeout") or 10
+            api.stop(container_id, timeout=grace)
+
+        def restart() -> None:  # stop, then start: the SDK's restart cannot use the container's timeout
+            stop()
+            api.start(container_id)
+
+        calls: dict[str, Callable[[], Any]] = {
+            "stop": stop,
+            "start": lambda: api.start(container_id),
+            "restart": restart,
+            "pause": lambda: api.pause(container_id),
+            "unpause": lambda: api.unpause(container_id),
+            "kill": lambda: api.kill(container_id, signal=signal),
+        }
+        if action not in calls:
+            raise UsageError(f"unknown container action {action!r}", hint=f"use one of {', '.join(calls)}")
+        try:
+            calls[action]()
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise EngineUnavailable(
+                f"could not {action} container {container_id[:12]}: {_short(exc)}",
+                hint="read `stacktest diagnose`: the container may be gone or in a state that refuses it",
+            ) from exc
 
     def exec_check(self, container_id: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult:
         """Run a healthcheck's own command now (CMD or CMD-SHELL form), exit code 0 meaning healthy.

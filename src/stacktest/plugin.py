@@ -9,11 +9,13 @@ its state file. Heavy imports (the docker SDK) happen only when a fixture or a f
 from __future__ import annotations
 
 import asyncio
+import dis
 import inspect
 import json
 import os
 import secrets
 import time
+import types
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,7 @@ from stacktest._http import TEST_TIMEOUT
 from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_URLS
 
 if TYPE_CHECKING:
+    from stacktest.control import Control, ExecResult
     from stacktest.settings import Settings
 
 __all__ = ["CleanupTracker", "StackHandle"]
@@ -43,13 +46,21 @@ BASE_MARKERS = {
 _start_key = pytest.StashKey[float]()
 
 
-@dataclass(frozen=True)
+@dataclass
 class StackHandle:
-    """The running stack as the tests see it."""
+    """The running stack as the tests see it: a URL per service, and the means to disturb it.
+
+    ``stop``, ``start``, ``restart``, ``pause``, ``unpause`` and ``kill`` act on every container of a
+    service, or on one replica (``replica=2``); ``exec`` runs a command in one and returns its exit code
+    and output. A test that calls them is run serially, alone, and after it stacktest brings every
+    touched container back and waits until the stack is ready again.
+    """
 
     project: str
     urls: dict[str, str]
     replicas: dict[str, list[str]] = field(default_factory=dict)
+    settings: Settings | None = field(default=None, repr=False, compare=False)
+    _control: Control | None = field(default=None, repr=False, compare=False)
 
     def replica_urls(self, service: str) -> list[str]:
         """A URL per replica of a service (``deploy.replicas``), first replica first."""
@@ -67,6 +78,76 @@ class StackHandle:
         """(host, port) of a service, for clients that do not speak HTTP (Redis, databases)."""
         parsed = httpx.URL(self.url(service))
         return parsed.host, int(parsed.port or 0)
+
+    # fault injection ---------------------------------------------------------------------------------
+    def stop(self, service: str, replica: int | None = None, *, timeout: float | None = None) -> None:
+        """Stop a service gracefully (its stop signal, then SIGKILL after ``timeout`` or its
+        stop_grace_period)."""
+        self._act("stop", service, replica, timeout=timeout)
+
+    def start(self, service: str, replica: int | None = None) -> None:
+        """Start a stopped service again; :meth:`wait` waits until it is ready."""
+        self._act("start", service, replica)
+
+    def restart(self, service: str, replica: int | None = None, *, timeout: float | None = None) -> None:
+        self._act("restart", service, replica, timeout=timeout)
+
+    def pause(self, service: str, replica: int | None = None) -> None:
+        """Freeze a service's processes: connections to it hang instead of being refused."""
+        self._act("pause", service, replica)
+
+    def unpause(self, service: str, replica: int | None = None) -> None:
+        self._act("unpause", service, replica)
+
+    def kill(self, service: str, replica: int | None = None, *, signal: str = "SIGKILL") -> None:
+        self._act("kill", service, replica, signal=signal)
+
+    def exec(self, service: str, argv: list[str], replica: int | None = None) -> ExecResult:
+        """Run ``argv`` in a running container of the service; its exit code and output."""
+        return self._controller().exec(service, argv, replica)
+
+    def wait(self) -> None:
+        """Wait until every service is ready again, and read the published ports afresh (a container
+        that was started again has new ones; ``service_client`` clients follow them)."""
+        self._refresh(self._controller().wait())
+
+    @property
+    def disturbed(self) -> bool:
+        """Whether a container was acted on since the stack was last made ready again."""
+        return self._control is not None and bool(self._control.touched)
+
+    def recover(self) -> None:
+        """Unpause or start every container a test acted on, and wait until the stack is ready."""
+        if self._control is not None:
+            self._refresh(self._control.recover())
+
+    def _act(self, action: str, service: str, replica: int | None, **options: Any) -> None:
+        self._controller().act(action, service, replica, **options)
+
+    def _controller(self) -> Control:
+        if os.environ.get("PYTEST_XDIST_WORKER"):  # env: PYTEST_XDIST_WORKER (set by xdist)
+            pytest.fail(
+                "a test acted on the stack (stack.stop, start, restart, pause, unpause, kill or exec) on a "
+                "parallel worker, beside other tests.\nMark it @pytest.mark.serial (stacktest does so by "
+                "itself when the test calls stack.<action> in its own body, not through a helper).",
+                pytrace=False,
+            )
+        if self._control is None:
+            from stacktest.control import Control
+
+            settings = self.settings
+            if settings is None:
+                raise pytest.UsageError("this stack handle has no settings: use the `stack` fixture")
+            self._control = Control(
+                self.project, settings.probes, settings.ready_timeout, settings.poll_interval
+            )
+        return self._control
+
+    def _refresh(self, urls: dict[str, list[str]]) -> None:
+        self.replicas.clear()
+        self.replicas.update(urls)
+        self.urls.clear()
+        self.urls.update({service: found[0] for service, found in urls.items()})
 
 
 @dataclass
@@ -129,9 +210,44 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"stacktest: stack {project}" if project else None
 
 
-@pytest.hookimpl(trylast=True)
+STACK_ACTIONS = frozenset({"stop", "start", "restart", "pause", "unpause", "kill", "exec"})
+
+
+def acts_on_stack(function: Callable[..., Any]) -> bool:
+    """Whether a test's body (or a function nested in it) calls ``stack.<action>`` directly."""
+    code = getattr(function, "__code__", None)
+    codes = [code] if isinstance(code, types.CodeType) else []
+    while codes:
+        code = codes.pop()
+        previous = None
+        for instruction in dis.get_instructions(code):
+            if (
+                previous is not None
+                and instruction.opname in ("LOAD_ATTR", "LOAD_METHOD")
+                and instruction.argval in STACK_ACTIONS
+                and previous.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_FAST_CHECK")
+                and previous.argval == "stack"
+            ):
+                return True
+            previous = instruction
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On an xdist worker, tests marked serial are deselected: they never share the stack with others."""
+    """A test that stops, kills or otherwise acts on the stack is serial, whatever its marks (marked
+    before ``-m`` selects, so the parallel phase leaves it out and the serial phase takes it); on an
+    xdist worker, serial tests are deselected."""
+    for item in items:
+        if (
+            isinstance(item, pytest.Function)
+            and "stack" in item.fixturenames
+            and item.get_closest_marker("serial") is None
+            and acts_on_stack(item.function)
+        ):
+            item.add_marker(pytest.mark.serial)
+    # On an xdist worker, tests marked serial are deselected: they never share the stack with others.
     if not hasattr(config, "workerinput"):
         return
     serial = [i for i in items if i.get_closest_marker("serial") is not None]
@@ -146,12 +262,13 @@ def _resolve_stack(config: pytest.Config) -> StackHandle:
     urls = os.environ.get(ENV_URLS)  # env: STACKTEST_URLS
     if project and urls:
         replicas = json.loads(os.environ.get(ENV_REPLICA_URLS) or "{}")  # env: STACKTEST_REPLICA_URLS
-        return StackHandle(project, json.loads(urls), replicas)
+        return StackHandle(project, json.loads(urls), replicas, _settings(config))
     from stacktest import stacks
     from stacktest.errors import StacktestError
+
     try:
         found = stacks.attach(_settings(config))
-        return StackHandle(found.project, found.urls(), found.replica_urls())
+        return StackHandle(found.project, found.urls(), found.replica_urls(), _settings(config))
     except StacktestError as exc:
         pytest.fail(
             f"no running stack for these tests ({exc}).\n"
@@ -166,13 +283,37 @@ def stack(pytestconfig: pytest.Config) -> StackHandle:
     return _resolve_stack(pytestconfig)
 
 
+def _follow(stack: StackHandle, service: str) -> Callable[[httpx.Request], None]:
+    """A request hook that sends a request meant for the service's published port to the port it has
+    now (a container stopped and started again by a test gets a new one)."""
+    first = httpx.URL(stack.url(service))
+
+    def follow(request: httpx.Request) -> None:
+        now = httpx.URL(stack.urls.get(service, str(first)))
+        if (request.url.host, request.url.port) == (first.host, first.port) and now != first:
+            request.url = request.url.copy_with(host=now.host, port=now.port)
+            request.headers["Host"] = request.url.netloc.decode("ascii")
+
+    return follow
+
+
+def _hooks(kwargs: dict[str, Any], hook: Any) -> dict[str, list[Any]]:
+    hooks = dict(kwargs.pop("event_hooks", None) or {})
+    hooks["request"] = [hook, *hooks.get("request", [])]
+    return hooks
+
+
 @pytest.fixture
 def service_client(stack: StackHandle) -> Iterator[Callable[..., httpx.Client]]:
-    """``service_client("auth")``: an httpx client with the service's base URL, closed after the test."""
+    """``service_client("auth")``: an httpx client with the service's base URL, closed after the test.
+    It follows the service to its new port when a test stops and starts it."""
     clients: list[httpx.Client] = []
 
     def make(service: str, **kwargs: Any) -> httpx.Client:
-        client = _http.client(kwargs.pop("timeout", TEST_TIMEOUT), base_url=stack.url(service), **kwargs)
+        hooks = _hooks(kwargs, _follow(stack, service))
+        client = _http.client(
+            kwargs.pop("timeout", TEST_TIMEOUT), base_url=stack.url(service), event_hooks=hooks, **kwargs
+        )
         clients.append(client)
         return client
 
@@ -186,7 +327,15 @@ def async_service_client(stack: StackHandle) -> Callable[..., httpx.AsyncClient]
     """``async with async_service_client("api") as client:`` an httpx.AsyncClient for the service."""
 
     def make(service: str, **kwargs: Any) -> httpx.AsyncClient:
-        return _http.async_client(kwargs.pop("timeout", TEST_TIMEOUT), base_url=stack.url(service), **kwargs)
+        follow = _follow(stack, service)
+
+        async def follow_async(request: httpx.Request) -> None:
+            follow(request)
+
+        hooks = _hooks(kwargs, follow_async)
+        return _http.async_client(
+            kwargs.pop("timeout", TEST_TIMEOUT), base_url=stack.url(service), event_hooks=hooks, **kwargs
+        )
 
     return make
 
@@ -220,6 +369,18 @@ def cleanup() -> Iterator[CleanupTracker]:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[_start_key] = time.time()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """After a test that acted on the stack, before its fixtures are torn down (their cleanup may need
+    the services): bring every touched container back and wait until the stack is ready."""
+    try:
+        return (yield)
+    finally:
+        handle = getattr(item, "funcargs", {}).get("stack")
+        if isinstance(handle, StackHandle) and handle.disturbed:
+            handle.recover()
 
 
 @pytest.hookimpl(wrapper=True)

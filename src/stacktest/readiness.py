@@ -22,7 +22,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -82,10 +82,15 @@ class Progress:
 class ServiceWaiter:
     """The readiness state machine of one service. Feed it observations; it returns a verdict."""
 
-    def __init__(self, service: str, probe: Probe | None, *, one_shot_ok: bool = True) -> None:
+    def __init__(
+        self, service: str, probe: Probe | None, *, one_shot_ok: bool = True, stale_health: bool = False
+    ) -> None:
         self.service = service
         self.probe = probe
         self.one_shot_ok = one_shot_ok
+        # the engine's "unhealthy" predates the wait (a container that was paused, then unpaused, stays
+        # unhealthy until its next healthcheck run): ignored until the health is seen otherwise once
+        self.stale_health = stale_health
         self.first_restart_count: int | None = None
         self.last_probe_error = "not probed yet"
         self.running_since: float | None = None
@@ -116,7 +121,9 @@ class ServiceWaiter:
             if state.exit_code == 0 and self.probe is None and self.one_shot_ok:
                 return Verdict(Status.READY, "completed (exit code 0)")
             return Verdict(Status.FAILED, f"exited with code {state.exit_code}")
-        if state.health == "unhealthy":
+        if self.stale_health and state.health != "unhealthy":
+            self.stale_health = False
+        if state.health == "unhealthy" and not self.stale_health:
             return Verdict(Status.FAILED, "turned unhealthy")
         if state.status != "running":
             self.running_since = None
@@ -200,9 +207,10 @@ def wait_ready(
     poll_interval: float = 0.02,
     on_progress: Callable[[Progress], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    stale_health: Collection[str] = (),
 ) -> dict[str, float]:
     """Wait until every container of every service is ready. Returns each service's readiness time
-    (seconds from start).
+    (seconds from start). ``stale_health``: ids of containers whose "unhealthy" predates the wait.
 
     Raises :class:`NotReady` as soon as one container fails, naming it with its exit code and log tail,
     or at the deadline, naming every service that was not ready and why.
@@ -248,7 +256,12 @@ def wait_ready(
             states = engine.replicas(project, service).get(service, [])
             verdicts_now: list[tuple[ServiceState, Verdict]] = []
             for state in states:
-                waiter = waiters.setdefault(state.container_id, ServiceWaiter(service, probes.get(service)))
+                waiter = waiters.get(state.container_id) or waiters.setdefault(
+                    state.container_id,
+                    ServiceWaiter(
+                        service, probes.get(service), stale_health=state.container_id in stale_health
+                    ),
+                )
                 if (
                     waiter.probe is None
                     and state.has_healthcheck

@@ -39,7 +39,7 @@ from stacktest._engine import (
 )
 from stacktest.errors import ComposeError, ConfigError, StackNotFound, UsageError
 from stacktest.readiness import Progress, wait_ready
-from stacktest.settings import Settings
+from stacktest.settings import Probe, Settings
 
 __all__ = [
     "Endpoint",
@@ -49,6 +49,7 @@ __all__ = [
     "image_prefix",
     "load_records",
     "reap",
+    "service_urls",
     "signals_deferred",
     "stale_images",
     "stale_stacks",
@@ -130,37 +131,17 @@ class Stack:
     def _endpoints(
         self, replicas: Mapping[str, list[ServiceState]] | None = None
     ) -> dict[str, list[list[Endpoint]]]:
-        host = engine_host()
         found = self.engine.replicas(self.project) if replicas is None else replicas
-        return {
-            service: [
-                [Endpoint(service, host, hp, cp) for cp, hp in sorted(st.ports.items())] for st in states
-            ]
-            for service, states in sorted(found.items())
-        }
-
-    def _url(self, service: str, endpoints: list[Endpoint]) -> str | None:
-        """The probed port when one is configured, else the first published one; ``tcp://`` for a service
-        probed over TCP (Redis, databases), else ``http://``."""
-        if not endpoints:
-            return None
-        probe = self.settings.probes.get(service)
-        chosen = next((e for e in endpoints if probe and e.container_port == probe.port), endpoints[0])
-        scheme = "tcp" if probe is not None and probe.kind == "tcp" else "http"
-        return f"{scheme}://{chosen.host}:{chosen.port}"
+        return _endpoints(found)
 
     def urls(self) -> dict[str, str]:
         """One URL per service (its first replica)."""
-        return {s: u for s, u in ((s, self._url(s, e[0])) for s, e in self._endpoints().items()) if u}
+        return {service: urls[0] for service, urls in self.replica_urls().items()}
 
     def replica_urls(self, replicas: Mapping[str, list[ServiceState]] | None = None) -> dict[str, list[str]]:
         """A URL per replica of each service that publishes a port."""
-        out: dict[str, list[str]] = {}
-        for service, per_replica in self._endpoints(replicas).items():
-            urls = [u for u in (self._url(service, e) for e in per_replica) if u]
-            if urls:
-                out[service] = urls
-        return out
+        found = self.engine.replicas(self.project) if replicas is None else replicas
+        return service_urls(self.settings.probes, found)
 
     def overview(self) -> list[dict[str, Any]]:
         """One row per container (``web``, ``web-2``): state, readiness as stacktest judges it now,
@@ -230,6 +211,37 @@ class Stack:
             on_progress=on_progress,
         )
         return {service: started + seconds for service, seconds in ready.items()}
+
+
+def _endpoints(replicas: Mapping[str, list[ServiceState]]) -> dict[str, list[list[Endpoint]]]:
+    host = engine_host()
+    return {
+        service: [[Endpoint(service, host, hp, cp) for cp, hp in sorted(st.ports.items())] for st in states]
+        for service, states in sorted(replicas.items())
+    }
+
+
+def _url(probe: Probe | None, endpoints: list[Endpoint]) -> str | None:
+    """The probed port when one is configured, else the first published one; ``tcp://`` for a service
+    probed over TCP (Redis, databases), else ``http://``."""
+    if not endpoints:
+        return None
+    chosen = next((e for e in endpoints if probe and e.container_port == probe.port), endpoints[0])
+    scheme = "tcp" if probe is not None and probe.kind == "tcp" else "http"
+    return f"{scheme}://{chosen.host}:{chosen.port}"
+
+
+def service_urls(
+    probes: Mapping[str, Probe], replicas: Mapping[str, list[ServiceState]]
+) -> dict[str, list[str]]:
+    """A URL per replica of each service that publishes a port (published ports change when a
+    container is stopped and started again, so they are read from the engine, never kept)."""
+    out: dict[str, list[str]] = {}
+    for service, per_replica in _endpoints(replicas).items():
+        urls = [u for u in (_url(probes.get(service), e) for e in per_replica) if u]
+        if urls:
+            out[service] = urls
+    return out
 
 
 # state files -----------------------------------------------------------------------------------------

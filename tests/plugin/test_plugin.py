@@ -134,3 +134,51 @@ def test_serial_tests_never_run_on_a_worker(tester: pytest.Pytester) -> None:
     """)
     tester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=1)
     tester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_tests_that_act_on_the_stack_become_serial(
+    tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in URLS.items():
+        monkeypatch.setenv(key, value)
+    tester.makepyfile("""
+        def test_stops(stack):
+            stack.stop("auth")
+
+        def test_execs_in_a_nested_function(stack):
+            def helper():
+                return stack.exec("redis", ["true"])
+            return helper
+
+        def test_only_reads(stack):
+            assert stack.url("auth")
+
+        def test_other_start(stack):
+            class Timer:
+                def start(self): pass
+            Timer().start()
+    """)
+    result = tester.runpytest("-m", "serial", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        ["*::test_stops", "*::test_execs_in_a_nested_function", "*2/4 tests collected*"]
+    )
+
+
+def test_acting_on_the_stack_on_a_parallel_worker_fails_with_the_fix(
+    tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in URLS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    tester.makepyfile("""
+        def stop_auth(stack):
+            stack.stop("auth")
+
+        def test_through_a_helper(stack):
+            stop_auth(stack)
+    """)
+    result = tester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*on a parallel worker, beside other tests*", "*Mark it @pytest.mark.serial*"]
+    )
