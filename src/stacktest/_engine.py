@@ -84,6 +84,11 @@ class ServiceState:
         return self.service if self.number <= 1 else f"{self.service}-{self.number}"
 
     @property
+    def started(self) -> float | None:
+        """Epoch seconds of the container's last start; None when it never started."""
+        return _epoch(self.started_at) if self.started_at else None
+
+    @property
     def completed(self) -> bool:
         """A one-shot container (seeder, migration) that did its work: exited 0 and not restarted."""
         return self.status == "exited" and self.exit_code == 0 and self.restart_policy in ("", "no")
@@ -216,14 +221,27 @@ class Engine:
         return _state(labels.get(SERVICE_LABEL, attrs.get("Name", "?")), attrs)
 
     def logs(
-        self, container_id: str, *, tail: int = 20, since: float | None = None, until: float | None = None
+        self,
+        container_id: str,
+        *,
+        tail: int | None = 20,
+        since: float | None = None,
+        until: float | None = None,
+        timestamps: bool = False,
     ) -> str:
+        """A container's output (stdout and stderr): the last ``tail`` lines (None: all of them),
+        between ``since`` and ``until`` (epoch seconds, to the nanosecond the engine keeps)."""
         try:
-            kwargs: dict[str, Any] = {"tail": tail, "stdout": True, "stderr": True}
+            kwargs: dict[str, Any] = {
+                "tail": "all" if tail is None else tail,
+                "stdout": True,
+                "stderr": True,
+                "timestamps": timestamps,
+            }
             if since is not None:
-                kwargs["since"] = datetime.fromtimestamp(since, tz=timezone.utc)
+                kwargs["since"] = float(since)
             if until is not None:
-                kwargs["until"] = datetime.fromtimestamp(until, tz=timezone.utc)
+                kwargs["until"] = float(until)
             raw = self.client.api.logs(container_id, **kwargs)
         except docker.errors.NotFound:
             return ""

@@ -43,6 +43,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 @dataclass(frozen=True)
 class _Options:
     """The global options (``--config``, ``--set``), kept on the command's context object."""

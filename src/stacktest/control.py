@@ -30,6 +30,7 @@ class Control:
     probes: Mapping[str, Probe]
     ready_timeout: float
     poll_interval: float
+    ready_timeouts: Mapping[str, float] = field(default_factory=dict)
     # container id -> whether it had already completed (a one-shot's exit 0) when first touched
     touched: dict[str, bool] = field(default_factory=dict)
     _engine: Engine | None = None
@@ -111,6 +112,7 @@ class Control:
             self.probes,
             host=engine_host(),
             timeout=self.ready_timeout,
+            timeouts=self.ready_timeouts,
             poll_interval=self.poll_interval,
             stale_health=set(touched) or set(self.touched),
         )

@@ -139,7 +139,11 @@ class StackHandle:
             if settings is None:
                 raise pytest.UsageError("this stack handle has no settings: use the `stack` fixture")
             self._control = Control(
-                self.project, settings.probes, settings.ready_timeout, settings.poll_interval
+                self.project,
+                settings.probes,
+                settings.ready_timeout,
+                settings.poll_interval,
+                settings.ready_timeouts,
             )
         return self._control
 

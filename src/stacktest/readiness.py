@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import socket
 import threading
 import time
@@ -34,7 +35,16 @@ from stacktest._http import PROBE_TIMEOUT
 from stacktest.errors import NotReady
 from stacktest.settings import Probe
 
-__all__ = ["Containers", "Progress", "ServiceWaiter", "Status", "Verdict", "probe_once", "wait_ready"]
+__all__ = [
+    "Containers",
+    "Progress",
+    "ServiceWaiter",
+    "Status",
+    "Verdict",
+    "log_found",
+    "probe_once",
+    "wait_ready",
+]
 
 log = logging.getLogger("stacktest")
 
@@ -55,7 +65,12 @@ class Containers(Protocol):
     def exec_check(self, container_id: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult: ...
 
     def logs(
-        self, container_id: str, *, tail: int = 20, since: float | None = None, until: float | None = None
+        self,
+        container_id: str,
+        *,
+        tail: int | None = 20,
+        since: float | None = None,
+        until: float | None = None,
     ) -> str: ...
 
 
@@ -132,7 +147,8 @@ class ServiceWaiter:
             self.running_since = now
         if self.probe is not None:
             if probe_ok:
-                return Verdict(Status.READY, "probe answered")
+                detail = self.last_probe_error if self.probe.kind == "log" else "probe answered"
+                return Verdict(Status.READY, detail)
             return Verdict(Status.WAITING, f"probe: {self.last_probe_error}")
         if state.has_healthcheck:
             if state.health == "healthy" or check_ok:
@@ -208,16 +224,20 @@ def wait_ready(
     on_progress: Callable[[Progress], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     stale_health: Collection[str] = (),
+    timeouts: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """Wait until every container of every service is ready. Returns each service's readiness time
-    (seconds from start). ``stale_health``: ids of containers whose "unhealthy" predates the wait.
+    (seconds from start). ``timeouts``: a service's own time to become ready (else ``timeout``);
+    ``stale_health``: ids of containers whose "unhealthy" predates the wait.
 
     Raises :class:`NotReady` as soon as one container fails, naming it with its exit code and log tail,
     or at the deadline, naming every service that was not ready and why.
     """
     start = clock()
-    deadline = start + timeout
+    limit = {s: (timeouts or {}).get(s, timeout) for s in services}
+    deadline = start + max(limit.values(), default=timeout) + 2 * PROBE_TIMEOUT + 1
     stop = threading.Event()
+    expired: list[str] = []
     lock = threading.Lock()
     verdicts: dict[str, Verdict] = {s: Verdict(Status.WAITING, "starting") for s in services}
     ready_at: dict[str, float] = {}
@@ -234,7 +254,9 @@ def wait_ready(
         waiter: ServiceWaiter, state: ServiceState, checker: _HealthChecker | None, client: httpx.Client
     ) -> Verdict:
         probe_ok: bool | None = None
-        if state.status == "running" and waiter.probe is not None:
+        if state.status == "running" and waiter.probe is not None and waiter.probe.kind == "log":
+            probe_ok, waiter.last_probe_error = log_found(engine, state, waiter.probe.pattern)
+        elif state.status == "running" and waiter.probe is not None:
             port = state.ports.get(waiter.probe.port)
             if port is None:
                 waiter.last_probe_error = f"container port {waiter.probe.port} is not published"
@@ -252,7 +274,13 @@ def wait_ready(
     def follow(service: str, client: httpx.Client) -> None:
         waiters: dict[str, ServiceWaiter] = {}
         checkers: dict[str, _HealthChecker] = {}
+        own_deadline = start + limit[service]
         while not stop.is_set():
+            if clock() >= own_deadline:
+                with lock:
+                    expired.append(service)
+                stop.set()  # one service out of time ends the wait: the run cannot go on without it
+                return
             states = engine.replicas(project, service).get(service, [])
             verdicts_now: list[tuple[ServiceState, Verdict]] = []
             for state in states:
@@ -317,15 +345,24 @@ def wait_ready(
         raise NotReady(_failure_message(engine, service, verdict, state), service=service)
     waiting = [s for s in services if s not in ready_at]
     if waiting:
+        late = expired[0] if expired else waiting[0]
         lines = [f"  {s}: {verdicts[s].detail}" for s in waiting]
         raise NotReady(
-            f"not ready after {timeout:g} s: {', '.join(waiting)}\n" + "\n".join(lines),
+            f"not ready after {limit[late]:g} s: {', '.join(waiting)}\n" + "\n".join(lines),
             service=waiting[0],
             hint="raise ready_timeout if the service is just slow, or read `stacktest logs "
             + waiting[0]
             + "`",
         )
     return ready_at
+
+
+def log_found(engine: Containers, state: ServiceState, pattern: str) -> tuple[bool, str]:
+    """A log probe: whether ``pattern`` occurs in the container's output since it last started."""
+    text = engine.logs(state.container_id, tail=None, since=state.started)
+    if re.search(pattern, text, re.MULTILINE):
+        return True, f"log: found {pattern!r}"
+    return False, f"log: no line matches {pattern!r} yet"
 
 
 def _failure_message(engine: Containers, service: str, verdict: Verdict, state: ServiceState | None) -> str:

@@ -151,11 +151,12 @@ _CLEANUP_KEYS = {"prefix", "backends"}
 class Probe:
     """How to tell from the host that a service is ready."""
 
-    kind: Literal["http", "tcp"]
-    port: int
+    kind: Literal["http", "tcp", "log"]
+    port: int = 0  # the container port (http, tcp); 0 for a log probe
     path: str = "/"
     send: str = ""
     expect: str = ""
+    pattern: str = ""  # log: a regular expression searched in the output since the container started
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ class Settings:
     coverage_require_data: bool
     cleanup_prefix: str
     probes: Mapping[str, Probe]
+    ready_timeouts: Mapping[str, float]  # per service, from its probes table; else ready_timeout
     coverage_services: tuple[str, ...]
     coverage_paths: Mapping[str, Mapping[str, str]]
     cleanup_backends: tuple[CleanupBackend, ...]
@@ -436,9 +438,15 @@ def _build_tables(tables: dict[str, Any], path: Path | None) -> dict[str, Any]:
     where = str(path) if path else "settings"
     out: dict[str, Any] = {}
     probes: dict[str, Probe] = {}
+    timeouts: dict[str, float] = {}
     for service, spec in tables.get("probes", {}).items():
-        probes[service] = _probe(service, spec, where)
+        probe, timeout = _probe(service, spec, where)
+        if probe is not None:
+            probes[service] = probe
+        if timeout is not None:
+            timeouts[service] = timeout
     out["probes"] = probes
+    out["ready_timeouts"] = timeouts
     cov = tables.get("coverage", {})
     services = cov.get("services", [])
     if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
@@ -467,22 +475,49 @@ def _build_tables(tables: dict[str, Any], path: Path | None) -> dict[str, Any]:
     return out
 
 
-def _probe(service: str, spec: Any, where: str) -> Probe:
+def _probe(service: str, spec: Any, where: str) -> tuple[Probe | None, float | None]:
+    """A service's probe (None: the default rules) and its own ready_timeout (None: the global one)."""
     key = f"tool.stacktest.probes.{service}"
     if not isinstance(spec, dict):
-        raise ConfigError(f"{key} in {where} must be a table with http/port or tcp")
-    unknown = set(spec) - {"http", "port", "tcp", "send", "expect"}
+        raise ConfigError(f"{key} in {where} must be a table with http/port, tcp or log")
+    unknown = set(spec) - {"http", "port", "tcp", "send", "expect", "log", "ready_timeout"}
     if unknown:
         raise ConfigError(f"unknown key {key}.{sorted(unknown)[0]} in {where}")
+    timeout = spec.get("ready_timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf
+    ):
+        raise ConfigError(f"{key}.ready_timeout in {where}: expected a number of seconds above 0")
+    timeout = float(timeout) if timeout is not None else None
+    kinds = [k for k in ("http", "tcp", "log") if k in spec]
+    if len(kinds) > 1:
+        raise ConfigError(f"{key} in {where}: give one of http, tcp or log, not {' and '.join(kinds)}")
     if "http" in spec:
         if not _is_port(spec.get("port")) or not isinstance(spec["http"], str):
             raise ConfigError(f"{key} in {where}: http = '/path' needs port = <container port>")
-        return Probe("http", spec["port"], path=_path(spec["http"], f"{key}.http in {where}"))
+        return Probe("http", spec["port"], path=_path(spec["http"], f"{key}.http in {where}")), timeout
     if "tcp" in spec:
         if not _is_port(spec["tcp"]):
             raise ConfigError(f"{key}.tcp in {where}: expected a container port number")
-        return Probe("tcp", spec["tcp"], send=str(spec.get("send", "")), expect=str(spec.get("expect", "")))
-    raise ConfigError(f"{key} in {where}: give http = '/path' and port, or tcp = <port>")
+        probe = Probe("tcp", spec["tcp"], send=str(spec.get("send", "")), expect=str(spec.get("expect", "")))
+        return probe, timeout
+    if "log" in spec:
+        pattern = spec["log"]
+        if not isinstance(pattern, str) or not pattern:
+            raise ConfigError(f"{key}.log in {where}: expected a regular expression, such as 'Listening on'")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(
+                f"{key}.log in {where}: {pattern!r} is not a regular expression: {exc}"
+            ) from None
+        return Probe("log", pattern=pattern), timeout
+    if timeout is not None and not set(spec) - {"ready_timeout"}:
+        return None, timeout
+    raise ConfigError(
+        f"{key} in {where}: give http = '/path' and port, tcp = <port>, log = '<regular expression>', "
+        "or only ready_timeout"
+    )
 
 
 def _is_port(value: Any) -> bool:

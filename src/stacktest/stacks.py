@@ -174,7 +174,7 @@ class Stack:
     ) -> dict[str, tuple[bool, str]]:
         """Each container's readiness as stacktest judges it at this moment (keyed ``web``, ``web-2``):
         its probe from the host, else the engine's health, else whether it runs or completed."""
-        from stacktest.readiness import probe_once
+        from stacktest.readiness import log_found, probe_once
 
         host = engine_host()
         out: dict[str, tuple[bool, str]] = {}
@@ -186,6 +186,8 @@ class Stack:
                     out[st.label] = (True, "completed (exit code 0)")
                 elif st.status != "running":
                     out[st.label] = (False, f"{st.status} (exit code {st.exit_code})")
+                elif probe is not None and probe.kind == "log":
+                    out[st.label] = log_found(self.engine, st, probe.pattern)
                 elif probe is not None and probe.port in st.ports:
                     out[st.label] = probe_once(probe, host, st.ports[probe.port])
                 elif st.has_healthcheck:
@@ -207,6 +209,7 @@ class Stack:
             self.settings.probes,
             host=engine_host(),
             timeout=self.settings.ready_timeout,
+            timeouts=self.settings.ready_timeouts,
             poll_interval=self.settings.poll_interval,
             on_progress=on_progress,
         )

@@ -217,9 +217,7 @@ def managed_stack(
 
 def _record_readiness(settings: Settings, stack: Stack, ready: dict[str, float]) -> None:
     """``last/readiness.json``: when (epoch seconds) each service of the newest started stack was ready."""
-    settings.state.write_last(
-        "readiness.json", {"project": stack.project, "ready_at": dict(ready)}
-    )
+    settings.state.write_last("readiness.json", {"project": stack.project, "ready_at": dict(ready)})
 
 
 def _reusable(settings: Settings, on_progress: ProgressFn | None) -> Stack | None:

@@ -87,7 +87,7 @@ def test_reap_removes_images_of_checkouts_that_are_gone(
 ) -> None:
     checkout = tmp_path / "gone"
     checkout.mkdir()
-    (checkout / "Dockerfile").write_text(f"FROM {base_image}\nCMD [\"sleep\", \"infinity\"]\n")
+    (checkout / "Dockerfile").write_text(f'FROM {base_image}\nCMD ["sleep", "infinity"]\n')
     (checkout / "docker-compose.yml").write_text("services:\n  app:\n    build: .\n    init: true\n")
     (checkout / "pyproject.toml").write_text("[tool.stacktest]\nproject_prefix = 'streap'\n")
     assert run_cli(["up"], checkout).returncode == 0

@@ -72,3 +72,20 @@ def test_a_signal_during_wait_leaves_nothing(
     assert proc.returncode == 128 + sig, err
     assert "interrupted" in err
     assert engine_leftovers(docker_engine, faults) == NOTHING
+
+
+def test_a_log_probe_waits_for_its_line(faults: Path) -> None:
+    result = run_cli(["up", "logline"], faults)
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"logline: ready \(log: found 'Listening on \\\\d\+'\) after ([0-9.]+)s", result.stderr)
+    assert match, result.stderr
+    assert float(match[1]) >= 1.4  # the line comes 1.5 s after start: "booting" alone did not pass
+    assert run_cli(["down"], faults).returncode == 0
+
+
+def test_a_service_s_own_ready_timeout_ends_the_wait_before_the_stack_s(faults: Path) -> None:
+    started = time.monotonic()
+    result = run_cli(["up", "ok", "slowpoke"], faults)
+    assert result.returncode == 14, result.stderr
+    assert "not ready after 2 s: slowpoke" in result.stderr
+    assert time.monotonic() - started < 45  # the stack's own ready_timeout is 60 s

@@ -101,7 +101,12 @@ class FakeEngine:
         return ExecResult(1, "")
 
     def logs(
-        self, container_id: str, *, tail: int = 20, since: float | None = None, until: float | None = None
+        self,
+        container_id: str,
+        *,
+        tail: int | None = 20,
+        since: float | None = None,
+        until: float | None = None,
     ) -> str:
         return "boom: cannot bind\n"
 

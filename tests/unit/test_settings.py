@@ -108,6 +108,18 @@ def test_probes(tmp_path: Path) -> None:
     )
     s = load_settings(config=path, environ={})
     assert s.probes == {"web": Probe("http", 8000, path="/health"), "db": Probe("tcp", 5432)}
+    assert s.ready_timeouts == {}
+
+
+def test_log_probes_and_per_service_ready_timeouts(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[tool.stacktest.probes.worker]\nlog = 'Listening on \\d+'\nready_timeout = 30\n"
+        "[tool.stacktest.probes.search]\nready_timeout = 300\n",
+    )
+    s = load_settings(config=path, environ={})
+    assert s.probes == {"worker": Probe("log", pattern=r"Listening on \d+")}
+    assert s.ready_timeouts == {"worker": 30.0, "search": 300.0}
 
 
 @pytest.mark.parametrize(
@@ -116,6 +128,11 @@ def test_probes(tmp_path: Path) -> None:
         "[tool.stacktest.probes.web]\nhttp = '/health'\n",
         "[tool.stacktest.probes.web]\nhttps = '/x'\nport = 1\n",
         "[tool.stacktest.probes.web]\ntcp = 'x'\n",
+        "[tool.stacktest.probes.web]\nlog = '('\n",
+        "[tool.stacktest.probes.web]\nlog = ''\n",
+        "[tool.stacktest.probes.web]\nlog = 'x'\ntcp = 1\n",
+        "[tool.stacktest.probes.web]\nready_timeout = 0\n",
+        "[tool.stacktest.probes.web]\nready_timeout = 'soon'\n",
     ],
 )
 def test_bad_probe(tmp_path: Path, body: str) -> None:

@@ -42,7 +42,7 @@ def answer(path):
     if path == "/spawn":
         return {"result": spawn_worker()}
     if path.startswith("/env/"):
-        return {"value": os.environ.get(path[len("/env/"):])}
+        return {"value": os.environ.get(path[len("/env/") :])}
     return None
 
 
