@@ -247,6 +247,23 @@ class Engine:
             return ""
         return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
 
+    def save_logs(self, container_id: str, dest: Path) -> bool:
+        """Write a container's whole output, each line with the engine's timestamp, to ``dest``
+        (streamed: a service that logged gigabytes costs no memory). False when it is gone."""
+        try:
+            chunks = self.client.api.logs(
+                container_id, stdout=True, stderr=True, timestamps=True, stream=True, follow=False
+            )
+            with dest.open("wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+        except docker.errors.NotFound:
+            return False
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            with dest.open("a") as out:
+                out.write(f"\n[stacktest: the log could not be read to its end: {_short(exc)}]\n")
+        return True
+
     def exec(self, container_id: str, argv: list[str]) -> ExecResult:
         """Run ``argv`` in a running container and wait for it to end (output attached, so the call
         returns only when the command has finished and its exit code is known)."""

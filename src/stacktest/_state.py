@@ -5,6 +5,7 @@
     .stacktest/
       stacks/<project>.json   one record per live stack of this checkout (stack.StackRecord)
       runs/<project>/         a run's generated compose overlays and spy; removed with the stack
+      runs/<project>/logs/    a failed run's full logs, one file per container: kept (newest KEEP_LOGS)
       results/<id>/           one test run's JUnit phase files; removed after the run
       last/junit.xml          the newest finished run's merged JUnit XML
       last/coverage.json      the newest coverage run: data files, missing services, stop times
@@ -28,10 +29,12 @@ __all__ = [
     "ENV_URLS",
     "FOLDER",
     "HARVEST_MARK",
+    "KEEP_LOGS",
     "StateDir",
 ]
 
 FOLDER = ".stacktest"
+KEEP_LOGS = 10  # log folders of failed runs kept; older ones are removed when a new one is written
 HARVEST_MARK = FOLDER + "-harvest"  # in a folder `coverage harvest --into` made: it may empty it again
 
 # What `stacktest test` hands the pytest plugin (and every xdist worker) in the environment.
@@ -58,6 +61,15 @@ class StateDir:
 
     def run(self, project: str) -> Path:
         return self.path / "runs" / project
+
+    def logs(self, project: str) -> Path:
+        return self.run(project) / "logs"
+
+    def saved_logs(self) -> list[Path]:
+        """The kept log folders of failed runs, newest first."""
+        runs = self.path / "runs"
+        found = [d for d in runs.glob("*/logs") if d.is_dir()] if runs.is_dir() else []
+        return sorted(found, key=lambda d: d.stat().st_mtime, reverse=True)
 
     def new_results(self) -> Path:
         """A folder of its own for one test run's phase files (two runs of one checkout may overlap)."""

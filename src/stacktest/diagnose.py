@@ -72,7 +72,31 @@ def diagnose(settings: Settings, project: str | None = None) -> Report:
         _check_leftovers(settings, engine, report)
     _check_coverage(settings, report)
     _check_junit(settings, report)
+    _check_saved_logs(settings, report)
     return report
+
+
+def _check_saved_logs(settings: Settings, report: Report) -> None:
+    """Point at the full logs the newest failed run left (one folder, for a CI artifact)."""
+    saved = settings.state.saved_logs()
+    if not saved:
+        return
+    folder = saved[0]
+    files = sorted(p.name for p in folder.glob("*.log"))
+    try:
+        shown = folder.relative_to(Path.cwd())
+    except ValueError:
+        shown = folder
+    report.add(
+        Finding(
+            "logs",
+            "info",
+            f"full logs of the last failed run: {shown}",
+            evidence=", ".join(files),
+            fix=f"upload {shown.parent.parent} as a CI artifact (`if: failure()`)",
+            subject=str(folder),
+        )
+    )
 
 
 def _check_engine(settings: Settings, report: Report) -> Engine | None:

@@ -37,6 +37,7 @@ from stacktest._engine import (
     StackInfo,
     engine_host,
 )
+from stacktest._state import KEEP_LOGS
 from stacktest.errors import ComposeError, ConfigError, StackNotFound, UsageError
 from stacktest.readiness import Progress, wait_ready
 from stacktest.settings import Probe, Settings
@@ -49,6 +50,7 @@ __all__ = [
     "image_prefix",
     "load_records",
     "reap",
+    "save_logs",
     "service_urls",
     "signals_deferred",
     "stale_images",
@@ -489,10 +491,38 @@ def teardown(stack: Stack, *, volumes: bool = True, grace: float = 0.0) -> None:
         stack.engine.remove_project(stack.project)
         stack.record.path(stack.settings).unlink(missing_ok=True)
         run_dir = stack.settings.state.run(stack.project)
-        if run_dir.is_dir():
+        if run_dir.is_dir():  # all but the logs a failed run saved there
             import shutil
 
-            shutil.rmtree(run_dir, ignore_errors=True)
+            for entry in run_dir.iterdir():
+                if entry.name == "logs":
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+            with suppress(OSError):
+                run_dir.rmdir()  # when empty
+
+
+def save_logs(stack: Stack) -> Path | None:
+    """Every container's full log, with timestamps, in ``.stacktest/runs/<project>/logs/<name>.log``
+    (``web``, ``web-2``, one-shots too): the folder a CI job uploads when a run failed. Older folders
+    beyond KEEP_LOGS are removed. None when the stack has no containers."""
+    import shutil
+
+    replicas = stack.engine.replicas(stack.project)
+    if not replicas:
+        return None
+    folder = stack.settings.state.logs(stack.project)
+    folder.mkdir(parents=True, exist_ok=True)
+    for states in replicas.values():
+        for st in states:
+            stack.engine.save_logs(st.container_id, folder / f"{st.label}.log")
+    for old in stack.settings.state.saved_logs()[KEEP_LOGS:]:
+        if old != folder:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
 
 
 # reap ----------------------------------------------------------------------------------------------

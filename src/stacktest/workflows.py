@@ -195,24 +195,52 @@ def managed_stack(
     started: Stack | None = None
     ready = False
     try:
-        started = stacks.start(
-            settings,
-            services=services,
-            build=build,
-            kept=keep,
-            extra_files=extra_files,
-            coverage=coverage,
-            project=project,
-            before_start=before_start,
-        )
-        if wait:
-            _record_readiness(settings, started, started.wait(on_progress))
-        ready = True
-        yield started
+        try:
+            started = stacks.start(
+                settings,
+                services=services,
+                build=build,
+                kept=keep,
+                extra_files=extra_files,
+                coverage=coverage,
+                project=project,
+                before_start=before_start,
+            )
+            if wait:
+                _record_readiness(settings, started, started.wait(on_progress))
+            ready = True
+            yield started
+        except StacktestError as exc:
+            folder = keep_logs(started) if started is not None else None
+            if folder is not None and isinstance(exc, NotReady) and not ready:  # the stack goes away
+                where = f"every container's whole log is in {_shown(folder)}"
+                default = exc.hint == NotReady.default_hint
+                exc.hint = f"read the log lines above; {where}" if default else f"{exc.hint}; {where}"
+            raise
     finally:
         failed_start = not ready and not (keep if keep_on_error is None else keep_on_error)
         if not keep or failed_start:
             _teardown_partial(settings, started, project)
+
+
+def keep_logs(stack: Stack) -> Path | None:
+    """After a failure: every container's full log in the run's folder, and say where."""
+    try:
+        folder = stacks.save_logs(stack)
+    except (StacktestError, OSError) as exc:
+        log.warning("could not save the services' logs: %s", exc)
+        return None
+    if folder is not None:
+        log.warning("full logs of every container: %s", _shown(folder))
+    return folder
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _record_readiness(settings: Settings, stack: Stack, ready: dict[str, float]) -> None:
@@ -261,6 +289,8 @@ def test(
             result = _run_suite(settings, stack, request, out_dir, on_phase)
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
+        if result.exit_code not in (0, 5):  # 5: no tests were collected, the services are not to blame
+            keep_logs(stack)
         if settings.cleanup_after_tests:
             from stacktest.cleanup import run as run_cleanup
 
@@ -331,6 +361,8 @@ def coverage_run(
         _coverage.check_spy(stack.engine, _replicas(stack, covered), run_dir)
         result = _run_suite(settings, stack, request, report_dir / "junit", on_phase)
         harvested, stop_seconds = _stop_and_harvest(settings, stack, covered, data_dir, base)
+        if result.exit_code not in (0, 5):
+            keep_logs(stack)  # stopped now: the logs end with how each service shut down
     per_service = _coverage.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
     rep = _coverage.report(report_dir, per_service, settings.coverage_paths, settings.root, report_dir)
     _coverage.link_latest(report_root, report_dir)

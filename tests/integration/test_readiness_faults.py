@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -32,6 +33,29 @@ def test_a_service_that_exits_at_start_fails_wait_fast(faults: Path) -> None:
     assert "error[not-ready]: service 'crash' exited with code 3" in result.stderr
     assert "fatal: cannot read /etc/crash.conf" in result.stderr  # its log tail
     assert elapsed("crash", result.stderr) < 2.0  # as the tool measured it, from the start of waiting
+
+
+def test_a_failed_start_leaves_every_container_s_full_log(faults: Path) -> None:
+    result = run_cli(["up", "ok", "crash"], faults)
+    assert result.returncode == 14, result.stderr
+    folders = list((faults / ".stacktest" / "runs").glob("*/logs"))
+    assert len(folders) == 1, folders
+    shown = folders[0].relative_to(faults)
+    assert f"full logs of every container: {shown}" in result.stderr
+    assert f"every container's whole log is in {shown}" in result.stderr  # the hint, as the stack is gone
+    assert sorted(p.name for p in folders[0].iterdir()) == ["crash.log", "ok.log"]
+    lines = (folders[0] / "crash.log").read_text().splitlines()
+    # the whole log, not a tail (stdout and stderr, whose order the engine does not keep), timestamped
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z "
+    assert all(re.match(stamp, line) for line in lines), lines
+    assert sorted(re.sub(stamp, "", line) for line in lines) == [
+        "fatal: cannot read /etc/crash.conf",
+        "starting crash service",
+    ]
+    # the diagnose summary points at it
+    report = json.loads(run_cli(["diagnose", "--json"], faults).stdout)
+    logs = [f for f in report["findings"] if f["check"] == "logs"]
+    assert logs and logs[0]["subject"] == str(folders[0]), report
 
 
 def test_a_never_healthy_service_fails_at_the_deadline(faults: Path) -> None:
