@@ -38,7 +38,7 @@ from stacktest._engine import (
     engine_host,
 )
 from stacktest._state import KEEP_LOGS
-from stacktest.errors import ComposeError, ConfigError, StackNotFound, UsageError
+from stacktest.errors import ComposeError, ConfigError, StackNotFound, StacktestError, UsageError
 from stacktest.readiness import Progress, wait_ready
 from stacktest.settings import Probe, Settings
 
@@ -50,6 +50,7 @@ __all__ = [
     "image_prefix",
     "load_records",
     "reap",
+    "reap_orphans",
     "save_logs",
     "service_urls",
     "signals_deferred",
@@ -406,6 +407,7 @@ def start(
     ``before_start`` is called with the created but not yet started containers (``up --no-start``).
     """
     engine = Engine.connect()
+    reap_orphans(settings, engine)
     compose, record, config = prepare(settings, extra_files=extra_files, project=project, kept=kept)
     unknown = [s for s in services if s not in record.services]
     if unknown:
@@ -555,6 +557,29 @@ def stale_stacks(
         elif age_h > settings.reap_age:
             out.append((info, f"it is {age_h:.1f} h old (reap_age = {settings.reap_age:g} h)"))
     return out
+
+
+def reap_orphans(settings: Settings, engine: Engine) -> list[str]:
+    """Before a stack starts: remove the stacks of this machine whose owner process is gone (a run
+    killed with SIGKILL, a CI job cut off), and say so. Kept stacks (``stacktest up``) stay, and so do
+    stacks of other machines on a shared engine (their owner cannot be checked from here: ``stacktest
+    reap`` removes them by age). Never fails the start: a stack that cannot be removed is left."""
+    host = socket.gethostname()
+    orphans = [
+        info
+        for info in engine.stacks()
+        if not info.kept and info.host == host and info.pid and not _alive(info.pid)
+    ]
+    removed = []
+    for info in orphans:
+        try:
+            reap(settings, engine, [info])
+        except (StacktestError, OSError) as exc:
+            log.warning("could not remove stack %s left by a run that died: %s", info.project, exc)
+            continue
+        log.warning("removed stack %s: its run (pid %d) died without removing it", info.project, info.pid)
+        removed.append(info.project)
+    return removed
 
 
 def stale_images(engine: Engine) -> list[tuple[str, str]]:

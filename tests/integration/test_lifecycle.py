@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import children_of, engine_leftovers, run_cli, start_test_run, wait_until
+from tests.conftest import NOTHING, children_of, engine_leftovers, run_cli, start_test_run, wait_until
 
 
 def status(project: Path, name: str | None = None) -> dict[str, Any]:
@@ -62,24 +62,47 @@ def test_two_stacks_of_one_checkout_at_once(project: Path) -> None:
     assert run_cli(["down", "--all"], project).returncode == 0
 
 
-def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: object) -> None:
-    # a `stacktest test` run killed with SIGKILL cannot tear down: its stack stays, labelled with its pid
+def kill_a_run_midtest(project: Path, docker_engine: object) -> tuple[int, str]:
+    """A `stacktest test` run killed with SIGKILL cannot tear down: its stack stays, labelled with its
+    pid. Returns that pid and the stack's compose project."""
     proc = start_test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
     client = docker_engine.client  # type: ignore[attr-defined]
     run_label = {"label": [f"io.stacktest.root={project}", "io.stacktest.run"]}  # not a build's containers
     assert wait_until(lambda: len(client.containers.list(filters=run_label)) == 3, timeout=120)
     time.sleep(3)  # let it get into the test (when exactly does not matter: SIGKILL leaves all behind)
+    name = client.containers.list(filters=run_label)[0].labels["com.docker.compose.project"]
     children = children_of(proc.pid)  # before the kill: then they are init's
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     for child, _ in children:
         os.kill(child, signal.SIGKILL)
+    (project / "tests" / "stack" / "test_zz_hang.py").unlink()
     assert engine_leftovers(docker_engine, project)["containers"]
+    return proc.pid, name
+
+
+def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: object) -> None:
+    pid, _ = kill_a_run_midtest(project, docker_engine)
     show = run_cli(["reap"], project)
-    assert show.returncode == 0 and f"pid {proc.pid}" in show.stdout and "is gone" in show.stdout
+    assert show.returncode == 0 and f"pid {pid}" in show.stdout and "is gone" in show.stdout
     assert engine_leftovers(docker_engine, project)["containers"], "reap without --yes must not delete"
     gone = run_cli(["reap", "--yes"], project)
     assert gone.returncode == 0 and "removed" in gone.stdout
+
+
+def test_the_next_start_removes_the_stack_of_a_run_killed_with_sigkill(
+    project: Path, docker_engine: object
+) -> None:
+    pid, first = kill_a_run_midtest(project, docker_engine)
+    client = docker_engine.client  # type: ignore[attr-defined]
+    second = run_cli(["test", "tests/stack/test_errors.py", "-q"], project)
+    assert second.returncode == 0, second.stderr
+    assert f"removed stack {first}: its run (pid {pid}) died without removing it" in second.stderr
+    left = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={first}"})
+    assert left == []
+    assert (
+        engine_leftovers(docker_engine, project) == NOTHING
+    )  # its networks and volumes, and the second run's
 
 
 def test_reap_removes_images_of_checkouts_that_are_gone(
