@@ -63,15 +63,23 @@ class Compose:
         build: bool = False,
         wait: bool = False,
         no_start: bool = False,
+        pull: str = "missing",
     ) -> list[str]:
+        """``pull``: compose's policy (always, missing, never); Compose v1 knows only its default,
+        missing (:meth:`pull_argv` pulls first for ``always``)."""
         args = ["up", "--no-start"] if no_start else ["up", "-d"]
         if build:
             args.append("--build")
+        if pull != "missing" and not self.is_v1:
+            args += ["--pull", pull]
         if wait:
             if self.is_v1:
                 raise ConfigError("`up --wait` needs Compose v2; this machine has v1")
             args.append("--wait")
         return self.argv(*args, *services)
+
+    def pull_argv(self, services: Sequence[str] = ()) -> list[str]:
+        return self.argv("pull", *services)
 
     def down_argv(self, *, volumes: bool = True, timeout: float = 10.0) -> list[str]:
         args = ["down", "--remove-orphans", "-t", str(max(0, round(timeout)))]

@@ -38,7 +38,7 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     name="stacktest",
     help="Run pytest against real containers: stack lifecycle, readiness, xdist modes, sidecar coverage.",
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -78,7 +78,9 @@ def _root(
     config: Annotated[
         Path | None, typer.Option("--config", help="pyproject.toml to read settings from")
     ] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override a setting: KEY=VALUE")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="override a setting (repeatable)")
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="log every command stacktest runs")
     ] = False,
@@ -110,9 +112,10 @@ def up(
         bool, typer.Option("--keep", help="keep the stack even if it fails to become ready")
     ] = False,
     ready_timeout: Annotated[float | None, typer.Option(help=help_of("ready_timeout"))] = None,
+    pull: PullOption = None,
 ) -> int:
     """Start a stack for this checkout and wait until it is ready; `stacktest down` removes it."""
-    s = settings(ready_timeout=ready_timeout)
+    s = settings(ready_timeout=ready_timeout, pull=pull)
     with render.ProgressView() as view:
         started = workflows.up(
             s, services=services or [], build=build, keep_on_error=keep, wait=not no_wait, on_progress=view
@@ -198,6 +201,9 @@ ModeOption = Annotated[
 WorkersOption = Annotated[int | None, typer.Option("--workers", help="worker count for --mode n")]
 KeepOption = Annotated[bool, typer.Option("--keep", help="keep the stack this run starts")]
 BuildOption = Annotated[bool, typer.Option("--build", help="rebuild images first")]
+PullOption = Annotated[
+    str | None, typer.Option("--pull", metavar="always|missing|never", help=help_of("pull"))
+]
 
 
 RunT = TypeVar("RunT")
@@ -209,10 +215,11 @@ def _suite(
     workers: int | None,
     keep: bool,
     build: bool,
+    pull: str | None,
     workflow: Callable[..., RunT],
 ) -> RunT:
     """What `test` and `coverage run` share: one checked request, progress lines and phase banners."""
-    s = settings()
+    s = settings(pull=pull)
     request = workflows.RunRequest.checked(s, mode, ctx.args, workers=workers, keep=keep, build=build)
     return workflow(s, request, on_progress=render.ProgressView(live=False), on_phase=_phase_banner)
 
@@ -224,9 +231,10 @@ def test(
     workers: WorkersOption = None,
     keep: KeepOption = False,
     build: BuildOption = False,
+    pull: PullOption = None,
 ) -> int:
     """Make sure the stack is ready, then run pytest against it. Every other argument goes to pytest."""
-    result = _suite(ctx, mode, workers, keep, build, workflows.test)
+    result = _suite(ctx, mode, workers, keep, build, pull, workflows.test)
     if len(result.phases) > 1:
         phases = ", ".join(f"{name} exit {code}" for name, code in result.phases)
         out.print(f"\nstacktest: {phases}; junit: {result.junit}")
@@ -247,9 +255,10 @@ def coverage_run(
     workers: WorkersOption = None,
     keep: KeepOption = False,
     build: BuildOption = False,
+    pull: PullOption = None,
 ) -> int:
     """Up with coverage, run pytest, stop gracefully, harvest, combine, report, down."""
-    run = _suite(ctx, mode, workers, keep, build, workflows.coverage_run)
+    run = _suite(ctx, mode, workers, keep, build, pull, workflows.coverage_run)
     out.print(render.coverage_table(run.report))
     for service, why in sorted(run.harvest.missing.items()):
         err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
@@ -321,8 +330,9 @@ def cleanup_cmd(
 def init_cmd(
     yes: Annotated[bool, typer.Option("--yes", help="write the files (default: only show them)")] = False,
 ) -> int:
-    """Adopt stacktest in this repository: propose [tool.stacktest], just recipes and conftest lines
-    from the compose files and Dockerfiles here. Shows what it would write; --yes writes it."""
+    r"""Adopt stacktest in this repository: propose a \[tool.stacktest] table, just recipes and
+    conftest lines from the compose files and Dockerfiles here. Shows what it would write; --yes writes
+    it."""
     proposal, written = workflows.init(settings(), Path.cwd(), write=yes)
     render.init(proposal, written, yes=yes)
     return 0
@@ -375,9 +385,40 @@ def main(argv: list[str] | None = None) -> int:
     return rv
 
 
+def command() -> Any:
+    """The click command of the app, its help showing value names as users know them (``--tail N``,
+    ``--ready-timeout SECONDS``, nothing beside a flag) instead of Python types (``<bool>``)."""
+    root = typer.main.get_command(app)
+    todo = [root]
+    while todo:
+        cmd = todo.pop()
+        todo.extend(getattr(cmd, "commands", {}).values())
+        help_option = cmd.get_help_option(_context_class()(cmd))  # made on demand, and kept
+        for param in [*cmd.params, *([help_option] if help_option is not None else [])]:
+            if param.param_type_name == "argument":
+                # its name (services...) says what to give; a type column would only repeat it
+                setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010 - typer has no option for it
+            elif param.metavar is None:
+                flag = getattr(param, "is_flag", False)
+                kind = param.bare_type() if hasattr(param, "bare_type") else ""
+                param.metavar = "" if flag else _VALUE_NAMES.get(kind, (param.name or "").upper())
+    return root
+
+
+_VALUE_NAMES = {"Path": "PATH", "float": "SECONDS", "int": "N"}
+
+
+def _context_class() -> Any:
+    try:
+        from typer._click.core import Context
+    except ImportError:  # pragma: no cover - older typer, which uses click itself
+        from click import Context  # type: ignore[assignment]
+    return Context
+
+
 def _run(argv: list[str] | None) -> int:
     try:
-        rv = app(args=argv, prog_name="stacktest", standalone_mode=False)
+        rv = command().main(args=argv, prog_name="stacktest", standalone_mode=False)
     except Interrupted as exc:
         _report(exc)
         return exc.exit_code

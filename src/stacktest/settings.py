@@ -108,6 +108,14 @@ FIELDS: tuple[Field, ...] = (
         choices=("always", "missing"),
     ),
     Field(
+        "pull",
+        "choice",
+        "missing",
+        "when compose pulls images: 'missing' (compose's default), 'always' (a fresh image every start), "
+        "'never' (offline: fail rather than pull)",
+        choices=("always", "missing", "never"),
+    ),
+    Field(
         "base_image",
         "str",
         "stacktest-base:bookworm",
@@ -195,6 +203,7 @@ class Settings:
     compose_command: str | None
     images: str
     build: str
+    pull: str
     base_image: str
     ready_timeout: float
     command_timeout: float

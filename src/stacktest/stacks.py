@@ -429,12 +429,23 @@ def start(
         if build
         else {}
     )
+    pull = settings.pull
+    if compose.is_v1 and pull != "missing":
+        if pull == "never":
+            raise UsageError(
+                "pull = 'never' needs Compose v2: Compose v1 pulls missing images and cannot be told not to",
+                hint="install Compose v2 (scripts/setup does), or leave pull at 'missing'",
+            )
+        compose.run(compose.pull_argv(services), what="compose pull")
+        pull = "missing"
     try:
         if before_start is not None:
-            compose.run(compose.up_argv(services, build=build, no_start=True), what="compose up --no-start")
+            compose.run(
+                compose.up_argv(services, build=build, no_start=True, pull=pull), what="compose up --no-start"
+            )
             before_start(stack)
-            build = False
-        compose.run(compose.up_argv(services, build=build), what="compose up")
+            build, pull = False, "never"  # built and pulled by the first up
+        compose.run(compose.up_argv(services, build=build, pull=pull), what="compose up")
         _drop_replaced(engine, before)
     except ComposeError as exc:
         if "port is already allocated" in exc.stderr_tail or "address already in use" in exc.stderr_tail:
