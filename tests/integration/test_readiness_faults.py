@@ -113,3 +113,16 @@ def test_a_service_s_own_ready_timeout_ends_the_wait_before_the_stack_s(faults: 
     assert result.returncode == 14, result.stderr
     assert "not ready after 2 s: slowpoke" in result.stderr
     assert time.monotonic() - started < 45  # the stack's own ready_timeout is 60 s
+
+
+def test_the_pull_policy_reaches_compose(faults: Path, docker_engine: object) -> None:
+    never = run_cli(["up", "ok", "--pull", "never"], faults)  # the image is local: nothing to pull
+    assert never.returncode == 0, never.stderr
+    assert run_cli(["down"], faults).returncode == 0
+    # this machine has no registry: `always` must try one, fail, say so, and leave nothing
+    always = run_cli(["up", "ok", "--pull", "always"], faults)
+    assert always.returncode == 12, always.stderr
+    assert "compose up" in always.stderr and "registry" in always.stderr
+    assert engine_leftovers(docker_engine, faults) == NOTHING
+    bad = run_cli(["up", "ok", "--pull", "sometimes"], faults)
+    assert bad.returncode == 10 and "'sometimes' is not one of always, missing, never" in bad.stderr
