@@ -55,6 +55,27 @@ def docker_engine() -> Iterator[object]:
     engine.close()
 
 
+def required_tool(name: str) -> str:
+    """The path of a program a test needs (chromium, tmux): scripts/setup installs them; a skip on a
+    developer's machine without it, a failure under CI=true."""
+    import shutil
+
+    found = shutil.which(name)
+    if found is None:
+        if IN_CI:
+            pytest.fail(f"CI=true and {name} is not installed (scripts/setup installs it)", pytrace=False)
+        pytest.skip(f"{name} is not installed (scripts/setup installs it)")
+    return found
+
+
+def artifact_dir() -> Path:
+    """Where tests keep what a person should look at after a run (screenshots): STACKTEST_TEST_ARTIFACTS,
+    else .stacktest/test-artifacts of this checkout. CI uploads it."""
+    folder = Path(os.environ.get("STACKTEST_TEST_ARTIFACTS") or REPO / ".stacktest" / "test-artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def base_image(docker_engine: object) -> str:
     """The offline base image the test stacks build on, made as the bundled stack makes it."""

@@ -17,6 +17,8 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from stacktest.errors import CommandFailed, ConfigError, CoverageError
 from stacktest.settings import Settings
 
 __all__ = [
+    "CONTRIBUTORS",
     "DATA_ROOT",
     "Harvest",
     "Report",
@@ -43,6 +46,7 @@ __all__ = [
     "make_data_writable",
     "overlay",
     "prepare_spy",
+    "read_contributors",
     "report",
     "volume_name",
 ]
@@ -309,20 +313,42 @@ def check_spy(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], wo
 class Harvest:
     files: dict[str, int] = field(default_factory=dict)  # service -> data files
     missing: dict[str, str] = field(default_factory=dict)  # covered services with no data -> why
+    # one row per covered container: service, container (web, web-2), name, files, started, stopped
+    containers: list[dict[str, Any]] = field(default_factory=list)
+
+
+CONTRIBUTORS = "contributors.json"  # in a run's data folder: which containers wrote its data, and when
 
 
 def harvest(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], dest: Path) -> Harvest:
     """Copy the data files out of the (stopped) containers through the Engine API, one folder per
-    service (every replica's files: they share the service's volume)."""
+    service (every replica's files: they share the service's volume). Which container wrote a file is
+    read from its name (coverage's suffix starts with the host name, the container's)."""
     result = Harvest()
     for service, states in sorted(replicas.items()):
         folder = dest / service
         _copy_service(engine, states, folder)
         for marker in folder.glob(".spy-*"):
             marker.unlink()
-        result.files[service] = sum(1 for _ in folder.glob(".coverage.*"))
+        names = [p.name for p in folder.glob(".coverage.*")]
+        result.files[service] = len(names)
         if not result.files[service]:
             result.missing[service] = _why_no_data(engine, states)
+        for before in states:
+            st = engine.inspect(before.container_id) or before
+            host = st.hostname or st.container_id[:12]
+            result.containers.append(
+                {
+                    "service": service,
+                    "container": st.label,
+                    "name": st.name,
+                    "files": sum(1 for n in names if n.startswith(f".coverage.{host}.")),
+                    "started": st.started,
+                    "stopped": st.finished_at,
+                }
+            )
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / CONTRIBUTORS).write_text(json.dumps(result.containers, indent=2))
     return result
 
 
@@ -426,20 +452,29 @@ def report(
     paths: Mapping[str, Mapping[str, str]],
     root: Path,
     out_dir: Path,
+    contributors: Sequence[Mapping[str, Any]] | None = None,
 ) -> Report:
-    """HTML, Cobertura XML and JSON of the total, and a figure per service (sources mapped to the host)."""
+    """HTML, Cobertura XML and JSON of the total, and a figure per service (sources mapped to the host).
+
+    ``html/index.html`` is stacktest's own page: a row per service linking to that service's coverage.py
+    report (``html/<service>/``) and to the whole one (``html/all/``), and which containers contributed
+    data and when (``contributors``; read from ``combined/data/contributors.json`` when not given)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     include = sorted({str((root / host).resolve()) + "/*" for m in paths.values() for host in m.values()})
-    figures = []
-    for service, data_file in sorted(per_service.items()):
-        svc_include = [str((root / h).resolve()) + "/*" for h in paths.get(service, {}).values()] or include
-        figures.append(_figure(service, data_file, svc_include, out_dir / f"coverage-{service}.json"))
-    total = _figure("TOTAL", combined / ".coverage", include, out_dir / "coverage.json")
-    cov = _loaded(combined / ".coverage")
     html, xml = out_dir / "html", out_dir / "coverage.xml"
+    shutil.rmtree(html, ignore_errors=True)  # a report written again replaces the old pages
+    figures, includes = [], {}
+    for service, data_file in sorted(per_service.items()):
+        includes[service] = [
+            str((root / h).resolve()) + "/*" for h in paths.get(service, {}).values()
+        ] or include
+        figures.append(_figure(service, data_file, includes[service], out_dir / f"coverage-{service}.json"))
+    total = _figure("TOTAL", combined / ".coverage", include, out_dir / "coverage.json")
     try:
-        cov.html_report(directory=str(html), include=include)
-        cov.xml_report(outfile=str(xml), include=include)
+        for service, data_file in sorted(per_service.items()):
+            _html(data_file, includes[service], html / service, f"{service}: coverage inside its containers")
+        _html(combined / ".coverage", include, html / "all", "all services")
+        _loaded(combined / ".coverage").xml_report(outfile=str(xml), include=include)
     except CoverageException as exc:
         log.warning("no coverage report written: %s", exc)
     except OSError as exc:
@@ -447,4 +482,91 @@ def report(
             f"cannot write the coverage report in {out_dir}: {exc.strerror}",
             hint="make the folder writable, or set coverage.report_dir",
         ) from exc
+    if contributors is None:
+        contributors = read_contributors(combined / "data" / CONTRIBUTORS)
+    html.mkdir(parents=True, exist_ok=True)
+    (html / "index.html").write_text(index_page(figures, total, contributors), encoding="utf-8")
     return Report(figures, total, html, xml, out_dir / "coverage.json")
+
+
+def _html(data_file: Path, include: list[str], folder: Path, title: str) -> None:
+    try:
+        _loaded(data_file).html_report(directory=str(folder), include=include, title=title)
+    except CoverageException as exc:  # "No data to report" for a service that ran none of its files
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "index.html").write_text(
+            f"<!doctype html><meta charset=utf-8><title>{html_escape(title)}</title>"
+            f"<p>{html_escape(str(exc))}</p>",
+            encoding="utf-8",
+        )
+
+
+def read_contributors(path: Path) -> list[dict[str, Any]]:
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def _when(epoch: Any) -> str:
+    if not isinstance(epoch, (int, float)):
+        return "-"
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def index_page(
+    figures: Sequence[ServiceFigure], total: ServiceFigure, contributors: Sequence[Mapping[str, Any]]
+) -> str:
+    """The report's first page: a row per service with its figures and a link to its files, then the
+    containers whose data it holds, with when each ran."""
+    e = html_escape
+    rows = []
+    for f in figures:
+        bar = max(0.0, min(100.0, f.percent))
+        rows.append(
+            f"<tr><td><a href='{e(f.service)}/index.html'>{e(f.service)}</a></td>"
+            f"<td class=n>{f.statements}</td><td class=n>{f.missing}</td>"
+            f"<td class=n>{f.percent:.1f}%</td>"
+            f"<td><div class=bar><div style='width:{bar:.1f}%'></div></div></td></tr>"
+        )
+    rows.append(
+        "<tr class=total><td><a href='all/index.html'>all services</a></td>"
+        f"<td class=n>{total.statements}</td><td class=n>{total.missing}</td>"
+        f"<td class=n>{total.percent:.1f}%</td><td></td></tr>"
+    )
+    who = [
+        f"<tr><td>{e(str(c.get('service', '')))}</td><td>{e(str(c.get('container', '')))}</td>"
+        f"<td>{e(str(c.get('name', '')))}</td><td class=n>{e(str(c.get('files', 0)))}</td>"
+        f"<td>{_when(c.get('started'))}</td><td>{_when(c.get('stopped'))}</td></tr>"
+        for c in contributors
+    ]
+    who_table = (
+        "<table><thead><tr><th>service</th><th>container</th><th>name</th><th>data files</th>"
+        "<th>started</th><th>stopped</th></tr></thead><tbody>" + "".join(who) + "</tbody></table>"
+        if who
+        else "<p>No record of the containers (data combined from elsewhere).</p>"
+    )
+    return f"""<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>stacktest coverage</title>
+<style>
+body {{ font: 15px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222 }}
+h1 {{ font-size: 1.5em }} h2 {{ font-size: 1.15em; margin-top: 2em }}
+table {{ border-collapse: collapse; width: 100% }}
+th, td {{ text-align: left; padding: .35em .7em; border-bottom: 1px solid #ddd }}
+th {{ white-space: nowrap }}
+td.n, th.n {{ text-align: right; font-variant-numeric: tabular-nums }}
+tr.total td {{ font-weight: bold; border-top: 2px solid #888 }}
+.bar {{ background: #f3c2c2; height: .8em; width: 12em }} .bar div {{ background: #3a9d3a; height: 100% }}
+a {{ color: #0b5cad }}
+</style></head>
+<body>
+<h1>Coverage inside the containers</h1>
+<table id=services><thead><tr><th>service</th><th class=n>statements</th><th class=n>missed</th>
+<th class=n>cover</th><th></th></tr></thead><tbody>
+{"".join(rows)}
+</tbody></table>
+<h2>Containers that contributed data</h2>
+<div id=containers>{who_table}</div>
+</body></html>
+"""

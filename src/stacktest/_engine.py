@@ -77,6 +77,7 @@ class ServiceState:
     image_id: str = ""
     restart_policy: str = ""  # "", "no", "always", "on-failure", "unless-stopped"
     finished_at: float | None = None  # epoch seconds of its last exit; None while it never exited
+    hostname: str = ""  # inside the container (its short id unless compose sets hostname:)
 
     @property
     def label(self) -> str:
@@ -560,6 +561,7 @@ def _state(service: str, attrs: Mapping[str, Any]) -> ServiceState:
         image_id=str(attrs.get("Image", "")),
         restart_policy=str(((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name", "")),
         finished_at=_epoch(str(raw.get("FinishedAt") or "")),
+        hostname=str(config.get("Hostname", "")),
     )
 
 

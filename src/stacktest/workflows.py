@@ -364,7 +364,9 @@ def coverage_run(
         if result.exit_code not in (0, 5):
             keep_logs(stack)  # stopped now: the logs end with how each service shut down
     per_service = _coverage.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
-    rep = _coverage.report(report_dir, per_service, settings.coverage_paths, settings.root, report_dir)
+    rep = _coverage.report(
+        report_dir, per_service, settings.coverage_paths, settings.root, report_dir, harvested.containers
+    )
     _coverage.link_latest(report_root, report_dir)
     settings.state.write_last(
         "coverage.json",
@@ -516,6 +518,7 @@ def combine(settings: Settings, folders: Sequence[Path]) -> _coverage.Report:
     report_root = settings.root / settings.coverage_report_dir
     merged_run = report_root / f"combined-{int(time.time())}"
     merged = merged_run / "data"
+    contributors: list[dict[str, Any]] = []
     for i, folder in enumerate(folders):
         if not folder.is_dir():
             raise UsageError(f"{folder} is not a folder of harvested coverage data")
@@ -524,9 +527,10 @@ def combine(settings: Settings, folders: Sequence[Path]) -> _coverage.Report:
                 (merged / service_dir.name).mkdir(parents=True, exist_ok=True)
                 for f in service_dir.glob(".coverage.*"):  # the same file name may come from two jobs
                     shutil.copy2(f, merged / service_dir.name / f"{f.name}.job{i}")
+        contributors += _coverage.read_contributors(folder / _coverage.CONTRIBUTORS)
     services = sorted(p.name for p in merged.iterdir()) if merged.is_dir() else []
     per = _coverage.combine(merged, services, settings.coverage_paths, settings.root, merged_run)
-    rep = _coverage.report(merged_run, per, settings.coverage_paths, settings.root, merged_run)
+    rep = _coverage.report(merged_run, per, settings.coverage_paths, settings.root, merged_run, contributors)
     _coverage.link_latest(report_root, merged_run)
     return rep
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
+import struct
+import subprocess
 import time
+import zlib
 from collections.abc import Callable
+from html.parser import HTMLParser
 from pathlib import Path
 
 import coverage
@@ -14,7 +19,7 @@ import pytest
 from stacktest import _coverage
 from stacktest._engine import Engine
 from stacktest.settings import load_settings
-from tests.conftest import run_cli, wait_until
+from tests.conftest import artifact_dir, required_tool, run_cli, wait_until
 
 
 @pytest.fixture
@@ -52,6 +57,102 @@ def test_pid1_and_forking_services_are_measured(cov_project: Path, docker_engine
     report_dir = cov_project / ".stacktest" / "coverage" / "latest"
     assert (report_dir / "coverage.xml").is_file() and (report_dir / "html" / "index.html").is_file()
     assert json.loads((report_dir / "coverage.json").read_text())["totals"]["num_statements"] > 0
+    check_html_index(report_dir / "html", {"pid1", "forking"})
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.cells: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.links += [v for k, v in attrs if tag == "a" and k == "href" and v]
+
+    def handle_data(self, data: str) -> None:
+        if data.strip():
+            self.cells.append(data.strip())
+
+
+def check_html_index(html: Path, services: set[str]) -> None:
+    """The report opens with stacktest's index: a row per service linking to that service's files, and
+    the containers that contributed data, with when they ran; then it is rendered by a real browser."""
+    page = _Links()
+    page.feed((html / "index.html").read_text())
+    assert {f"{s}/index.html" for s in services} | {"all/index.html"} <= set(page.links)
+    for link in page.links:
+        assert (html / link).is_file(), link
+    for service in services:  # each service's page lists its own source file, not the others'
+        own = (html / service / "index.html").read_text()
+        assert f"apps/{service}/server.py" in own or "server.py" in own
+        others = services - {service}
+        assert all(f"{other}/server.py" not in own for other in others)
+    for service in services:  # which containers contributed, by name, with their data files and times
+        row = page.cells.index(service, page.cells.index("Containers that contributed data"))
+        assert page.cells[row + 1] == service  # the container (no replicas here)
+        assert page.cells[row + 2].endswith(f"-{service}-1")
+        assert int(page.cells[row + 3]) >= 1
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", page.cells[row + 4])
+    screenshot(html / "index.html", artifact_dir() / "coverage-index.png")
+
+
+def screenshot(page: Path, png: Path) -> None:
+    """Render the page in headless chromium, keep the picture, and check it shows something: text and
+    the coverage bars (green pixels), not a blank or an error page."""
+    chromium = required_tool("chromium")
+    png.unlink(missing_ok=True)
+    result = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--window-size=1100,700", f"--screenshot={png}", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert png.is_file(), result.stderr[-2000:]
+    width, height, pixels = read_png(png)
+    assert (width, height) == (1100, 700)
+    dark = sum(1 for r, g, b in pixels if r + g + b < 200)  # text
+    green = sum(1 for r, g, b in pixels if g > 120 and r < 100 and b < 100)  # the covered part of a bar
+    assert dark > 2000, "no text on the page"
+    assert green > 500, "no coverage bars on the page"
+
+
+def read_png(path: Path) -> tuple[int, int, list[tuple[int, int, int]]]:
+    """The pixels of an 8-bit RGB or RGBA PNG (what chromium writes), without an imaging library."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            header = chunk
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", header[:10])
+    assert depth == 8 and colour in (2, 6), (depth, colour)
+    step = 3 if colour == 2 else 4
+    raw, stride = zlib.decompress(idat), width * step
+    rows: list[bytearray] = []
+    previous = bytearray(stride)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - step] if i >= step else 0
+            up, corner = previous[i], previous[i - step] if i >= step else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 0xFF
+        rows.append(line)
+        previous = line
+    pixels = [(row[x], row[x + 1], row[x + 2]) for row in rows for x in range(0, stride, step)]
+    return width, height, pixels
 
 
 def test_a_broken_coveragerc_fails_before_pytest(cov_project: Path) -> None:
