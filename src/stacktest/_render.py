@@ -51,12 +51,23 @@ class ProgressView:
         if live and err.is_terminal and not _plain:
             self.live = Live(self._table(), console=err, refresh_per_second=10, transient=False)
 
+    @property
+    def shows_log_lines(self) -> bool:
+        """Readiness reads each pending service's newest log line for the live table (not in CI)."""
+        return self.live is not None
+
     def _table(self) -> Table:
         table = Table("service", "state", "detail", "time", box=None)
+        table.add_column("latest log line", no_wrap=True, overflow="ellipsis")  # a hint; full logs are kept
         colours = {Status.READY: "green", Status.FAILED: "red", Status.WAITING: "yellow"}
         for p in sorted(self.rows.values(), key=lambda p: p.service):
+            line = escape(p.log) if p.status is Status.WAITING else ""
             table.add_row(
-                p.service, f"[{colours[p.status]}]{p.status.value}[/]", p.detail, f"{p.elapsed:.2f}s"
+                p.service,
+                f"[{colours[p.status]}]{p.status.value}[/]",
+                escape(p.detail),
+                f"{p.elapsed:.2f}s",
+                f"[dim]{line}[/]",
             )
         return table
 

@@ -52,6 +52,7 @@ HEALTHCHECK_EVERY = 0.25  # between single runs of a healthcheck command, when t
 HEALTHCHECK_ATTEMPTS = 20  # tries of the command inside one exec (every 50 ms), when it has
 LOG_TAIL = 15
 RUNNING_SETTLE = 1.0
+LOG_LINE_EVERY = 0.5  # seconds between reads of a pending service's newest log line (live view only)
 
 
 class Containers(Protocol):
@@ -92,6 +93,7 @@ class Progress:
     status: Status
     detail: str
     elapsed: float
+    log: str = ""  # the newest line the pending service printed (only with ``log_lines``)
 
 
 class ServiceWaiter:
@@ -225,10 +227,12 @@ def wait_ready(
     clock: Callable[[], float] = time.monotonic,
     stale_health: Collection[str] = (),
     timeouts: Mapping[str, float] | None = None,
+    log_lines: bool = False,
 ) -> dict[str, float]:
     """Wait until every container of every service is ready. Returns each service's readiness time
     (seconds from start). ``timeouts``: a service's own time to become ready (else ``timeout``);
-    ``stale_health``: ids of containers whose "unhealthy" predates the wait.
+    ``stale_health``: ids of containers whose "unhealthy" predates the wait. ``log_lines``: progress
+    of a pending service carries the newest line it printed (read every LOG_LINE_EVERY seconds).
 
     Raises :class:`NotReady` as soon as one container fails, naming it with its exit code and log tail,
     or at the deadline, naming every service that was not ready and why.
@@ -243,12 +247,15 @@ def wait_ready(
     ready_at: dict[str, float] = {}
     failures: list[tuple[str, Verdict, ServiceState | None]] = []
 
-    def report(service: str, verdict: Verdict) -> None:
+    last_lines: dict[str, str] = {}
+
+    def report(service: str, verdict: Verdict, line: str = "") -> None:
         with lock:
-            changed = verdicts[service] != verdict
+            changed = verdicts[service] != verdict or last_lines.get(service, "") != line
             verdicts[service] = verdict
+            last_lines[service] = line
         if changed and on_progress is not None:
-            on_progress(Progress(service, verdict.status, verdict.detail, clock() - start))
+            on_progress(Progress(service, verdict.status, verdict.detail, clock() - start, line))
 
     def observe(
         waiter: ServiceWaiter, state: ServiceState, checker: _HealthChecker | None, client: httpx.Client
@@ -275,6 +282,7 @@ def wait_ready(
         waiters: dict[str, ServiceWaiter] = {}
         checkers: dict[str, _HealthChecker] = {}
         own_deadline = start + limit[service]
+        line, line_at = "", -LOG_LINE_EVERY
         while not stop.is_set():
             if clock() >= own_deadline:
                 with lock:
@@ -322,7 +330,9 @@ def wait_ready(
             else:
                 state, verdict = waiting[0]
                 prefix = f"{state.label}: " if len(states) > 1 else ""
-                report(service, Verdict(Status.WAITING, prefix + verdict.detail))
+                if log_lines and clock() - line_at >= LOG_LINE_EVERY:
+                    line, line_at = _newest_line(engine, state), clock()
+                report(service, Verdict(Status.WAITING, prefix + verdict.detail), line)
             stop.wait(poll_interval)
 
     threads = [threading.Thread(target=watch, args=(s,), name=f"ready-{s}", daemon=True) for s in services]
@@ -355,6 +365,11 @@ def wait_ready(
             + "`",
         )
     return ready_at
+
+
+def _newest_line(engine: Containers, state: ServiceState) -> str:
+    lines = [line for line in engine.logs(state.container_id, tail=3).splitlines() if line.strip()]
+    return lines[-1].strip()[:300] if lines else ""
 
 
 def log_found(engine: Containers, state: ServiceState, pattern: str) -> tuple[bool, str]:

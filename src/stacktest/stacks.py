@@ -215,6 +215,7 @@ class Stack:
             timeouts=self.settings.ready_timeouts,
             poll_interval=self.settings.poll_interval,
             on_progress=on_progress,
+            log_lines=bool(getattr(on_progress, "shows_log_lines", False)),
         )
         return {service: started + seconds for service, seconds in ready.items()}
 
