@@ -126,3 +126,17 @@ def test_the_pull_policy_reaches_compose(faults: Path, docker_engine: object) ->
     assert engine_leftovers(docker_engine, faults) == NOTHING
     bad = run_cli(["up", "ok", "--pull", "sometimes"], faults)
     assert bad.returncode == 10 and "'sometimes' is not one of always, missing, never" in bad.stderr
+
+
+def test_failure_injection_on_one_replica(faults: Path) -> None:
+    assert run_cli(["up", "ok", "pair"], faults).returncode == 0  # the tests reuse this stack
+    try:
+        result = run_cli(["test", "--mode", "fast", "suite", "-p", "no:cacheprovider"], faults)
+    finally:
+        assert run_cli(["down"], faults).returncode == 0
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    # the tests that act on the stack were made serial: the parallel phase ran none of them
+    parallel, serial = result.stdout.split("stacktest: serial phase")
+    assert "no tests ran" in parallel or "4 deselected" in parallel, parallel
+    assert "4 passed" in serial, serial
+    assert "total: 4 passed, 0 failed" in result.stdout
