@@ -18,13 +18,10 @@ from types import FrameType
 from typing import Annotated, Any, TypeVar
 
 import typer
-
-try:  # typer 0.2x ships its own copy of click
-    from typer._click.exceptions import ClickException
-    from typer._click.globals import get_current_context
-except ImportError:  # pragma: no cover - older typer, which uses click itself
-    from click import ClickException, get_current_context  # type: ignore[assignment,no-redef]
 from rich.markup import escape
+from typer._click.core import Context  # typer >= 0.29 ships its own copy of click
+from typer._click.exceptions import ClickException
+from typer._click.globals import get_current_context
 
 from stacktest import _render as render
 from stacktest import workflows
@@ -393,7 +390,7 @@ def command() -> Any:
     while todo:
         cmd = todo.pop()
         todo.extend(getattr(cmd, "commands", {}).values())
-        help_option = cmd.get_help_option(_context_class()(cmd))  # made on demand, and kept
+        help_option = cmd.get_help_option(Context(cmd))  # made on demand, and kept
         for param in [*cmd.params, *([help_option] if help_option is not None else [])]:
             if param.param_type_name == "argument":
                 # its name (services...) says what to give; a type column would only repeat it
@@ -406,14 +403,6 @@ def command() -> Any:
 
 
 _VALUE_NAMES = {"Path": "PATH", "float": "SECONDS", "int": "N"}
-
-
-def _context_class() -> Any:
-    try:
-        from typer._click.core import Context
-    except ImportError:  # pragma: no cover - older typer, which uses click itself
-        from click import Context  # type: ignore[assignment]
-    return Context
 
 
 def _run(argv: list[str] | None) -> int:
