@@ -87,6 +87,27 @@ def _import_coverage(here):
     raise ImportError("coverage is not installed in the image and no vendored copy fits this Python")
 
 
+def _choose_core(cov):
+    """On Python 3.12+, measure with sys.monitoring (far cheaper than a trace function) where it is
+    sound for the configuration: not for branch coverage before 3.14, dynamic contexts, plugins, or
+    greenlet/eventlet/gevent concurrency, which it cannot measure (coverage's own rules, applied here
+    so that no warning lands in the service's output). A core the configuration or COVERAGE_CORE
+    names is kept; STACKTEST_COVERAGE_CORE overrides all (a benchmark compares the cores with it)."""
+    forced = os.environ.get("STACKTEST_COVERAGE_CORE")
+    if forced:
+        cov.set_option("run:core", forced)
+        return
+    if sys.version_info < (3, 12) or cov.get_option("run:core"):
+        return
+    if cov.get_option("run:branch") and sys.version_info < (3, 14):
+        return
+    if cov.get_option("run:dynamic_context") or cov.get_option("run:plugins") or cov.get_option("run:timid"):
+        return
+    if set(cov.get_option("run:concurrency") or ()) & {"greenlet", "eventlet", "gevent"}:
+        return
+    cov.set_option("run:core", "sysmon")
+
+
 def _on_stop(signum, frame):
     import signal
 
@@ -140,6 +161,7 @@ def _start():
                 source=source or None,
                 config_file=os.environ.get("STACKTEST_COVERAGE_RCFILE") or True,
             )
+            _choose_core(cov)
             cov.start()
     except Exception as exc:  # the service must run even when measuring it fails; stacktest reports it
         _note(data_dir, ".spy-error", "coverage did not start: %s: %s" % (type(exc).__name__, exc))

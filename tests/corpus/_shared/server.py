@@ -41,6 +41,13 @@ def answer(path):
         return {"version": list(sys.version_info[:2])}
     if path == "/spawn":
         return {"result": spawn_worker()}
+    if path == "/coverage-core":  # which core the spy started coverage with (None: not measured)
+        try:
+            import coverage
+        except ImportError:
+            return {"core": None}
+        cov = coverage.Coverage.current()
+        return {"core": dict(cov.sys_info()).get("core") if cov is not None else None}
     if path.startswith("/env/"):
         return {"value": os.environ.get(path[len("/env/") :])}
     return None
