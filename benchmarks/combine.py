@@ -1,5 +1,7 @@
 """Harvest plus combine of 1,000 and 2,000 coverage data files: put into a real data volume, copied out
-through the Engine API from a stopped container, sorted by hostname, combined with path mapping.
+through the Engine API from a stopped container, combined with path mapping; next to it, a bare
+`coverage combine` of the same files with the same mapping (what a user would run on files already on
+disk), in the same run.
 
     python benchmarks/combine.py [--sizes 1000 2000]
 """
@@ -40,7 +42,17 @@ def make_files(folder: Path, hostname: str, count: int, rng: random.Random) -> N
         data.write()
 
 
-def trial(engine: Engine, image: str, count: int, work: Path, settings) -> float:  # type: ignore[no-untyped-def]
+def bare_combine(files: Path, dest: Path) -> float:
+    """`coverage combine --keep` with [paths] mapping /app to the sources: the baseline."""
+    start = time.monotonic()
+    cov = coverage.Coverage(data_file=str(dest), config_file=False)
+    cov.set_option("paths", {"auth": [str(SOURCES), "/app/"]})
+    cov.combine([str(p) for p in files.iterdir()], keep=True)
+    cov.save()
+    return time.monotonic() - start
+
+
+def trial(engine: Engine, image: str, count: int, work: Path) -> tuple[float, float]:
     rng = random.Random(count)
     volume = engine.client.volumes.create()
     container = engine.client.containers.create(
@@ -65,7 +77,9 @@ def trial(engine: Engine, image: str, count: int, work: Path, settings) -> float
         _coverage.combine(
             work / f"h-{count}", ["auth"], {"auth": {"/app": str(SOURCES)}}, REPO, work / f"c-{count}"
         )
-        return time.monotonic() - start
+        ours = time.monotonic() - start
+        bare = bare_combine(files, work / f"bare-{count}.coverage")
+        return ours, bare
     finally:
         container.remove(force=True)
         volume.remove(force=True)
@@ -73,23 +87,31 @@ def trial(engine: Engine, image: str, count: int, work: Path, settings) -> float
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs=2, default=[1000, 2000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000])
     args = parser.parse_args()
     settings = load_settings(config=REPO / "pyproject.toml")
     engine = Engine.connect()
-    small, large = args.sizes
+    figures: dict[str, float] = {}
+    ratios = []
     with tempfile.TemporaryDirectory() as tmp:
-        t_small = trial(engine, settings.base_image, small, Path(tmp), settings)
-        t_large = trial(engine, settings.base_image, large, Path(tmp), settings)
-    print(f"harvest + combine: {small} files {t_small:.2f} s, {large} files {t_large:.2f} s")
-    ratio = t_large / t_small
+        for count in args.sizes:
+            ours, bare = trial(engine, settings.base_image, count, Path(tmp))
+            ratios.append(ours / bare)
+            figures[f"stacktest_s_{count}"] = round(ours, 2)
+            figures[f"bare_combine_s_{count}"] = round(bare, 2)
+            print(
+                f"{count} files: harvest + combine {ours:.2f} s, bare coverage combine {bare:.2f} s "
+                f"({ours / bare:.2f}x)",
+                flush=True,
+            )
+    ratio = max(ratios)
     record(
         "combine",
         ratio,
-        f"< 10 s for {small}, and linear (ratio ~{large / small:.0f})",
-        t_small < 10 and ratio < 1.25 * large / small,
-        {f"seconds_{small}": round(t_small, 2), f"seconds_{large}": round(t_large, 2)},
-        f"python benchmarks/combine.py --sizes {small} {large}",
+        "harvest + combine <= 1.2x a bare coverage combine",
+        ratio <= 1.2,
+        figures,
+        f"python benchmarks/combine.py --sizes {' '.join(map(str, args.sizes))}",
     )
 
 

@@ -1,8 +1,11 @@
 """Running pytest: the seed's modes, serial safety, one summary, one JUnit XML, one exit code.
 
-pytest runs as a subprocess (``python -m pytest``) attached to this terminal, so ``--pdb -s`` stays
-interactive. Every user argument passes through untouched. Parallel modes run in two phases: the tests
-not marked ``serial`` on the xdist workers, then the serial ones in one process.
+A phase without xdist workers runs pytest in this process (``pytest.main``, as ``python -m pytest``
+would: the working directory first on ``sys.path``), so a run on a running stack costs little more than
+plain pytest; a phase with workers runs ``python -m pytest -n ...`` as a subprocess. Both are attached to
+this terminal, so ``--pdb -s`` stays interactive. Every user argument passes through untouched.
+Parallel modes run in two phases: the tests not marked ``serial`` on the xdist workers, then the
+serial ones in one process.
 """
 
 from __future__ import annotations
@@ -94,8 +97,18 @@ _VALUE_OPTIONS = {
 @dataclass(frozen=True)
 class Phase:
     name: str
-    argv: list[str]
+    argv: list[str]  # python -m pytest ...
     junit: Path
+
+    @property
+    def in_process(self) -> bool:
+        """No xdist workers: pytest can run in this process."""
+        args = self.argv[3:]
+        return (
+            not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args)
+            or "-n0" in args
+            or ("-n" in args and args[args.index("-n") + 1] == "0")
+        )
 
 
 @dataclass
@@ -284,7 +297,10 @@ def run_tests(
     for phase in phases:
         if len(phases) > 1 and on_phase is not None:
             on_phase(phase.name)
-        code = _process.attach(phase.argv, env=run_env, cwd=cwd)
+        if phase.in_process:
+            code = _run_in_process(phase.argv[3:], env=env, cwd=cwd)
+        else:
+            code = _process.attach(phase.argv, env=run_env, cwd=cwd)
         result.phases.append((phase.name, code))
         if code in (INTERRUPTED, INTERNAL_ERROR, USAGE_ERROR):
             break  # a broken invocation or Ctrl-C: the next phase would fail the same way
@@ -302,3 +318,52 @@ def run_tests(
         merge_junit([p.junit for p in phases], cwd / user_junit)
     result.junit = merged
     return result
+
+
+# pytest warns that a plugin module this process imported first (anyio, under httpx) cannot have its
+# assertions rewritten: true of any in-process run, harmless, and an error under filterwarnings = error
+_ALREADY_IMPORTED = "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning"
+
+
+def _run_in_process(args: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> int:
+    """``pytest.main(args)`` as ``python -m pytest`` in ``cwd`` with ``env`` would run it; everything it
+    changes of this process (environment, working directory, sys.path, signal handlers) is put back.
+
+    SIGINT, SIGTERM and SIGHUP reach pytest as KeyboardInterrupt, so it ends the session as on Ctrl-C
+    (fixtures torn down, a summary); the handler this process had is still called first, and the
+    exception it raised is raised again once pytest has ended, so the run ends exactly as it would have
+    with pytest in a child process (stack removed, exit 130, 143 or 129)."""
+    import signal
+
+    import pytest
+
+    raised: list[BaseException] = []
+    saved_env, saved_cwd, saved_path = dict(os.environ), os.getcwd(), list(sys.path)
+    saved_handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def as_keyboard_interrupt(signum: int, frame: object) -> None:
+        previous = saved_handlers.get(signal.Signals(signum))
+        try:
+            if callable(previous):
+                previous(signum, frame)  # type: ignore[arg-type]
+        except BaseException as exc:  # kept, and raised again once pytest has ended
+            raised.append(exc)
+        raise KeyboardInterrupt
+
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.path.insert(0, str(cwd))
+    for sig in saved_handlers:
+        signal.signal(sig, as_keyboard_interrupt)
+    try:
+        code = int(pytest.main([*args, "-W", _ALREADY_IMPORTED]))
+    finally:
+        for sig, handler in saved_handlers.items():
+            signal.signal(sig, handler)
+        sys.path[:] = saved_path
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    if raised:
+        raise raised[0]
+    return code

@@ -19,8 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
-
-import yaml
+from urllib.parse import urlparse
 
 from stacktest import _compose, _images
 from stacktest._compose import Compose
@@ -49,6 +48,7 @@ __all__ = [
     "find_record",
     "image_prefix",
     "load_records",
+    "ready_by_probes",
     "reap",
     "reap_orphans",
     "save_logs",
@@ -77,6 +77,7 @@ class StackRecord:
     kept: bool = False
     coverage: bool = False
     services: list[str] = field(default_factory=list)
+    urls: dict[str, list[str]] = field(default_factory=dict)  # as last found ready: service -> per replica
 
     def path(self, settings: Settings) -> Path:
         return settings.state.stack_file(self.project)
@@ -113,16 +114,32 @@ class Endpoint:
 
 @dataclass
 class Stack:
-    """A started stack: its record, compose and engine handles."""
+    """A started stack: its record, compose and engine handles (connected when first used).
+
+    ``checked_urls``: each service's URLs (one per replica) as a check of its probes just found them;
+    set, the stack answers :meth:`urls` without asking the engine."""
 
     settings: Settings
     record: StackRecord
-    compose: Compose
-    engine: Engine
+    _compose: Compose | None = None
+    _engine: Engine | None = None
+    checked_urls: dict[str, list[str]] | None = None
 
     @property
     def project(self) -> str:
         return self.record.project
+
+    @property
+    def compose(self) -> Compose:
+        if self._compose is None:
+            self._compose = self.record.compose(self.settings)
+        return self._compose
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine.connect()
+        return self._engine
 
     def states(self) -> dict[str, ServiceState]:
         return self.engine.states(self.project)
@@ -143,8 +160,15 @@ class Stack:
 
     def replica_urls(self, replicas: Mapping[str, list[ServiceState]] | None = None) -> dict[str, list[str]]:
         """A URL per replica of each service that publishes a port."""
+        if replicas is None and self.checked_urls is not None:
+            return {service: list(urls) for service, urls in self.checked_urls.items()}
         found = self.engine.replicas(self.project) if replicas is None else replicas
         return service_urls(self.settings.probes, found)
+
+    def remember_urls(self) -> None:
+        """Keep each service's URLs in the state file, for :func:`ready_by_probes` next time."""
+        self.record.urls = self.replica_urls()
+        self.record.save(self.settings)
 
     def overview(self) -> list[dict[str, Any]]:
         """One row per container (``web``, ``web-2``): state, readiness as stacktest judges it now,
@@ -374,6 +398,8 @@ def prepare(
     run_dir.mkdir(parents=True, exist_ok=True)
     override = run_dir / "labels.yml"
     labels = _labels(settings, name, kept)
+    import yaml
+
     override.write_text(yaml.safe_dump(_override(config, labels, image_prefix(settings)), sort_keys=True))
     compose = compose.with_files([*files, override])
     record = StackRecord(
@@ -467,6 +493,29 @@ def attach(settings: Settings, project: str | None = None) -> Stack:
         record.path(settings).unlink(missing_ok=True)
         raise StackNotFound(f"the recorded stack {record.project} has no containers any more")
     return Stack(settings, record, record.compose(settings), engine)
+
+
+def ready_by_probes(settings: Settings, record: StackRecord) -> dict[str, list[str]] | None:
+    """The fast check of a kept stack, without the engine: when every service has a probe from the host
+    (http or tcp) and the state file knows its URLs, each replica's probe is asked once at its URL. All
+    answer: the stack is found and ready, and these are its URLs. Otherwise None, and the caller asks
+    the engine (a container started again since has other ports: its old URL no longer answers)."""
+    from stacktest.readiness import probe_once
+
+    if not record.urls or not record.services:
+        return None
+    probes = settings.probes
+    if any(s not in record.urls or s not in probes or probes[s].kind == "log" for s in record.services):
+        return None
+    for service in record.services:
+        for url in record.urls[service]:
+            parsed = urlparse(url)
+            if parsed.hostname is None or parsed.port is None:
+                return None
+            ok, _ = probe_once(probes[service], parsed.hostname, parsed.port)
+            if not ok:
+                return None
+    return {service: list(urls) for service, urls in record.urls.items()}
 
 
 @contextmanager

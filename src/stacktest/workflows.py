@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stacktest import _compose, _coverage, _images, stacks
+from stacktest import _compose, _images, stacks
 from stacktest._engine import ServiceState, StackInfo
+from stacktest._lazy import lazy_module
 from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_URLS, HARVEST_MARK
 from stacktest.errors import (
     ConfigError,
@@ -32,9 +33,12 @@ from stacktest.settings import Settings
 from stacktest.stacks import Stack
 
 if TYPE_CHECKING:
+    from stacktest import _coverage
     from stacktest.adopt import Proposal
     from stacktest.cleanup import BackendResult
     from stacktest.diagnose import Report as DiagnoseReport
+else:  # coverage and yaml load only for the commands that measure (the edit-test loop never does)
+    _coverage = lazy_module("stacktest._coverage")
 
 __all__ = [
     "CoverageRun",
@@ -208,6 +212,7 @@ def managed_stack(
             )
             if wait:
                 _record_readiness(settings, started, started.wait(on_progress))
+                started.remember_urls()
             ready = True
             yield started
         except StacktestError as exc:
@@ -255,12 +260,17 @@ def _reusable(settings: Settings, on_progress: ProgressFn | None) -> Stack | Non
         return None
     if not record.kept or record.coverage:
         return None
+    urls = stacks.ready_by_probes(settings, record)
+    if urls is not None:  # every service answered its probe where it last was: no engine round trip
+        log.info("reusing the running stack %s (every probe answered)", record.project)
+        return Stack(settings, record, checked_urls=urls)
     try:
         existing = stacks.attach(settings, record.project)
         existing.wait(on_progress)
     except (StackNotFound, NotReady) as exc:
         log.warning("not reusing stack %s: %s", record.project, exc.message.splitlines()[0])
         return None
+    existing.remember_urls()
     log.info("reusing the running stack %s", record.project)
     return existing
 
@@ -467,6 +477,7 @@ def wait(settings: Settings, project: str | None, on_progress: ProgressFn | None
     """Wait until every service of a running stack is ready (the seed's ensure-services-ready)."""
     found = stacks.attach(settings, project)
     _record_readiness(settings, found, found.wait(on_progress))
+    found.remember_urls()
     return found
 
 

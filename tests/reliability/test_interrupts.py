@@ -19,7 +19,6 @@ import pytest
 from tests.conftest import (
     NOTHING,
     STACKS,
-    children_of,
     cleanup_root,
     engine_leftovers,
     start_test_run,
@@ -120,16 +119,10 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_test_run_of_the_bundled_stack(project: Path, sig: signal.Signals) -> None:
     """The same during `stacktest test`, while pytest runs against the bundled stack."""
-    proc = start_test_run(
-        project, "test_zz_wait", "import time\n\ndef test_w():\n    time.sleep(60)\n", stderr=subprocess.PIPE
-    )
-    assert wait_until(lambda: _pytest_running(proc.pid), timeout=120)
+    body = "import pathlib, time\n\ndef test_w():\n    pathlib.Path('started').touch()\n    time.sleep(60)\n"
+    proc = start_test_run(project, "test_zz_wait", body, stderr=subprocess.PIPE)
+    assert wait_until((project / "started").exists, timeout=120)  # pytest is in the test
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, err
     # the project fixture asserts that nothing remains on the engine
-
-
-def _pytest_running(pid: int) -> bool:
-    """Whether stacktest (``pid``) has started its pytest child on the test yet."""
-    return any("pytest" in cmd and "test_zz_wait" in cmd for _, cmd in children_of(pid))

@@ -142,7 +142,7 @@ def test_run_tests_keeps_serial_tests_off_the_workers_and_merges_the_phases(tmp_
     phases: list[str] = []
     result = run_tests(
         MODES["n"],
-        ["-q", "-p", "no:cacheprovider"],
+        ["-q", "-p", "no:cacheprovider", "-p", "no:asyncio"],
         tests=["test_gen.py"],
         out_dir=tmp_path / "out",
         env={},
