@@ -73,13 +73,24 @@ def trial(settings: Settings, covered: str, total: int, tmp: Path) -> float:
         spy = _coverage.prepare_spy(settings, tmp / project)
         env = _images.image_env(settings)
         base = _compose.detect(settings.compose_command).bind("", settings.compose_paths, env, 60).config()
-        extra = [_coverage.overlay(settings, base, spy, tmp / project / "coverage.yml")]
+        extra = [_coverage.overlay(settings, base, tmp / project / "coverage.yml")]
         if covered != "default":
             forced = tmp / project / "core.yml"
             forced.write_text(yaml.safe_dump({"services": {"api": {"environment": {
                 "STACKTEST_COVERAGE_CORE": covered}}}}))  # fmt: skip
             extra.append(forced)
-    started = stacks.start(settings, extra_files=extra, coverage=bool(covered), project=project)
+
+    def deliver(stack: stacks.Stack) -> None:  # what `coverage run` does before the services start
+        replicas = {s: v for s, v in stack.engine.replicas(stack.project).items() if s == "api"}
+        _coverage.deliver_spy(stack.engine, replicas, spy)
+
+    started = stacks.start(
+        settings,
+        extra_files=extra,
+        coverage=bool(covered),
+        project=project,
+        before_start=deliver if covered else None,
+    )
     started.wait()
     try:
         urls = started.urls()

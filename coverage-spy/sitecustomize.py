@@ -14,6 +14,7 @@ What it does, and why (../shared/FIELD-NOTES.md has the measurements):
   signal re-sent), so a service with a non-daemon thread or a bare ``except:`` loop still stops at once.
   Only PID 1, which the kernel never kills with a signal it does not handle, exits with 128 + signal.
 - ``[run] patch = _exit`` keeps the data of forked workers that end with ``os._exit``.
+- On Python 3.12+, measures with sys.monitoring where coverage can (``_choose_core``).
 - Skips short-lived ``python -c`` processes (healthchecks, ``docker exec``) so they do not flood the volume.
 - Runs the image's own ``sitecustomize`` afterwards, if it has one (ours shadows it on PYTHONPATH).
 - Never breaks the service: a failure is said on stderr, always, and written once to a marker in the data

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import io
 import json
 import logging
 import os
 import shutil
+import tarfile
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ __all__ = [
     "check_report_dir",
     "check_spy",
     "combine",
+    "deliver_spy",
     "harvest",
     "image_pythonpath",
     "link_latest",
@@ -56,6 +59,7 @@ log = logging.getLogger("stacktest")
 DATA_ROOT = "/coverage-data"  # the service's data volume is mounted here
 DATA_DIR = DATA_ROOT + "/run"  # made writable for every user before the service starts
 SPY_MOUNT = "/coverage-spy"
+SPY_VOLUME = "stacktest-spy"  # one per run (compose prefixes the project), filled through the Engine API
 VENDOR_PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 RCFILE = """\
 # written by stacktest for the containers of one coverage run
@@ -123,7 +127,7 @@ def _download_vendor(version: str, target: Path) -> None:
     for whl in wheels.glob("*.whl"):
         tag = "pure" if "py3-none-any" in whl.name else whl.name.split("-")[2]
         with zipfile.ZipFile(whl) as zf:
-            zf.extractall(target / tag)
+            zf.extractall(target / tag)  # noqa: S202 - a wheel (zip) we downloaded by hash, not a tar
 
 
 def validate_rcfile(path: Path) -> None:
@@ -138,7 +142,8 @@ def validate_rcfile(path: Path) -> None:
 
 
 def prepare_spy(settings: Settings, run_dir: Path) -> Path:
-    """The folder mounted read-only at /coverage-spy: sitecustomize.py, .coveragerc and vendored coverage."""
+    """The spy's files, to be copied into the run's spy volume (:func:`deliver_spy`), which the covered
+    services mount read-only at /coverage-spy: sitecustomize.py, .coveragerc and vendored coverage."""
     spy = run_dir / "spy"
     shutil.rmtree(spy, ignore_errors=True)
     spy.mkdir(parents=True)
@@ -211,11 +216,12 @@ def _environment(spec: Mapping[str, Any]) -> dict[str, str]:
 def overlay(
     settings: Settings,
     base_config: Mapping[str, Any],
-    spy: Path,
     dest: Path,
     from_images: Mapping[str, str] | None = None,
 ) -> Path:
-    """A compose overlay in the seed's shape for each covered service, with a data volume per service.
+    """A compose overlay in the seed's shape for each covered service, with a data volume per service
+    and the run's spy volume mounted read-only. Neither is a folder of this machine: the spy reaches the
+    volume through the Engine API (:func:`deliver_spy`), so a remote engine measures as a local one does.
 
     PYTHONPATH puts the spy first and keeps what the service already had: its compose environment's
     value, else its image's (``from_images``, read from the built image: compose's value would
@@ -242,9 +248,10 @@ def overlay(
             env["STACKTEST_STOP_SIGNAL"] = str(spec["stop_signal"])
         out["services"][name] = {
             "environment": env,
-            "volumes": [f"{spy}:{SPY_MOUNT}:ro", f"{volume_name(name)}:{DATA_ROOT}"],
+            "volumes": [f"{SPY_VOLUME}:{SPY_MOUNT}:ro", f"{volume_name(name)}:{DATA_ROOT}"],
         }
         out["volumes"][volume_name(name)] = {}
+    out["volumes"][SPY_VOLUME] = {}
     dest.write_text(yaml.safe_dump(out, sort_keys=True))
     return dest
 
@@ -266,6 +273,25 @@ def make_data_writable(engine: Engine, replicas: Mapping[str, Sequence[ServiceSt
     for states in replicas.values():
         if states:
             engine.make_writable(states[0].container_id, DATA_DIR)
+
+
+def deliver_spy(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], spy: Path) -> None:
+    """Before the services start: copy the spy into the run's spy volume, through the Engine API (a
+    short-lived helper container that mounts the volume is created, filled and removed; it never runs)."""
+    first = next((states[0] for states in replicas.values() if states), None)
+    if first is None:
+        return
+    volume = engine.volume_at(first.container_id, SPY_MOUNT)
+    if volume is None:
+        raise CoverageError(
+            f"the covered service {first.service} has no spy volume at {SPY_MOUNT}",
+            hint="a compose file of the stack mounts something else there; remove that mount",
+        )
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path in sorted(spy.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(spy)), recursive=False)
+    engine.fill_volume(volume, buf.getvalue(), like=first.container_id)
 
 
 MARKERS = (".spy-error", ".spy-too-old")

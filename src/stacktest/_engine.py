@@ -7,6 +7,7 @@ not on import: a run that reuses a stack by its probes never pays the 70 ms its 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -350,6 +351,45 @@ class Engine:
             return {}
         env = (attrs.get("Config") or {}).get("Env") or []
         return dict(item.split("=", 1) for item in env if "=" in item)
+
+    def volume_at(self, container_id: str, destination: str) -> str | None:
+        """The name of the volume a container mounts at ``destination`` (None: none there)."""
+        try:
+            mounts = self.client.api.inspect_container(container_id).get("Mounts") or []
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(f"cannot inspect container {container_id[:12]}: {_short(exc)}") from exc
+        return next(
+            (
+                str(m["Name"])
+                for m in mounts
+                if m.get("Destination") == destination and m.get("Type") == "volume"
+            ),
+            None,
+        )
+
+    def fill_volume(self, volume: str, archive: bytes, *, like: str) -> None:
+        """Unpack a tar ``archive`` into ``volume``, through a helper container made from the image of
+        container ``like`` and labelled with its project (so a teardown or reap removes it, should this
+        process die meanwhile). The helper is created, never started, and removed."""
+        api = self.client.api
+        try:
+            attrs = api.inspect_container(like)
+            labels = (attrs.get("Config") or {}).get("Labels") or {}
+            helper = api.create_container(
+                attrs["Image"],
+                command=["true"],
+                labels={PROJECT_LABEL: labels.get(PROJECT_LABEL, ""), ONEOFF_LABEL: "True"},
+                host_config=api.create_host_config(binds={volume: {"bind": "/fill", "mode": "rw"}}),
+            )
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(f"could not fill volume {volume}: {_short(exc)}") from exc
+        try:
+            api.put_archive(helper["Id"], "/fill", archive)
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(f"could not fill volume {volume}: {_short(exc)}") from exc
+        finally:
+            with contextlib.suppress(docker.errors.DockerException):
+                api.remove_container(helper["Id"], force=True)
 
     def make_writable(self, container_id: str, folder: str) -> None:
         """Create ``folder`` in a created (not yet started) container, world-writable with the sticky

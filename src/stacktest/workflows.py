@@ -340,7 +340,7 @@ def coverage_run(
         .bind("", settings.compose_paths, _images.image_env(settings), settings.command_timeout)
         .config()
     )
-    extra = _coverage.overlay(settings, base, spy, run_dir / "coverage.yml")
+    extra = _coverage.overlay(settings, base, run_dir / "coverage.yml")
     report_root = settings.root / settings.coverage_report_dir
     _coverage.check_report_dir(report_root)
     report_dir = report_root / project  # each run its own folder: two runs of one checkout never mix
@@ -353,10 +353,11 @@ def coverage_run(
         replicas = _replicas(stack, covered)
         from_images = _coverage.image_pythonpath(stack.engine, replicas)
         if from_images:
-            _coverage.overlay(settings, base, spy, extra, from_images)
+            _coverage.overlay(settings, base, extra, from_images)
             stack.compose.run(stack.compose.up_argv(no_start=True), what="compose up --no-start")
             replicas = _replicas(stack, covered)
         _coverage.make_data_writable(stack.engine, replicas)
+        _coverage.deliver_spy(stack.engine, replicas, spy)
 
     with managed_stack(
         settings,

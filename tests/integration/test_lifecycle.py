@@ -128,3 +128,30 @@ def test_reap_removes_images_of_checkouts_that_are_gone(
     removed = run_cli(["reap", "--yes"], elsewhere)
     assert removed.returncode == 0 and "removed image streap-" in removed.stdout
     assert client.images.list(filters={"label": f"io.stacktest.root={checkout}"}) == []
+
+
+def test_stacktest_mounts_no_folder_of_this_machine(project: Path, docker_engine: object) -> None:
+    """What stacktest adds to a stack reaches the containers through the Engine API, never through a bind
+    mount of a host path (a remote engine would mount an empty folder, and measure nothing): the bundled
+    stack has none, so a covered run of it must have none either, and nothing of it stays behind."""
+    client = docker_engine.client  # type: ignore[attr-defined]
+    result = run_cli(["coverage", "run", "--keep", "-k", "oauth"], project)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    try:
+        containers = client.containers.list(all=True, filters={"label": f"io.stacktest.root={project}"})
+        assert {c.labels["com.docker.compose.service"] for c in containers} == {"auth", "api", "redis"}
+        for container in containers:
+            binds = [m for m in container.attrs["Mounts"] if m["Type"] == "bind"]
+            assert binds == [], (container.name, binds)
+        spy = [c for c in containers if "/coverage-spy" in {m["Destination"] for m in c.attrs["Mounts"]}]
+        assert {c.labels["com.docker.compose.service"] for c in spy} == {"auth", "api"}
+        assert all(
+            m["RW"] is False for c in spy for m in c.attrs["Mounts"] if m["Destination"] == "/coverage-spy"
+        )
+    finally:
+        assert run_cli(["down"], project).returncode == 0
+    # and the spy, delivered so, measured both services
+    report = json.loads((project / ".stacktest" / "coverage" / "latest" / "coverage.json").read_text())
+    measured = {s for s in ("auth", "api") for name, f in report["files"].items()
+                if f"services/{s}/" in name and f["summary"]["covered_lines"]}  # fmt: skip
+    assert measured == {"auth", "api"}, sorted(report["files"])
