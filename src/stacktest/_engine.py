@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import re
@@ -43,10 +44,12 @@ __all__ = [
     "LABEL_RUN",
     "PROJECT_LABEL",
     "SERVICE_LABEL",
+    "Endpoint",
     "Engine",
     "ExecResult",
     "ServiceState",
     "StackInfo",
+    "endpoint",
     "engine_host",
 ]
 
@@ -121,13 +124,62 @@ class StackInfo:
     kept: bool = False
 
 
-def engine_host(environ: Mapping[str, str] | None = None) -> str:
-    """The address at which published ports answer: the engine's host, or loopback."""
+@dataclass(frozen=True)
+class Endpoint:
+    """Which engine to talk to, chosen as the docker CLI (and so compose) chooses it: ``DOCKER_HOST``;
+    else the context ``DOCKER_CONTEXT`` names; else the CLI configuration's current context (``docker
+    context use``); else the default socket."""
+
+    url: str  # "" for the default socket
+    where: str  # said in messages: "DOCKER_HOST tcp://...", "docker context remote (ssh://...)"
+    context: str = ""  # the context's name, when one was used
+    tls: Any = None  # the context's TLS configuration (docker.tls.TLSConfig), if any
+
+    @property
+    def host(self) -> str:
+        """The address at which published ports answer: the engine's host, or loopback."""
+        if self.url.startswith(("tcp://", "http://", "https://", "ssh://")):
+            return urlparse(self.url).hostname or "127.0.0.1"
+        return "127.0.0.1"
+
+
+def endpoint(environ: Mapping[str, str] | None = None) -> Endpoint:
     env = os.environ if environ is None else environ
     url = env.get("DOCKER_HOST", "")  # env: DOCKER_HOST
-    if url.startswith(("tcp://", "http://", "https://")):
-        return urlparse(url).hostname or "127.0.0.1"
-    return "127.0.0.1"
+    if url:
+        return Endpoint(url, f"DOCKER_HOST {url}")
+    name = env.get("DOCKER_CONTEXT", "")  # env: DOCKER_CONTEXT
+    if not name:
+        name = _current_context(env)
+    if not name or name == "default":
+        return Endpoint("", "the default socket")
+    from docker.context import ContextAPI
+
+    ctx = ContextAPI.get_context(name)
+    if ctx is None:
+        raise EngineUnavailable(
+            f"the docker context {name!r} does not exist",
+            hint="see `docker context ls`, or unset DOCKER_CONTEXT",
+        )
+    host = str(ctx.Host or "")
+    return Endpoint(host, f"docker context {name} ({host})", name, ctx.TLSConfig)
+
+
+def _current_context(env: Mapping[str, str]) -> str:
+    """``currentContext`` of the docker CLI's configuration (``docker context use``), "" when unset."""
+    folder = env.get("DOCKER_CONFIG") or os.path.join(
+        os.path.expanduser("~"), ".docker"
+    )  # env: DOCKER_CONFIG
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as fh:
+            return str(json.load(fh).get("currentContext") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def engine_host(environ: Mapping[str, str] | None = None) -> str:
+    """The address at which published ports answer: the engine's host, or loopback."""
+    return endpoint(environ).host
 
 
 class Engine:
@@ -138,9 +190,18 @@ class Engine:
 
     @classmethod
     def connect(cls, timeout: float = 15.0) -> Engine:
-        where = os.environ.get("DOCKER_HOST", "the default socket")  # env: DOCKER_HOST
+        target = endpoint()
+        where = target.where
         try:
-            client = docker.from_env(timeout=int(timeout))
+            if target.context:
+                client = docker.DockerClient(
+                    base_url=target.url,
+                    tls=target.tls or False,
+                    timeout=int(timeout),
+                    use_ssh_client=target.url.startswith("ssh://"),  # the ssh command, as the CLI does
+                )
+            else:
+                client = docker.from_env(timeout=int(timeout))
             client.ping()
         except docker.errors.DockerException as exc:
             raise EngineUnavailable(f"cannot reach the Docker Engine at {where}: {_short(exc)}") from exc
