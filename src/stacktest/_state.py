@@ -26,6 +26,7 @@ __all__ = [
     "ENV_LOG_LINES",
     "ENV_PROJECT",
     "ENV_REPLICA_URLS",
+    "ENV_SHARD",
     "ENV_URLS",
     "FOLDER",
     "HARVEST_MARK",
@@ -42,6 +43,7 @@ ENV_PROJECT = "STACKTEST_PROJECT"  # the compose project of the stack under test
 ENV_URLS = "STACKTEST_URLS"  # JSON: service -> URL of its first replica
 ENV_REPLICA_URLS = "STACKTEST_REPLICA_URLS"  # JSON: service -> [URL of each replica]
 ENV_LOG_LINES = "STACKTEST_LOG_SECTION_LINES"  # log lines per service in a failing test's report
+ENV_SHARD = "STACKTEST_SHARD"  # I/N: the part of the suite this run runs
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,12 @@ ModeOption = Annotated[
 WorkersOption = Annotated[int | None, typer.Option("--workers", help="worker count for --mode n")]
 KeepOption = Annotated[bool, typer.Option("--keep", help="keep the stack this run starts")]
 BuildOption = Annotated[bool, typer.Option("--build", help="rebuild images first")]
+ShardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--shard", metavar="I/N", help="run only the I-th of N parts of the suite, split by earlier times"
+    ),
+]
 PullOption = Annotated[
     str | None, typer.Option("--pull", metavar="always|missing|never", help=help_of("pull"))
 ]
@@ -213,11 +219,14 @@ def _suite(
     keep: bool,
     build: bool,
     pull: str | None,
+    shard: str | None,
     workflow: Callable[..., RunT],
 ) -> RunT:
     """What `test` and `coverage run` share: one checked request, progress lines and phase banners."""
     s = settings(pull=pull)
-    request = workflows.RunRequest.checked(s, mode, ctx.args, workers=workers, keep=keep, build=build)
+    request = workflows.RunRequest.checked(
+        s, mode, ctx.args, workers=workers, keep=keep, build=build, shard=shard
+    )
     return workflow(s, request, on_progress=render.ProgressView(live=False), on_phase=_phase_banner)
 
 
@@ -229,9 +238,10 @@ def test(
     keep: KeepOption = False,
     build: BuildOption = False,
     pull: PullOption = None,
+    shard: ShardOption = None,
 ) -> int:
     """Make sure the stack is ready, then run pytest against it. Every other argument goes to pytest."""
-    result = _suite(ctx, mode, workers, keep, build, pull, workflows.test)
+    result = _suite(ctx, mode, workers, keep, build, pull, shard, workflows.test)
     if len(result.phases) > 1:
         phases = ", ".join(f"{name} exit {code}" for name, code in result.phases)
         out.print(f"\nstacktest: {phases}; junit: {result.junit}")
@@ -253,9 +263,10 @@ def coverage_run(
     keep: KeepOption = False,
     build: BuildOption = False,
     pull: PullOption = None,
+    shard: ShardOption = None,
 ) -> int:
     """Up with coverage, run pytest, stop gracefully, harvest, combine, report, down."""
-    run = _suite(ctx, mode, workers, keep, build, pull, workflows.coverage_run)
+    run = _suite(ctx, mode, workers, keep, build, pull, shard, workflows.coverage_run)
     out.print(render.coverage_table(run.report))
     for service, why in sorted(run.harvest.missing.items()):
         err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
@@ -286,6 +297,24 @@ def coverage_harvest(
     for service, why in sorted(harvested.missing.items()):
         err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
     out.print(f"harvested into {dest}; `stacktest coverage combine {dest}` reports it")
+    return 0
+
+
+junit_app = typer.Typer(help="JUnit XML of several runs (CI shards).", no_args_is_help=True)
+app.add_typer(junit_app, name="junit")
+
+
+@junit_app.command("merge")
+def junit_merge(
+    files: Annotated[list[Path], typer.Argument(help="JUnit XML files, one per shard or job")],
+    into: Annotated[Path, typer.Option("--into", help="the merged file to write")],
+) -> int:
+    """Merge the JUnit XML files of several shards into one; fails when a test ran in two of them."""
+    counts = workflows.merge_junit(files, into)
+    out.print(
+        f"{into}: {counts['tests']} tests from {len(files)} files "
+        f"({counts['failed']} failed, {counts['errors']} errors, {counts['skipped']} skipped)"
+    )
     return 0
 
 

@@ -25,7 +25,7 @@ import pytest
 
 from stacktest import _http
 from stacktest._http import TEST_TIMEOUT
-from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_URLS
+from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_SHARD, ENV_URLS
 
 if TYPE_CHECKING:
     from stacktest.control import Control, ExecResult
@@ -182,6 +182,16 @@ async def _await(awaitable: Any) -> Any:
 
 
 # configuration ---------------------------------------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stacktest")
+    group.addoption(
+        "--stacktest-shard",
+        default=os.environ.get(ENV_SHARD) or None,  # env: STACKTEST_SHARD (set by `stacktest test --shard`)
+        metavar="I/N",
+        help="run only the I-th of N parts of the suite, split by the times of earlier runs",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in BASE_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
@@ -251,6 +261,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             and acts_on_stack(item.function)
         ):
             item.add_marker(pytest.mark.serial)
+    _keep_shard(config, items)
     # On an xdist worker, tests marked serial are deselected: they never share the stack with others.
     if not hasattr(config, "workerinput"):
         return
@@ -258,6 +269,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if serial:
         items[:] = [i for i in items if i.get_closest_marker("serial") is None]
         config.hook.pytest_deselected(items=serial)
+
+
+def _keep_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--stacktest-shard I/N``: deselect every test of the other parts. Each phase and each xdist
+    worker computes the same split of the same whole collection, so every test runs in exactly one part."""
+    text = config.getoption("--stacktest-shard")
+    if not text:
+        return
+    from stacktest import shards
+    from stacktest.errors import StacktestError
+
+    try:
+        shard = shards.parse_shard(str(text))
+    except StacktestError as exc:
+        raise pytest.UsageError(exc.message) from None
+    settings = _settings(config)
+    durations = shards.durations_from(settings.shard_durations, settings.root)
+    mine = shards.assign([i.nodeid for i in items], shard, durations)
+    others = [i for i in items if i.nodeid not in mine]
+    if others:
+        items[:] = [i for i in items if i.nodeid in mine]
+        config.hook.pytest_deselected(items=others)
 
 
 # fixtures -------------------------------------------------------------------------------------------

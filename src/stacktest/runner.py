@@ -22,7 +22,18 @@ from pathlib import Path
 from stacktest import _process
 from stacktest.errors import UsageError
 
-__all__ = ["MODES", "Mode", "Phase", "RunResult", "merge_exit_codes", "mode_named", "plan", "run_tests"]
+__all__ = [
+    "MODES",
+    "Mode",
+    "Phase",
+    "RunResult",
+    "count_junit",
+    "merge_exit_codes",
+    "merge_junit",
+    "mode_named",
+    "plan",
+    "run_tests",
+]
 
 log = logging.getLogger("stacktest")
 
@@ -240,7 +251,7 @@ def merge_exit_codes(codes: Sequence[int]) -> int:
     return NO_TESTS
 
 
-def _count(junit: Path) -> dict[str, int]:
+def count_junit(junit: Path) -> dict[str, int]:
     counts = {"tests": 0, "failed": 0, "errors": 0, "skipped": 0}
     if not junit.is_file():
         return counts
@@ -308,7 +319,7 @@ def run_tests(
     result.exit_code = merge_exit_codes([c for _, c in result.phases])
     total = {"tests": 0, "failed": 0, "errors": 0, "skipped": 0}
     for phase in phases:
-        for k, v in _count(phase.junit).items():
+        for k, v in count_junit(phase.junit).items():
             total[k] += v
     total["passed"] = total["tests"] - total["failed"] - total["errors"] - total["skipped"]
     result.counts = total

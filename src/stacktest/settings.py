@@ -136,6 +136,12 @@ FIELDS: tuple[Field, ...] = (
     Field("log_section_lines", "int", 40, "log lines per service attached to a failing test's report"),
     Field("reap_age", "float", 6.0, "hours after which a stack is stale even if its owner still runs"),
     Field("cleanup_after_tests", "bool", False, "remove 'TEST ' data after every `stacktest test` run"),
+    Field(
+        "shard_durations",
+        "list",
+        [f"{FOLDER}/last/junit.xml"],
+        "JUnit XML files (glob patterns, from the project root) whose test times balance `--shard I/N`",
+    ),
     Field("coverage.fail_under", "float", 0.0, "minimum total coverage percentage of the services"),
     Field("coverage.report_dir", "str", f"{FOLDER}/coverage", "folder for the HTML, XML and JSON reports"),
     Field("coverage.rcfile", "optional-str", None, "coverage configuration used inside the containers"),
@@ -214,6 +220,7 @@ class Settings:
     log_section_lines: int
     reap_age: float
     cleanup_after_tests: bool
+    shard_durations: tuple[str, ...]
     coverage_fail_under: float
     coverage_report_dir: str
     coverage_rcfile: str | None

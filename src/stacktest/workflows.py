@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from stacktest import _compose, _images, stacks
 from stacktest._engine import ServiceState, StackInfo
 from stacktest._lazy import lazy_module
-from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_URLS, HARVEST_MARK
+from stacktest._state import (
+    ENV_LOG_LINES,
+    ENV_PROJECT,
+    ENV_REPLICA_URLS,
+    ENV_SHARD,
+    ENV_URLS,
+    HARVEST_MARK,
+)
 from stacktest.errors import (
     ConfigError,
     CoverageBelowTarget,
@@ -55,6 +62,7 @@ __all__ = [
     "init",
     "logs",
     "managed_stack",
+    "merge_junit",
     "reap",
     "report_latest",
     "stack_env",
@@ -79,6 +87,7 @@ class RunRequest:
     workers: int | None = None
     keep: bool = False
     build: bool = False
+    shard: str | None = None  # "I/N": only that part of the suite (checked by shards.parse_shard)
 
     @classmethod
     def checked(
@@ -90,10 +99,16 @@ class RunRequest:
         workers: int | None = None,
         keep: bool = False,
         build: bool = False,
+        shard: str | None = None,
     ) -> RunRequest:
         chosen = mode_named(mode)
         plan(chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers)
-        return cls(chosen, tuple(args), workers, keep, build)
+        if shard is not None:
+            from stacktest.shards import parse_shard
+
+            index, count = parse_shard(shard)
+            shard = f"{index}/{count}"
+        return cls(chosen, tuple(args), workers, keep, build, shard)
 
 
 def _run_suite(
@@ -105,7 +120,7 @@ def _run_suite(
         request.args,
         tests=settings.tests,
         out_dir=out_dir,
-        env=stack_env(stack),
+        env=stack_env(stack) | ({ENV_SHARD: request.shard} if request.shard else {}),
         cwd=settings.root,
         workers=request.workers,
         on_phase=on_phase,
@@ -545,6 +560,31 @@ def combine(settings: Settings, folders: Sequence[Path]) -> _coverage.Report:
     rep = _coverage.report(merged_run, per, settings.coverage_paths, settings.root, merged_run, contributors)
     _coverage.link_latest(report_root, merged_run)
     return rep
+
+
+def merge_junit(files: Sequence[Path], into: Path) -> dict[str, int]:
+    """`stacktest junit merge`: one JUnit XML of the shards' files, each test once (a test found in two
+    files means two shards ran it: refused, naming it)."""
+    import xml.etree.ElementTree as ET
+
+    from stacktest.runner import count_junit, merge_junit
+
+    seen: dict[str, Path] = {}
+    for path in files:
+        try:
+            root = ET.parse(path).getroot()  # noqa: S314 - JUnit files of this project's own runs
+        except (ET.ParseError, OSError) as exc:
+            raise UsageError(f"{path}: not a readable JUnit XML file ({exc})") from None
+        for case in root.iter("testcase"):
+            key = f"{case.get('classname', '')}::{case.get('name', '')}"
+            if key in seen:
+                raise UsageError(
+                    f"{key} is in {seen[key]} and in {path}: two shards ran it",
+                    hint="give each shard's file once, and the same N to every --shard I/N",
+                )
+            seen[key] = path
+    merge_junit(files, into)
+    return count_junit(into)
 
 
 def report_latest(settings: Settings) -> _coverage.Report:

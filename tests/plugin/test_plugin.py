@@ -182,3 +182,35 @@ def test_acting_on_the_stack_on_a_parallel_worker_fails_with_the_fix(
     result.stdout.fnmatch_lines(
         ["*on a parallel worker, beside other tests*", "*Mark it @pytest.mark.serial*"]
     )
+
+
+def test_shards_split_the_suite_once_and_keep_serial_tests_serial(
+    tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in URLS.items():
+        monkeypatch.setenv(key, value)
+    tester.makepyfile(
+        test_many="""
+        import pytest
+
+        @pytest.mark.parametrize("n", range(10))
+        def test_n(n):
+            pass
+
+        @pytest.mark.serial
+        def test_serial():
+            pass
+        """
+    )
+    ran: list[str] = []
+    for index in (1, 2, 3):
+        result = tester.runpytest("--stacktest-shard", f"{index}/3", "-v")
+        mine = [line.split(" ")[0] for line in result.outlines if " PASSED" in line]
+        ran += mine
+        # the serial phase of this part (-m serial) holds the serial test exactly when the part does
+        serial = tester.runpytest("--stacktest-shard", f"{index}/3", "-m", "serial", "-q", "--co")
+        assert ("test_serial" in serial.stdout.str()) == any("test_serial" in r for r in mine)
+    assert sorted(ran) == sorted({*ran}) and len(ran) == 11  # each test once, across the three
+    bad = tester.runpytest("--stacktest-shard", "4/3")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*expected I/N*"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stacktest.errors import UsageError
-from stacktest.runner import MODES, _count, has_test_path, merge_exit_codes, merge_junit, plan, run_tests
+from stacktest.runner import MODES, count_junit, has_test_path, merge_exit_codes, merge_junit, plan, run_tests
 
 pytestmark = pytest.mark.unit
 
@@ -127,7 +127,7 @@ def test_merge_junit_keeps_every_testcase(tmp_path: Path) -> None:
         '<testcase name="s1"/><testcase name="s2"/></testsuite></testsuites>'
     )
     merge_junit([a, b, tmp_path / "missing.xml"], tmp_path / "junit.xml")
-    assert _count(tmp_path / "junit.xml") == {"tests": 5, "failed": 1, "errors": 0, "skipped": 1}
+    assert count_junit(tmp_path / "junit.xml") == {"tests": 5, "failed": 1, "errors": 0, "skipped": 1}
 
 
 def test_run_tests_keeps_serial_tests_off_the_workers_and_merges_the_phases(tmp_path: Path) -> None:
