@@ -391,6 +391,9 @@ def _why_no_data(engine: Engine, states: Sequence[ServiceState]) -> str:
     return "it ran no Python code that coverage measures, or was killed"
 
 
+PARALLEL_COMBINE_FROM = 200  # data files of one service from which combining is split across processes
+
+
 def combine(
     data: Path,
     services: Sequence[str],
@@ -401,7 +404,9 @@ def combine(
     """Combine each service's data with its container paths mapped to host folders, into ``dest``.
 
     Each service is combined on its own (two services may both keep their code in /app), then the
-    per-service files are combined into ``dest/.coverage``. Returns the per-service data files.
+    per-service files are combined into ``dest/.coverage``. Returns the per-service data files. Many
+    files of one service are combined in parts, a process per core, then the parts together (combining
+    is CPU-bound Python: one process would use one core).
     """
     dest.mkdir(parents=True, exist_ok=True)
     per_service: dict[str, Path] = {}
@@ -412,19 +417,14 @@ def combine(
         if not files:
             continue
         out = dest / f".coverage.{service}"
-        out.unlink(missing_ok=True)
-        cov = coverage.Coverage(data_file=str(out), config_file=False)
         mapping = {
             f"{service}-{i}": [str((root / host).resolve()), container.rstrip("/") + "/"]
             for i, (container, host) in enumerate(paths.get(service, {}).items())
         }
-        if mapping:
-            cov.set_option("paths", mapping)
         try:
-            cov.combine(files, keep=True)
+            _combine_parts(files, mapping, out)
         except CoverageException as exc:
             raise CoverageError(f"combining the data of {service} failed: {exc}") from exc
-        cov.save()
         per_service[service] = out
     total = dest / ".coverage"
     total.unlink(missing_ok=True)
@@ -433,6 +433,36 @@ def combine(
         cov.combine([str(p) for p in per_service.values()], keep=True)
     cov.save()
     return per_service
+
+
+def _combine_files(files: Sequence[str], mapping: Mapping[str, list[str]], out: str) -> str:
+    """``coverage combine --keep`` of ``files`` into ``out``, container paths mapped (a worker's job)."""
+    Path(out).unlink(missing_ok=True)
+    cov = coverage.Coverage(data_file=out, config_file=False)
+    if mapping:
+        cov.set_option("paths", dict(mapping))
+    cov.combine(list(files), keep=True)
+    cov.save()
+    return out
+
+
+def _combine_parts(files: Sequence[str], mapping: Mapping[str, list[str]], out: Path) -> None:
+    workers = min(os.cpu_count() or 1, 8, len(files) // (PARALLEL_COMBINE_FROM // 2) or 1)
+    if len(files) < PARALLEL_COMBINE_FROM or workers < 2:
+        _combine_files(files, mapping, str(out))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    parts = [str(out.with_name(f"{out.name}.part{i}")) for i in range(workers)]
+    chunks = [files[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = list(pool.map(_combine_files, chunks, [mapping] * workers, parts))
+    try:
+        _combine_files(done, {}, str(out))  # the parts hold host paths already
+    finally:
+        for part in parts:
+            Path(part).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,19 @@ def test_combine_with_no_data_reports_nothing(tmp_path: Path) -> None:
 
 def test_spy_source_is_shipped() -> None:
     assert (_coverage.spy_source() / "sitecustomize.py").is_file()
+
+
+def test_many_files_are_combined_in_parts_with_the_same_result(tmp_path: Path) -> None:
+    """Over PARALLEL_COMBINE_FROM files, combining runs in a process per core; the result is the same."""
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "main.py").write_text("".join(f"v{i} = {i}\n" for i in range(300)))
+    data = tmp_path / "data"
+    count = _coverage.PARALLEL_COMBINE_FROM + 50
+    for i in range(count):
+        fake_container_data(data / "web", f"h{i}", {"/app/main.py": {i + 1}})
+    paths = {"web": {"/app": "web"}}
+    _coverage.combine(data, ["web"], paths, tmp_path, tmp_path / "out")
+    merged = coverage.CoverageData(basename=str(tmp_path / "out" / ".coverage.web"))
+    merged.read()
+    assert sorted(merged.lines(str(tmp_path / "web" / "main.py")) or []) == list(range(1, count + 1))
+    assert not list((tmp_path / "out").glob("*.part*"))  # the parts are gone
