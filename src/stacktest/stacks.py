@@ -224,10 +224,23 @@ class Stack:
         return out
 
     def wait(
-        self, on_progress: Callable[[Progress], None] | None = None, services: Sequence[str] = ()
+        self,
+        on_progress: Callable[[Progress], None] | None = None,
+        services: Sequence[str] = (),
+        *,
+        running: bool = False,
     ) -> dict[str, float]:
-        """Wait until the stack is ready; returns when each service was (epoch seconds)."""
+        """Wait until the stack is ready; returns when each service was (epoch seconds).
+
+        ``running``: the stack was started earlier (reused, or `stacktest wait`): an engine health of
+        "unhealthy" it already has predates this wait (a container paused by a test stays so until its
+        next healthcheck) and does not fail it by itself; its probe or healthcheck command decides."""
         names = list(services) or self.record.services or sorted(self.states())
+        stale = (
+            [st.container_id for states in self.engine.replicas(self.project).values() for st in states]
+            if running
+            else []
+        )
         started = time.time()
         ready = wait_ready(
             self.engine,
@@ -240,6 +253,7 @@ class Stack:
             poll_interval=self.settings.poll_interval,
             on_progress=on_progress,
             log_lines=bool(getattr(on_progress, "shows_log_lines", False)),
+            stale_health=stale,
         )
         return {service: started + seconds for service, seconds in ready.items()}
 

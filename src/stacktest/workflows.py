@@ -281,7 +281,7 @@ def _reusable(settings: Settings, on_progress: ProgressFn | None) -> Stack | Non
         return Stack(settings, record, checked_urls=urls)
     try:
         existing = stacks.attach(settings, record.project)
-        existing.wait(on_progress)
+        existing.wait(on_progress, running=True)
     except (StackNotFound, NotReady) as exc:
         log.warning("not reusing stack %s: %s", record.project, exc.message.splitlines()[0])
         return None
@@ -492,7 +492,7 @@ def attach(settings: Settings, project: str | None = None) -> Stack:
 def wait(settings: Settings, project: str | None, on_progress: ProgressFn | None = None) -> Stack:
     """Wait until every service of a running stack is ready (the seed's ensure-services-ready)."""
     found = stacks.attach(settings, project)
-    _record_readiness(settings, found, found.wait(on_progress))
+    _record_readiness(settings, found, found.wait(on_progress, running=True))
     found.remember_urls()
     return found
 

@@ -148,12 +148,16 @@ def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path) -> None:
             "def test_leaves_a_client(registered):\n"
             "    registered('left-behind')\n"
             "    time.sleep(600)\n",
+            stderr=subprocess.PIPE,
         )
-        assert wait_until(lambda: '"id"' in run_cli(["cleanup", "--json"], proj).stdout, timeout=120)
+        if not wait_until(lambda: '"id"' in run_cli(["cleanup", "--json"], proj).stdout, timeout=120):
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError(f"the killed run never registered its client:\n{(err or '')[-3000:]}")
         children = children_of(proc.pid)  # before the kill: then they are init's
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        # its pytest child lives on (nothing told it to stop): end it the same way, before it cleans up
+        proc.communicate()
+        # a pytest child, when there is one, lives on (nothing told it to stop): end it the same way
         for child, _ in children:
             os.kill(child, signal.SIGKILL)
         shown = just(proj, "test-cleanup-show")

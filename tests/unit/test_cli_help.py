@@ -66,10 +66,22 @@ def test_completion_completes_commands_and_options(tmp_path: Path) -> None:
 def test_install_completion_writes_a_script_the_shell_sources(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    result = run_cli(
-        ["--install-completion", "bash"], tmp_path, env={"HOME": str(home), "SHELL": "/bin/bash"}
+    # as a person runs it: from bash, which is the shell it detects and installs for
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"'{sys.executable}' -m stacktest --install-completion; exit $?",
+        ],  # bash stays the parent
+        cwd=tmp_path,
+        env=dict(os.environ) | {"HOME": str(home), "SHELL": "/bin/bash"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "bash completion installed" in result.stdout
     script = home / ".bash_completions" / "stacktest.sh"
     assert "_STACKTEST_COMPLETE=complete_bash" in script.read_text()
     assert f"source '{script}'" in (home / ".bashrc").read_text()
