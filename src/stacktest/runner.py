@@ -115,11 +115,10 @@ class Phase:
     def in_process(self) -> bool:
         """No xdist workers: pytest can run in this process."""
         args = self.argv[3:]
-        return (
-            not any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args)
-            or "-n0" in args
-            or ("-n" in args and args[args.index("-n") + 1] == "0")
-        )
+        counts = [nxt for a, nxt in zip(args, [*args[1:], ""], strict=True) if a == "-n"]
+        counts += [a[2:] for a in args if a.startswith("-n") and a != "-n"]
+        counts += [a.split("=", 1)[1] for a in args if a.startswith("--numprocesses=")]
+        return not any(a == "--numprocesses" for a in args) and all(c == "0" for c in counts)
 
 
 @dataclass

@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from stacktest.errors import UsageError
-from stacktest.runner import MODES, count_junit, has_test_path, merge_exit_codes, merge_junit, plan, run_tests
+from stacktest.runner import (
+    MODES,
+    Phase,
+    count_junit,
+    has_test_path,
+    merge_exit_codes,
+    merge_junit,
+    plan,
+    run_tests,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -159,3 +168,20 @@ def test_run_tests_keeps_serial_tests_off_the_workers_and_merges_the_phases(tmp_
         s.get("name", "").rsplit("-", 1)[-1]: [c.get("name", "") for c in s.iter("testcase")] for s in root
     }
     assert sorted(cases["parallel"]) == ["test_a", "test_b"] and cases["serial"] == ["test_s"]
+
+
+@pytest.mark.parametrize(
+    ("args", "in_process"),
+    [
+        ([], True),
+        (["-k", "x", "-n", "0"], True),
+        (["-n0"], True),
+        (["-n", "2"], False),
+        (["-nauto", "--dist", "worksteal"], False),
+        (["--numprocesses=3"], False),
+        (["--numprocesses", "2"], False),
+        (["-n"], False),  # pytest's own usage error, from a subprocess as before
+    ],
+)
+def test_a_phase_without_workers_runs_in_process(args: list[str], in_process: bool) -> None:
+    assert Phase("p", [sys.executable, "-m", "pytest", *args], Path("j.xml")).in_process is in_process
