@@ -115,7 +115,7 @@ class Phase:
     def in_process(self) -> bool:
         """No xdist workers: pytest can run in this process."""
         args = self.argv[3:]
-        counts = [nxt for a, nxt in zip(args, [*args[1:], ""], strict=True) if a == "-n"]
+        counts = [nxt for a, nxt in zip(args, [*args[1:], ""], strict=False) if a == "-n"]
         counts += [a[2:] for a in args if a.startswith("-n") and a != "-n"]
         counts += [a.split("=", 1)[1] for a in args if a.startswith("--numprocesses=")]
         return not any(a == "--numprocesses" for a in args) and all(c == "0" for c in counts)
