@@ -452,6 +452,22 @@ class Engine:
             with contextlib.suppress(docker.errors.DockerException):
                 api.remove_container(helper["Id"], force=True)
 
+    def put_file(self, container_id: str, folder: str, name: str, content: bytes) -> None:
+        """Write the file ``folder/name`` into a container (running or not), through the Engine API."""
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            entry = tarfile.TarInfo(name)
+            entry.size = len(content)
+            entry.mode = 0o644
+            entry.mtime = int(time.time())
+            tar.addfile(entry, io.BytesIO(content))
+        try:
+            self.client.api.put_archive(container_id, folder, buf.getvalue())
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(
+                f"could not write {folder}/{name} in container {container_id[:12]}: {_short(exc)}"
+            ) from exc
+
     def make_writable(self, container_id: str, folder: str) -> None:
         """Create ``folder`` in a created (not yet started) container, world-writable with the sticky
         bit like /tmp, so that any user the service runs as can write there. Its parent must be a

@@ -110,12 +110,24 @@ def up(
     ] = False,
     ready_timeout: Annotated[float | None, typer.Option(help=help_of("ready_timeout"))] = None,
     pull: PullOption = None,
+    coverage: Annotated[
+        bool,
+        typer.Option(
+            "--coverage", help="measure the covered services; `stacktest coverage snapshot` reports"
+        ),
+    ] = False,
 ) -> int:
     """Start a stack for this checkout and wait until it is ready; `stacktest down` removes it."""
     s = settings(ready_timeout=ready_timeout, pull=pull)
     with render.ProgressView() as view:
         started = workflows.up(
-            s, services=services or [], build=build, keep_on_error=keep, wait=not no_wait, on_progress=view
+            s,
+            services=services or [],
+            build=build,
+            keep_on_error=keep,
+            wait=not no_wait,
+            on_progress=view,
+            coverage=coverage,
         )
     render.status(started)
     return 0
@@ -297,6 +309,17 @@ def coverage_harvest(
     for service, why in sorted(harvested.missing.items()):
         err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
     out.print(f"harvested into {dest}; `stacktest coverage combine {dest}` reports it")
+    return 0
+
+
+@coverage_app.command("snapshot")
+def coverage_snapshot(
+    project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
+) -> int:
+    """Report what a kept covered stack (`stacktest up --coverage`) measured so far, without stopping it."""
+    snap = workflows.snapshot(settings(), project)
+    out.print(render.coverage_table(snap.report))
+    out.print(f"html: {snap.report.html}  xml: {snap.report.xml}  json: {snap.report.json}")
     return 0
 
 

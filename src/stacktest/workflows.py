@@ -51,6 +51,7 @@ __all__ = [
     "CoverageRun",
     "Reaped",
     "RunRequest",
+    "Snapshot",
     "attach",
     "cleanup",
     "combine",
@@ -65,6 +66,7 @@ __all__ = [
     "merge_junit",
     "reap",
     "report_latest",
+    "snapshot",
     "stack_env",
     "test",
     "up",
@@ -149,11 +151,19 @@ def up(
     keep_on_error: bool = False,
     wait: bool = True,
     on_progress: ProgressFn | None = None,
+    coverage: bool = False,
 ) -> Stack:
     """Start a stack that outlives this command (``stacktest down`` removes it).
 
-    If it cannot be made ready, it is removed again unless ``keep_on_error``.
-    """
+    If it cannot be made ready, it is removed again unless ``keep_on_error``. ``coverage``: its covered
+    services run with the spy, which saves on `stacktest coverage snapshot`; `stacktest test` runs reuse
+    it, and a snapshot reports what they reached so far."""
+    project = _new_project(settings)
+    extra: list[Path] = []
+    before_start: Callable[[Stack], None] | None = None
+    if coverage:
+        overlay, before_start, _ = _covered(settings, project, snapshots=True)
+        extra = [overlay]
     with managed_stack(
         settings,
         keep=True,
@@ -162,8 +172,15 @@ def up(
         reuse=False,
         services=services,
         wait=wait,
+        extra_files=extra,
+        coverage=coverage,
         on_progress=on_progress,
+        project=project,
+        before_start=before_start,
     ) as started:
+        if coverage and wait:
+            covered = _replicas(started, settings.coverage_services)
+            _coverage.check_spy(started.engine, covered, settings.state.run(project))
         return started
 
 
@@ -273,8 +290,8 @@ def _reusable(settings: Settings, on_progress: ProgressFn | None) -> Stack | Non
         record = stacks.find_record(settings)
     except StackNotFound:
         return None
-    if not record.kept or record.coverage:
-        return None
+    if not record.kept:
+        return None  # a kept covered stack (`up --coverage`) is reused too: snapshots report what ran
     urls = stacks.ready_by_probes(settings, record)
     if urls is not None:  # every service answered its probe where it last was: no engine round trip
         log.info("reusing the running stack %s (every probe answered)", record.project)
@@ -332,6 +349,41 @@ class CoverageRun:
     problem: StacktestError | None = None  # what fails a run whose tests passed
 
 
+def _covered(
+    settings: Settings, project: str, *, snapshots: bool = False
+) -> tuple[Path, Callable[[Stack], None], dict[str, Any]]:
+    """What a covered stack needs before it starts: the spy, the compose overlay, and the step between
+    `up --no-start` and the start (each image's own PYTHONPATH kept, data volumes writable for any user,
+    the spy copied into its volume). Returns the overlay, that step, and the stack's own configuration."""
+    if not settings.coverage_services:
+        raise ConfigError(
+            "no covered services: set tool.stacktest.coverage.services",
+            hint="list the services whose Python code the run should measure",
+        )
+    run_dir = settings.state.run(project)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spy = _coverage.prepare_spy(settings, run_dir)
+    base = (
+        _compose.detect(settings.compose_command)
+        .bind("", settings.compose_paths, _images.image_env(settings), settings.command_timeout)
+        .config()
+    )
+    extra = _coverage.overlay(settings, base, run_dir / "coverage.yml", snapshots=snapshots)
+    covered = list(settings.coverage_services)
+
+    def before_start(stack: Stack) -> None:
+        replicas = _replicas(stack, covered)
+        from_images = _coverage.image_pythonpath(stack.engine, replicas)
+        if from_images:
+            _coverage.overlay(settings, base, extra, from_images, snapshots=snapshots)
+            stack.compose.run(stack.compose.up_argv(no_start=True), what="compose up --no-start")
+            replicas = _replicas(stack, covered)
+        _coverage.make_data_writable(stack.engine, replicas)
+        _coverage.deliver_spy(stack.engine, replicas, spy)
+
+    return extra, before_start, base
+
+
 def coverage_run(
     settings: Settings,
     request: RunRequest,
@@ -341,38 +393,14 @@ def coverage_run(
 ) -> CoverageRun:
     """up with the overlay -> ready -> spy check -> pytest -> graceful stop -> harvest -> combine -> report
     -> down. Harvest, combine and report run whether the tests passed or failed."""
-    if not settings.coverage_services:
-        raise ConfigError(
-            "no covered services: set tool.stacktest.coverage.services",
-            hint="list the services whose Python code the run should measure",
-        )
     project = _new_project(settings)
-    run_dir = settings.state.run(project)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    spy = _coverage.prepare_spy(settings, run_dir)
-    base = (
-        _compose.detect(settings.compose_command)
-        .bind("", settings.compose_paths, _images.image_env(settings), settings.command_timeout)
-        .config()
-    )
-    extra = _coverage.overlay(settings, base, run_dir / "coverage.yml")
+    extra, before_start, base = _covered(settings, project)
     report_root = settings.root / settings.coverage_report_dir
     _coverage.check_report_dir(report_root)
     report_dir = report_root / project  # each run its own folder: two runs of one checkout never mix
     data_dir = report_dir / "data"
     covered = list(settings.coverage_services)
-
-    def before_start(stack: Stack) -> None:
-        """The containers exist, not yet started: keep each image's own PYTHONPATH, and make the data
-        volumes writable for services that do not run as root."""
-        replicas = _replicas(stack, covered)
-        from_images = _coverage.image_pythonpath(stack.engine, replicas)
-        if from_images:
-            _coverage.overlay(settings, base, extra, from_images)
-            stack.compose.run(stack.compose.up_argv(no_start=True), what="compose up --no-start")
-            replicas = _replicas(stack, covered)
-        _coverage.make_data_writable(stack.engine, replicas)
-        _coverage.deliver_spy(stack.engine, replicas, spy)
+    run_dir = settings.state.run(project)
 
     with managed_stack(
         settings,
@@ -560,6 +588,38 @@ def combine(settings: Settings, folders: Sequence[Path]) -> _coverage.Report:
     rep = _coverage.report(merged_run, per, settings.coverage_paths, settings.root, merged_run, contributors)
     _coverage.link_latest(report_root, merged_run)
     return rep
+
+
+@dataclass
+class Snapshot:
+    report: _coverage.Report
+    harvest: _coverage.Harvest
+    unanswered: dict[str, list[str]]  # service -> processes that did not save in time
+
+
+def snapshot(settings: Settings, project: str | None = None) -> Snapshot:
+    """`stacktest coverage snapshot`: what the kept covered stack (`stacktest up --coverage`) has measured
+    so far, reported without stopping it. Each snapshot holds everything since the stack started."""
+    found = stacks.attach(settings, project)
+    if not found.record.coverage:
+        raise UsageError(
+            f"stack {found.project} was not started with coverage",
+            hint="start one with `stacktest up --coverage`, run tests against it, then snapshot",
+        )
+    covered = _replicas(found, settings.coverage_services)
+    report_root = settings.root / settings.coverage_report_dir
+    _coverage.check_report_dir(report_root)
+    run = report_root / f"snapshot-{found.project}-{time.strftime('%Y%m%d-%H%M%S')}"
+    unanswered = _coverage.snapshot(found.engine, covered, settings.state.run(found.project))
+    for service, processes in unanswered.items():
+        log.warning("%s: %s did not save within %g s", service, ", ".join(processes), _coverage.SNAPSHOT_WAIT)
+    harvested = _coverage.harvest(found.engine, covered, run / "data")
+    per_service = _coverage.combine(run / "data", list(covered), settings.coverage_paths, settings.root, run)
+    rep = _coverage.report(
+        run, per_service, settings.coverage_paths, settings.root, run, harvested.containers
+    )
+    _coverage.link_latest(report_root, run)
+    return Snapshot(rep, harvested, unanswered)
 
 
 def merge_junit(files: Sequence[Path], into: Path) -> dict[str, int]:

@@ -126,3 +126,13 @@ def test_many_files_are_combined_in_parts_with_the_same_result(tmp_path: Path) -
     merged.read()
     assert sorted(merged.lines(str(tmp_path / "web" / "main.py")) or []) == list(range(1, count + 1))
     assert not list((tmp_path / "out").glob("*.part*"))  # the parts are gone
+
+
+def test_a_kept_covered_stack_asks_the_spy_for_snapshots(tmp_path: Path) -> None:
+    config: dict[str, dict[str, dict[str, str]]] = {"services": {"web": {}}}
+    plain = yaml.safe_load(_coverage.overlay(settings(tmp_path), config, tmp_path / "a.yml").read_text())
+    kept = yaml.safe_load(
+        _coverage.overlay(settings(tmp_path), config, tmp_path / "b.yml", snapshots=True).read_text()
+    )
+    assert "STACKTEST_COVERAGE_SNAPSHOTS" not in plain["services"]["web"]["environment"]
+    assert kept["services"]["web"]["environment"]["STACKTEST_COVERAGE_SNAPSHOTS"] == "1"
