@@ -27,6 +27,7 @@ __all__ = [
     "ENV_PROJECT",
     "ENV_REPLICA_URLS",
     "ENV_SHARD",
+    "ENV_SHARD_TIMES",
     "ENV_URLS",
     "FOLDER",
     "HARVEST_MARK",
@@ -44,6 +45,7 @@ ENV_URLS = "STACKTEST_URLS"  # JSON: service -> URL of its first replica
 ENV_REPLICA_URLS = "STACKTEST_REPLICA_URLS"  # JSON: service -> [URL of each replica]
 ENV_LOG_LINES = "STACKTEST_LOG_SECTION_LINES"  # log lines per service in a failing test's report
 ENV_SHARD = "STACKTEST_SHARD"  # I/N: the part of the suite this run runs
+ENV_SHARD_TIMES = "STACKTEST_SHARD_TIMES"  # JSON file: the test times every phase splits by, read once
 
 
 @dataclass(frozen=True)

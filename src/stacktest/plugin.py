@@ -18,6 +18,7 @@ import time
 import types
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -25,7 +26,14 @@ import pytest
 
 from stacktest import _http
 from stacktest._http import TEST_TIMEOUT
-from stacktest._state import ENV_LOG_LINES, ENV_PROJECT, ENV_REPLICA_URLS, ENV_SHARD, ENV_URLS
+from stacktest._state import (
+    ENV_LOG_LINES,
+    ENV_PROJECT,
+    ENV_REPLICA_URLS,
+    ENV_SHARD,
+    ENV_SHARD_TIMES,
+    ENV_URLS,
+)
 
 if TYPE_CHECKING:
     from stacktest.control import Control, ExecResult
@@ -284,8 +292,12 @@ def _keep_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
         shard = shards.parse_shard(str(text))
     except StacktestError as exc:
         raise pytest.UsageError(exc.message) from None
-    settings = _settings(config)
-    durations = shards.durations_from(settings.shard_durations, settings.root)
+    times = os.environ.get(ENV_SHARD_TIMES)  # env: STACKTEST_SHARD_TIMES (read once by `stacktest test`)
+    if times:
+        durations = {str(k): float(v) for k, v in json.loads(Path(times).read_text()).items()}
+    else:
+        settings = _settings(config)
+        durations = shards.durations_from(settings.shard_durations, settings.root)
     mine = shards.assign([i.nodeid for i in items], shard, durations)
     others = [i for i in items if i.nodeid not in mine]
     if others:

@@ -22,6 +22,7 @@ from stacktest._state import (
     ENV_PROJECT,
     ENV_REPLICA_URLS,
     ENV_SHARD,
+    ENV_SHARD_TIMES,
     ENV_URLS,
     HARVEST_MARK,
 )
@@ -122,13 +123,26 @@ def _run_suite(
         request.args,
         tests=settings.tests,
         out_dir=out_dir,
-        env=stack_env(stack) | ({ENV_SHARD: request.shard} if request.shard else {}),
+        env=stack_env(stack) | _shard_env(settings, request, out_dir),
         cwd=settings.root,
         workers=request.workers,
         on_phase=on_phase,
     )
     _publish_junit(settings, result)
     return result
+
+
+def _shard_env(settings: Settings, request: RunRequest, out_dir: Path) -> dict[str, str]:
+    """For ``--shard``: the part, and the test times read once, so that every phase and worker of this run
+    splits alike even if another run rewrites the JUnit files meanwhile."""
+    if not request.shard:
+        return {}
+    from stacktest.shards import durations_from
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    times = out_dir / "shard-times.json"
+    times.write_text(json.dumps(durations_from(settings.shard_durations, settings.root)))
+    return {ENV_SHARD: request.shard, ENV_SHARD_TIMES: str(times)}
 
 
 def _publish_junit(settings: Settings, result: RunResult) -> None:
