@@ -31,7 +31,7 @@ def shutdown_lines(project: Path) -> set[int]:
     serve_forever): a snapshot of a running service cannot have them, a full run has."""
     source = (project / "compose/services/api/src/api_service/app.py").read_text().splitlines()
     start = next(i for i, line in enumerate(source, 1) if "def graceful(" in line)
-    return set(range(start, start + 4)) | {
+    return set(range(start + 1, start + 4)) | {  # its body, not the def (run at start-up)
         i for i, line in enumerate(source, 1) if "server_close()" in line or '"api stopped"' in line
     }
 
