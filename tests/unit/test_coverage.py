@@ -136,3 +136,22 @@ def test_a_kept_covered_stack_asks_the_spy_for_snapshots(tmp_path: Path) -> None
     )
     assert "STACKTEST_COVERAGE_SNAPSHOTS" not in plain["services"]["web"]["environment"]
     assert kept["services"]["web"]["environment"]["STACKTEST_COVERAGE_SNAPSHOTS"] == "1"
+
+
+def test_the_cli_combines_many_files_in_worker_processes(tmp_path: Path) -> None:
+    """From the command line too: the worker processes must not run the CLI again (they start by
+    importing the main module; `python -m stacktest` and the console script both guard against it)."""
+    from tests.conftest import run_cli
+
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.stacktest]\n[tool.stacktest.coverage]\nservices = ['web']\n"
+        "[tool.stacktest.coverage.paths]\nweb = { '/app' = 'web' }\n"
+    )
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "main.py").write_text("".join(f"v{i} = {i}\n" for i in range(300)))
+    count = _coverage.PARALLEL_COMBINE_FROM + 60
+    for i in range(count):
+        fake_container_data(tmp_path / "art" / "web", f"h{i}", {"/app/main.py": {i + 1}})
+    result = run_cli(["coverage", "combine", "art"], tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{count / 300 * 100:.1f}%" in result.stdout
