@@ -454,19 +454,9 @@ class Engine:
 
     def put_file(self, container_id: str, folder: str, name: str, content: bytes) -> None:
         """Write the file ``folder/name`` into a container (running or not), through the Engine API."""
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            entry = tarfile.TarInfo(name)
-            entry.size = len(content)
-            entry.mode = 0o644
-            entry.mtime = int(time.time())
-            tar.addfile(entry, io.BytesIO(content))
-        try:
-            self.client.api.put_archive(container_id, folder, buf.getvalue())
-        except docker.errors.DockerException as exc:
-            raise EngineUnavailable(
-                f"could not write {folder}/{name} in container {container_id[:12]}: {_short(exc)}"
-            ) from exc
+        entry = tarfile.TarInfo(name)
+        entry.size, entry.mode, entry.mtime = len(content), 0o644, int(time.time())
+        self._put_entry(container_id, folder, entry, content, f"write {folder}/{name}")
 
     def make_writable(self, container_id: str, folder: str) -> None:
         """Create ``folder`` in a created (not yet started) container, world-writable with the sticky
@@ -474,17 +464,22 @@ class Engine:
         volume: the archive is unpacked into it, which the engine allows on a read-only root filesystem
         too. Done through the Engine API, so it works on a remote engine as well."""
         parent, _, name = folder.rstrip("/").rpartition("/")
+        entry = tarfile.TarInfo(name)
+        entry.type, entry.mode = tarfile.DIRTYPE, 0o1777
+        self._put_entry(container_id, parent or "/", entry, None, f"create {folder}")
+
+    def _put_entry(
+        self, container_id: str, folder: str, entry: tarfile.TarInfo, content: bytes | None, what: str
+    ) -> None:
+        """Unpack a one-entry archive into ``folder`` of a container."""
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
-            entry = tarfile.TarInfo(name)
-            entry.type = tarfile.DIRTYPE
-            entry.mode = 0o1777
-            tar.addfile(entry)
+            tar.addfile(entry, io.BytesIO(content) if content is not None else None)
         try:
-            self.client.api.put_archive(container_id, parent or "/", buf.getvalue())
-        except docker.errors.APIError as exc:
+            self.client.api.put_archive(container_id, folder, buf.getvalue())
+        except docker.errors.DockerException as exc:
             raise EngineUnavailable(
-                f"could not create {folder} in container {container_id[:12]}: {_short(exc)}"
+                f"could not {what} in container {container_id[:12]}: {_short(exc)}"
             ) from exc
 
     def copy_out(
