@@ -33,6 +33,7 @@ __all__ = [
     "HARVEST_MARK",
     "KEEP_LOGS",
     "StateDir",
+    "shown",
 ]
 
 FOLDER = ".stacktest"
@@ -46,6 +47,14 @@ ENV_REPLICA_URLS = "STACKTEST_REPLICA_URLS"  # JSON: service -> [URL of each rep
 ENV_LOG_LINES = "STACKTEST_LOG_SECTION_LINES"  # log lines per service in a failing test's report
 ENV_SHARD = "STACKTEST_SHARD"  # I/N: the part of the suite this run runs
 ENV_SHARD_TIMES = "STACKTEST_SHARD_TIMES"  # JSON file: the test times every phase splits by, read once
+
+
+def shown(path: Path) -> Path:
+    """A path as messages show it: relative to the working directory when it is below it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Literal
 
 from stacktest import _compose, stacks
 from stacktest._engine import Engine, ServiceState, engine_host
+from stacktest._state import shown
 from stacktest.errors import EngineUnavailable, StacktestError
 from stacktest.readiness import probe_once
 from stacktest.settings import Probe, Settings
@@ -83,17 +84,14 @@ def _check_saved_logs(settings: Settings, report: Report) -> None:
         return
     folder = saved[0]
     files = sorted(p.name for p in folder.glob("*.log"))
-    try:
-        shown = folder.relative_to(Path.cwd())
-    except ValueError:
-        shown = folder
+    where = shown(folder)
     report.add(
         Finding(
             "logs",
             "info",
-            f"full logs of the last failed run: {shown}",
+            f"full logs of the last failed run: {where}",
             evidence=", ".join(files),
-            fix=f"upload {shown.parent.parent} as a CI artifact (`if: failure()`)",
+            fix=f"upload {where.parent.parent} as a CI artifact (`if: failure()`)",
             subject=str(folder),
         )
     )

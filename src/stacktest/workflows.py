@@ -25,6 +25,7 @@ from stacktest._state import (
     ENV_SHARD_TIMES,
     ENV_URLS,
     HARVEST_MARK,
+    shown,
 )
 from stacktest.errors import (
     ConfigError,
@@ -264,7 +265,7 @@ def managed_stack(
         except StacktestError as exc:
             folder = keep_logs(started) if started is not None else None
             if folder is not None and isinstance(exc, NotReady) and not ready:  # the stack goes away
-                where = f"every container's whole log is in {_shown(folder)}"
+                where = f"every container's whole log is in {shown(folder)}"
                 default = exc.hint == NotReady.default_hint
                 exc.hint = f"read the log lines above; {where}" if default else f"{exc.hint}; {where}"
             raise
@@ -282,16 +283,8 @@ def keep_logs(stack: Stack) -> Path | None:
         log.warning("could not save the services' logs: %s", exc)
         return None
     if folder is not None:
-        log.warning("full logs of every container: %s", _shown(folder))
+        log.warning("full logs of every container: %s", shown(folder))
     return folder
-
-
-def _shown(path: Path) -> str:
-    """A path relative to the working directory when it is below it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _record_readiness(settings: Settings, stack: Stack, ready: dict[str, float]) -> None:
