@@ -24,7 +24,7 @@ from _common import REPO, median, record
 
 from stacktest import stacks
 from stacktest._engine import Engine, engine_host
-from stacktest.readiness import Progress, Status, probe_once
+from stacktest.readiness import probe_once
 from stacktest.settings import load_settings
 
 RESOLUTION = 0.002  # the independent prober's own lag: a tool's delay below this cannot be told apart
@@ -47,6 +47,11 @@ class Prober:
     def join(self, timeout: float) -> None:
         for t in self.threads:
             t.join(timeout)
+
+    def delay(self, done: float) -> float:
+        """How long after the last service first answered a tool said ``done`` (monotonic seconds)."""
+        self.join(timeout=30)
+        return done - max(self.first.values())
 
     def _watch(self, service: str) -> None:
         probe = self.settings.probes[service]
@@ -77,17 +82,9 @@ def stacktest_trial(settings, engine: Engine, extra: list[Path]) -> float:  # ty
     started = stacks.start(settings, extra_files=extra)
     prober = Prober(engine, started.project, settings)
     prober.start()
-    declared: dict[str, float] = {}
     try:
-
-        def note(p: Progress) -> None:
-            if p.status is Status.READY:
-                declared.setdefault(p.service, time.monotonic())
-
-        started.wait(note)
-        done = time.monotonic()
-        prober.join(timeout=30)
-        return done - max(prober.first.values())
+        started.wait()
+        return prober.delay(time.monotonic())
     finally:
         prober.stop.set()
         stacks.teardown(started)
@@ -102,9 +99,7 @@ def compose_trial(settings, engine: Engine, extra: list[Path]) -> float:  # type
         subprocess.run(
             compose.up_argv(wait=True), env=compose._env(), check=True, capture_output=True, timeout=600
         )
-        done = time.monotonic()
-        prober.join(timeout=30)
-        return done - max(prober.first.values())
+        return prober.delay(time.monotonic())
     finally:
         prober.stop.set()
         stacks.teardown(stacks.Stack(settings, record_, compose, engine))
@@ -126,9 +121,7 @@ def polling_trial(settings, engine: Engine, extra: list[Path]) -> float:  # type
         with httpx.Client(timeout=0.5) as client:
             while not all(probe_once(settings.probes[s], host, port, client)[0] for s, port in ports.items()):
                 time.sleep(POLL_PAUSE)
-        done = time.monotonic()
-        prober.join(timeout=30)
-        return done - max(prober.first.values())
+        return prober.delay(time.monotonic())
     finally:
         prober.stop.set()
         stacks.teardown(started)

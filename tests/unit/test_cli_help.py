@@ -39,20 +39,12 @@ def test_value_names_of_options(tmp_path: Path) -> None:
 
 
 def completions(words: str, tmp_path: Path) -> list[str]:
-    env = dict(os.environ) | {
+    env = {
         "COMP_WORDS": words,
         "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
         "_STACKTEST_COMPLETE": "complete_bash",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "stacktest"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli([], tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
