@@ -12,9 +12,11 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,9 +41,80 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.reliability)
 
 
+class BindWatcher:
+    """The property that lets stacktest work on an engine that does not share this machine's files: no
+    container stacktest starts has a bind mount of a host path that the stack's own compose files did not
+    declare. Every container start on every engine the session uses is inspected as it happens."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+        self._closing = False
+        self._streams: list[tuple[Any, threading.Thread]] = []
+
+    def watch(self, client: Any, label: str = "io.stacktest.root") -> None:
+        """Watch the containers with ``label`` (stacktest's own) that ``client``'s engine starts."""
+        stream = client.events(decode=True, filters={"type": "container", "event": "start", "label": label})
+        thread = threading.Thread(target=self._read, args=(client, stream), daemon=True)
+        thread.start()
+        self._streams.append((stream, thread))
+
+    def _read(self, client: Any, stream: Iterator[dict[str, Any]]) -> None:
+        import docker.errors
+        import requests
+        import urllib3.exceptions
+
+        try:
+            for event in stream:
+                try:
+                    attrs = client.api.inspect_container(event["id"])
+                except docker.errors.NotFound:
+                    continue  # removed already: nothing to inspect
+                declared = _declared_targets(attrs["Config"]["Labels"])
+                for mount in attrs["Mounts"]:
+                    if mount["Type"] == "bind" and mount["Destination"] not in declared:
+                        self.found.append(f"{attrs['Name']}: {mount['Source']} -> {mount['Destination']}")
+        except (OSError, requests.RequestException, urllib3.exceptions.HTTPError):
+            return  # the stream was closed, or its engine stopped
+        except Exception as exc:  # a watcher that stopped watching must not pass silently
+            if not self._closing:
+                self.found.append(f"the watcher failed: {exc!r}")
+
+    def stop(self) -> None:
+        self._closing = True
+        for stream, thread in self._streams:
+            stream.close()
+            thread.join(timeout=5)
+
+
+def _declared_targets(labels: dict[str, str]) -> set[str]:
+    """The container folders the service's own compose files mount (stacktest's overlays excluded)."""
+    import yaml
+
+    service = labels.get("com.docker.compose.service", "")
+    targets: set[str] = set()
+    for name in labels.get("com.docker.compose.project.config_files", "").split(","):
+        path = Path(name)
+        if not name or ".stacktest" in path.parts or not path.is_file():
+            continue
+        document = yaml.safe_load(path.read_text()) or {}
+        for volume in ((document.get("services") or {}).get(service) or {}).get("volumes") or []:
+            target = volume.get("target") if isinstance(volume, dict) else str(volume).split(":")[1:2]
+            targets.update([target] if isinstance(target, str) else target or [])
+    return targets
+
+
 @pytest.fixture(scope="session")
-def docker_engine() -> Iterator[object]:
-    """A connected Engine API client, or a skip (a failure under CI=true)."""
+def bind_watcher() -> Iterator[BindWatcher]:
+    watcher = BindWatcher()
+    yield watcher
+    watcher.stop()
+    assert not watcher.found, f"stacktest started containers with bind mounts of host paths: {watcher.found}"
+
+
+@pytest.fixture(scope="session")
+def docker_engine(bind_watcher: BindWatcher) -> Iterator[object]:
+    """A connected Engine API client, or a skip (a failure under CI=true). Every container started on it
+    is checked by ``bind_watcher``."""
     from stacktest._engine import Engine
     from stacktest.errors import EngineUnavailable
 
@@ -51,6 +124,7 @@ def docker_engine() -> Iterator[object]:
         if IN_CI:
             pytest.fail(f"CI=true and no Docker Engine: {exc}", pytrace=False)
         pytest.skip(f"no Docker Engine: {exc}")
+    bind_watcher.watch(engine.client)
     yield engine
     engine.close()
 

@@ -11,7 +11,15 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import NOTHING, children_of, engine_leftovers, run_cli, start_test_run, wait_until
+from tests.conftest import (
+    NOTHING,
+    BindWatcher,
+    children_of,
+    engine_leftovers,
+    run_cli,
+    start_test_run,
+    wait_until,
+)
 
 
 def status(project: Path, name: str | None = None) -> dict[str, Any]:
@@ -155,3 +163,27 @@ def test_stacktest_mounts_no_folder_of_this_machine(project: Path, docker_engine
     measured = {s for s in ("auth", "api") for name, f in report["files"].items()
                 if f"services/{s}/" in name and f["summary"]["covered_lines"]}  # fmt: skip
     assert measured == {"auth", "api"}, sorted(report["files"])
+
+
+def test_the_session_watcher_sees_a_bind_mount_of_a_host_path(
+    tmp_path: Path, docker_engine: object, base_image: str
+) -> None:
+    """The session-wide property (tests/conftest.py BindWatcher) is not vacuous: a container with the
+    watched label and a bind mount its compose files never declared is reported. (Another label than
+    stacktest's, so that the session's own watcher does not count this one.)"""
+    watcher = BindWatcher()
+    client = docker_engine.client  # type: ignore[attr-defined]
+    watcher.watch(client, label="io.stacktest.test-watcher")
+    container = client.containers.create(
+        base_image,
+        ["true"],
+        labels={"io.stacktest.test-watcher": "1"},
+        volumes={str(tmp_path): {"bind": "/host", "mode": "ro"}},
+    )
+    try:
+        container.start()
+        assert wait_until(lambda: watcher.found, timeout=10)
+    finally:
+        container.remove(force=True)
+        watcher.stop()
+    assert watcher.found == [f"/{container.name}: {tmp_path} -> /host"]
