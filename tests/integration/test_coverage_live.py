@@ -206,7 +206,7 @@ def test_spy_stops_a_pid1_service_fast_with_its_data(
             str(data): {"bind": "/coverage-data"},
             str(cov_project / "apps" / "pid1"): {"bind": "/app", "mode": "ro"},
         },
-        labels={"io.stacktest.root": str(cov_project)},
+        labels={"io.stacktest.test": str(cov_project)},  # the test's own container, not stacktest's
     )
     try:
         assert wait_until(lambda: sigterm_caught(docker_engine, container.id), timeout=30)
