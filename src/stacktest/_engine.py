@@ -62,6 +62,7 @@ NUMBER_LABEL = "com.docker.compose.container-number"
 LABEL_RUN = "io.stacktest.run"
 LABEL_CHECKOUT = "io.stacktest.checkout"
 LABEL_ROOT = "io.stacktest.root"
+DEFAULT_STOP_TIMEOUT = 10  # seconds: Docker's, where a container sets none
 LABEL_PID = "io.stacktest.pid"
 LABEL_HOST = "io.stacktest.host"
 LABEL_CREATED = "io.stacktest.created"
@@ -347,6 +348,16 @@ class Engine:
         code = info.get("ExitCode")
         return ExecResult(int(code) if code is not None else None, output)
 
+    def stop_timeout(self, container_id: str) -> int | None:
+        """The seconds the engine gives the container between the stop signal and SIGKILL (compose's
+        ``stop_grace_period``); None where none was set. 0 can mean "none" too: Podman before 4.7
+        records 0 for containers created through the Docker API without one (containers/podman#19139)."""
+        try:
+            value = (self.client.api.inspect_container(container_id).get("Config") or {}).get("StopTimeout")
+        except (docker.errors.DockerException, requests.RequestException):
+            return None
+        return int(value) if value is not None else None
+
     def control(
         self, container_id: str, action: str, *, timeout: float | None = None, signal: str = "SIGKILL"
     ) -> None:
@@ -356,9 +367,9 @@ class Engine:
         api = self.client.api
 
         def stop() -> None:  # the SDK's default would cut a stop_grace_period over 10 s short
-            grace = timeout
-            if grace is None:
-                grace = (api.inspect_container(container_id).get("Config") or {}).get("StopTimeout") or 10
+            grace = (
+                timeout if timeout is not None else self.stop_timeout(container_id) or DEFAULT_STOP_TIMEOUT
+            )
             api.stop(container_id, timeout=grace)
 
         def restart() -> None:  # stop, then start: the SDK's restart cannot use the container's timeout

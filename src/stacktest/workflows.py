@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stacktest import _compose, _images, stacks
-from stacktest._engine import ServiceState, StackInfo
+from stacktest._engine import DEFAULT_STOP_TIMEOUT, ServiceState, StackInfo
 from stacktest._lazy import lazy_module
 from stacktest._state import (
     ENV_LOG_LINES,
@@ -484,7 +484,7 @@ def _stop_and_harvest(
     with ThreadPoolExecutor(max_workers=8) as pool:  # one exec per container, at once
         list(pool.map(forward, running))
     stack.compose.run(
-        stack.compose.stop_argv(services, timeout=settings.stop_timeout),
+        stack.compose.stop_argv(services, timeout=_stop_timeout(settings, stack, running)),
         timeout=settings.command_timeout,
         what="compose stop (saving coverage)",
     )
@@ -494,6 +494,23 @@ def _stop_and_harvest(
         if after is not None and after.finished_at:
             stopped[after.label] = round(max(0.0, after.finished_at - requested), 3)
     return _coverage.harvest(stack.engine, replicas, dest), stopped
+
+
+def _stop_timeout(settings: Settings, stack: Stack, running: list[tuple[str, ServiceState]]) -> float | None:
+    """The grace period `compose stop` gives the covered containers: the setting, else each container's
+    own. An engine that recorded 0 for a container (Podman before 4.7 does so for every container created
+    through the Docker API without a stop_grace_period, containers/podman#19139) would kill it at once
+    and lose its coverage data: then every covered container gets the longest of their own timeouts,
+    10 s where none is set."""
+    if settings.stop_timeout is not None:
+        return settings.stop_timeout
+    own = [stack.engine.stop_timeout(state.container_id) for _, state in running]
+    if 0 not in own:
+        return None
+    log.info(
+        "the engine recorded a stop timeout of 0 for a covered container; giving each one its own or 10 s"
+    )
+    return max(t or DEFAULT_STOP_TIMEOUT for t in own)
 
 
 def harvest_running(settings: Settings, stack: Stack, dest: Path) -> _coverage.Harvest:

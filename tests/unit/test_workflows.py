@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -33,3 +34,27 @@ def test_a_run_request_is_checked_before_anything_starts(tmp_path: Path) -> None
     with pytest.raises(UsageError, match="needs one process"):
         workflows.RunRequest.checked(s, "fast", ["--pdb"])
     assert workflows.RunRequest.checked(s, "n", ["-k", "x"], workers=3).workers == 3
+
+
+class _Timeouts:  # the engine's side of a stop: each container's recorded stop timeout
+    def __init__(self, timeouts: dict[str, int | None]) -> None:
+        self.timeouts = timeouts
+
+    def stop_timeout(self, container_id: str) -> int | None:
+        return self.timeouts[container_id]
+
+
+def test_covered_containers_are_never_stopped_with_a_grace_period_of_zero(tmp_path: Path) -> None:
+    """Podman before 4.7 records a stop timeout of 0 for containers created through the Docker API
+    without one (containers/podman#19139): `compose stop` would kill them at once, their coverage lost."""
+    s = load_settings(cwd=tmp_path, environ={})
+
+    def timeout(settings: object, recorded: dict[str, int | None]) -> float | None:
+        stack = SimpleNamespace(engine=_Timeouts(recorded))
+        running = [("web", SimpleNamespace(container_id=cid)) for cid in recorded]
+        return workflows._stop_timeout(settings, stack, running)  # type: ignore[arg-type]
+
+    assert timeout(s, {"a": None, "b": 30}) is None  # Docker: each container's own, as compose does
+    assert timeout(s, {"a": 0, "b": 0}) == 10  # Podman 4.3: Docker's default instead of an instant kill
+    assert timeout(s, {"a": 0, "b": 30}) == 30  # the longest of their own
+    assert timeout(s.with_overrides(stop_timeout=3.0), {"a": 0}) == 3.0  # the setting wins
