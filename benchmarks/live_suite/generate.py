@@ -1,10 +1,13 @@
 """A live suite that looks like a real one, for the parallel benchmark: MODULES files of TESTS tests
 against the bundled stack, each making a few HTTP calls (register a client, the PKCE code flow, a
-JSON-RPC call that the api checks with auth) and some Redis writes, a handful marked serial.
+JSON-RPC call that the api checks with auth) and some Redis writes, a handful marked serial. With
+--wait-ms, each test also waits that long on Redis for a job result that never comes (BLPOP with a
+timeout): a suite that waits on the network rather than the CPU, as tests of queues, remote services or
+a remote engine do.
 
 Generated into benchmarks/live_suite/generated/ (not in git, not in the default test paths).
 
-    python benchmarks/live_suite/generate.py [--modules 10] [--tests 30] [--serial 6]
+    python benchmarks/live_suite/generate.py [--modules 10] [--tests 30] [--serial 6] [--wait-ms 0]
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ def test_flow_{module}(clients, store, unique_name, cleanup, n):
     store.hset(key + ":h", mapping={{"n": n, "module": "{module}"}})
     store.expire(key + ":h", 60)
     assert int(store.get(key)) == n + 1
+    if {wait}:
+        assert store.blpop("bench:results:" + client["client_id"], timeout={wait}) is None
 '''
 
 SERIAL = '''
@@ -97,13 +102,13 @@ def test_counter_{module}(store, n):
 '''
 
 
-def generate(modules: int, tests: int, serial: int) -> int:
+def generate(modules: int, tests: int, serial: int, wait_ms: int = 0) -> int:
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
     (OUT / "__init__.py").write_text("")
     total = 0
     for m in range(modules):
-        text = MODULE.format(module=m, tests=tests)
+        text = MODULE.format(module=m, tests=tests, wait=wait_ms / 1000)
         total += tests
         if m == 0 and serial:
             text += SERIAL.format(module=m, serial=serial)
@@ -117,8 +122,9 @@ def main() -> None:
     parser.add_argument("--modules", type=int, default=10)
     parser.add_argument("--tests", type=int, default=30)
     parser.add_argument("--serial", type=int, default=6)
+    parser.add_argument("--wait-ms", type=int, default=0)
     args = parser.parse_args()
-    print(f"{generate(args.modules, args.tests, args.serial)} tests in {OUT}")
+    print(f"{generate(args.modules, args.tests, args.serial, args.wait_ms)} tests in {OUT}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ else:
     requests = lazy_module("requests")
 
 __all__ = [
+    "DEFAULT_STOP_TIMEOUT",
     "LABEL_CHECKOUT",
     "LABEL_CREATED",
     "LABEL_HOST",

@@ -131,6 +131,14 @@ FIELDS: tuple[Field, ...] = (
         "stop_grace_period, 10 s where none is set)",
     ),
     Field("poll_interval", "float", 0.02, "seconds between readiness probes"),
+    Field(
+        "workers_per_core",
+        "float",
+        1.0,
+        "xdist workers per CPU core in the modes that choose the count (test-parallel, test-fast, "
+        "by-module, by-class, parallel-safe): 1 is xdist's 'auto'; more for suites that wait on the "
+        "network or a remote engine rather than this machine's CPU (see docs/benchmarks.md)",
+    ),
     Field("tests", "list", ["tests"], "test paths pytest runs when none are given"),
     Field("domain_markers", "list", [], "extra pytest markers to register (the seed's auth, servers, ...)"),
     Field("log_section_lines", "int", 40, "log lines per service attached to a failing test's report"),
@@ -215,6 +223,7 @@ class Settings:
     command_timeout: float
     stop_timeout: float | None
     poll_interval: float
+    workers_per_core: float
     tests: tuple[str, ...]
     domain_markers: tuple[str, ...]
     log_section_lines: int
@@ -621,6 +630,8 @@ def _validated(s: Settings) -> Settings:
             raise ConfigError(f"tool.stacktest.{name} in {where}: must be greater than 0")
     if s.stop_timeout is not None and s.stop_timeout < 0:
         raise ConfigError(f"tool.stacktest.stop_timeout in {where}: must be 0 or more")
+    if not 0 < s.workers_per_core <= 32:
+        raise ConfigError(f"tool.stacktest.workers_per_core in {where}: must be more than 0 and at most 32")
     if not s.compose_files:
         raise ConfigError(f"tool.stacktest.compose_files in {where}: name at least one compose file")
     return s

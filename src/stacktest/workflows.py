@@ -127,6 +127,7 @@ def _run_suite(
         env=stack_env(stack) | _shard_env(settings, request, out_dir),
         cwd=settings.root,
         workers=request.workers,
+        workers_per_core=settings.workers_per_core,
         on_phase=on_phase,
     )
     _publish_junit(settings, result)
