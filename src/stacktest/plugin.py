@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dis
+import functools
 import inspect
 import json
 import os
@@ -238,22 +239,24 @@ STACK_ACTIONS = frozenset({"stop", "start", "restart", "pause", "unpause", "kill
 def acts_on_stack(function: Callable[..., Any]) -> bool:
     """Whether a test's body (or a function nested in it) calls ``stack.<action>`` directly."""
     code = getattr(function, "__code__", None)
-    codes = [code] if isinstance(code, types.CodeType) else []
-    while codes:
-        code = codes.pop()
-        previous = None
-        for instruction in dis.get_instructions(code):
-            if (
-                previous is not None
-                and instruction.opname in ("LOAD_ATTR", "LOAD_METHOD")
-                and instruction.argval in STACK_ACTIONS
-                and previous.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_FAST_CHECK")
-                and previous.argval == "stack"
-            ):
-                return True
-            previous = instruction
-        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
-    return False
+    return isinstance(code, types.CodeType) and _code_acts_on_stack(code)
+
+
+@functools.lru_cache(maxsize=4096)
+def _code_acts_on_stack(code: types.CodeType) -> bool:
+    """Read once per function, not once per test: the tests a parametrized function makes share it."""
+    previous = None
+    for instruction in dis.get_instructions(code):
+        if (
+            previous is not None
+            and instruction.opname in ("LOAD_ATTR", "LOAD_METHOD")
+            and instruction.argval in STACK_ACTIONS
+            and previous.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_FAST_CHECK")
+            and previous.argval == "stack"
+        ):
+            return True
+        previous = instruction
+    return any(_code_acts_on_stack(c) for c in code.co_consts if isinstance(c, types.CodeType))
 
 
 @pytest.hookimpl(tryfirst=True)
