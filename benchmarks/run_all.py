@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 from _common import REPO, RESULTS, machine
 
@@ -35,6 +36,40 @@ def main() -> int:
     if failed:
         print(f"benchmarks that did not finish: {', '.join(failed)}")
     return 1 if failed else 0
+
+
+def parallel_limits(data: dict[str, Any]) -> list[str]:
+    """What the last parallel run measured about its own limits, in words, from its figures."""
+    cpu, waiting = (
+        data.get("parallel", {}).get("figures", {}),
+        data.get("parallel-waiting", {}).get("figures"),
+    )
+    if "ceiling" not in cpu or not waiting:
+        return []
+    busy, fixed, seconds = cpu["cores_busy"], cpu["fixed_cost_s"], cpu["seconds"]
+    best = max((k for k in waiting["speedup"] if k.startswith("test-fast")), key=waiting["speedup"].get)
+    return [
+        "The benchmark now also measures the CPU each run keeps busy: the stack's containers (the",
+        "engine's accounting) and stacktest, pytest and its workers. Its last run"
+        f" ({data['parallel']['measured']}):",
+        "",
+        f"- the serial run keeps {busy['serial']} cores busy, client and services together, so on this",
+        f"  machine no parallel run of this suite can beat {cpu['ceiling']}x, even with no fixed cost at",
+        f"  all; `test-fast` keeps {busy['test-fast']} busy, and its fixed cost (an empty selection: the",
+        "  controller, two workers that each start Python, import pytest, its plugins and the suite and",
+        f"  collect it, then the serial phase) is {fixed['test-fast']} s, against {seconds['serial']} s for",
+        f"  the whole suite run serially; it ends at {data['parallel']['ratio']}x serial;",
+        f"- with each test also waiting {waiting['wait_ms']} ms on Redis (BLPOP with a timeout: a suite",
+        "  that waits on the network), the serial run keeps"
+        f" {waiting['cores_busy']['serial']} cores busy; `test-fast` is {waiting['speedup']['test-fast']}x"
+        f" serial, and with more workers per core ({best}) {waiting['speedup'][best]}x.",
+        "",
+        "So the goal of 1.8x is out of reach for this suite on two cores: its tests are work for this",
+        "machine's CPU (the clients' HTTP and the Python services' answers), and every xdist worker pays",
+        "Python's start-up and the suite's collection again. `workers_per_core` (docs/configuration.md)",
+        "is for suites whose tests wait on the network or a remote engine rather than the CPU.",
+        "",
+    ]
 
 
 def write_doc() -> None:
@@ -94,18 +129,23 @@ def write_doc() -> None:
         "",
         "The parallel benchmark runs a generated suite of 306 live tests (benchmarks/live_suite: each",
         "registers a client, runs the PKCE code flow, makes a JSON-RPC call that the api checks with auth,",
-        "and writes to Redis; 6 of them serial). Measuring it found the real cost of such suites: each",
+        "and writes to Redis; 6 of them serial). Measuring it on 2026-11-26 found the real cost of such",
+        "suites: each",
         "`httpx.Client` built its own TLS context, loading the CA bundle, ~34 ms of CPU, and the suite's",
         "client side was 22 s of CPU in a 25 s run. stacktest's clients now share one context per process:",
         "the serial run went from 26.7 s to 7.6 s, more than any worker count gave before (test-fast was",
-        "1.42x serial then). What is left is ~20 ms of work per test, and against it xdist's fixed cost: an",
+        "1.42x serial then). What was left was ~20 ms of work per test, and against it xdist's fixed",
+        "cost: an",
         "empty selection takes 1.3 s with plain pytest and 2.9 s with `-n 2` (two more interpreters",
         "importing pytest, its plugins and the suite), plus the serial phase (in the stacktest process,",
         "about 0.9 s with its collection). On two cores the parallel phase divides the work by about 1.25",
         "(clients and the three services share the cores). So `test-fast` pays off from a few thousand",
         "such tests, or for tests that wait on something other than this machine's CPU; the serial phase",
-        "stays separate, since it is what keeps `serial` tests off the workers.",
+        "stays separate, since it is what keeps `serial` tests off the workers. (On 2026-12-02 the same",
+        "code ran the serial suite in about 15 s: that machine's Python was slower, collection alone",
+        "1.5-1.8 s against 1.3 s; the ratios below are from one run on it.)",
         "",
+        *parallel_limits(data),
     ]
     (REPO / "docs" / "benchmarks.md").write_text("\n".join(lines))
 
