@@ -9,6 +9,7 @@ stacks never meet the developer's own (every container, network and volume is la
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -70,8 +71,8 @@ class BindWatcher:
                 except docker.errors.NotFound:
                     continue  # removed already: nothing to inspect
                 declared = _declared_targets(attrs["Config"]["Labels"])
-                for mount in attrs["Mounts"]:
-                    if mount["Type"] == "bind" and mount["Destination"] not in declared:
+                for mount in host_binds(attrs):
+                    if mount["Destination"] not in declared:
                         self.found.append(f"{attrs['Name']}: {mount['Source']} -> {mount['Destination']}")
         except (OSError, requests.RequestException, urllib3.exceptions.HTTPError):
             return  # the stream was closed, or its engine stopped
@@ -275,6 +276,27 @@ def start_test_run(
         stderr=stderr,
         text=True,
     )
+
+
+def report_dir(stdout: str) -> Path:
+    """The report folder a coverage run or snapshot printed (``html: FOLDER/html``)."""
+    match = re.search(r"html: (\S+)/html", stdout)
+    assert match, stdout[-2000:]
+    return Path(match[1])
+
+
+def service_lines(folder: Path, service: str) -> dict[str, set[int]]:
+    """Covered lines of each file of ``service`` in a report folder, by path below ``services/``."""
+    import coverage
+
+    data = coverage.CoverageData(basename=str(folder / f".coverage.{service}"))
+    data.read()
+    return {f.split("/services/")[-1]: set(data.lines(f) or ()) for f in data.measured_files()}
+
+
+def host_binds(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The bind mounts of a host path among an inspected container's mounts."""
+    return [m for m in attrs["Mounts"] if m["Type"] == "bind"]
 
 
 def run_cli(

@@ -46,7 +46,6 @@ os.execvp(argv[0], argv)
 class SecondEngine:
     url: str
     client: docker.DockerClient
-    data_root: Path
 
 
 def _free_port() -> int:
@@ -179,7 +178,7 @@ def second_engine(
                 time.sleep(0.2)
         for image in copy_images:  # streamed from one engine's API into the other's
             client.api.load_image(first.api.get_image(image))
-        yield SecondEngine(url=url, client=client, data_root=data_root)
+        yield SecondEngine(url=url, client=client)
     finally:
         client.close()
         if daemon is not None:

@@ -11,7 +11,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import coverage
 import pytest
 
 from stacktest._engine import Engine
@@ -22,8 +21,11 @@ from tests.conftest import (
     BindWatcher,
     cleanup_root,
     engine_leftovers,
+    host_binds,
+    report_dir,
     required_tool,
     run_cli,
+    service_lines,
 )
 from tests.second_engine import SecondEngine, second_engine
 
@@ -51,18 +53,6 @@ def remote(
         assert leftovers == NOTHING, f"left behind on the second engine: {leftovers}"
 
 
-def report_dir(stdout: str) -> Path:
-    match = re.search(r"html: (\S+)/html", stdout)
-    assert match, stdout[-2000:]
-    return Path(match[1])
-
-
-def lines_of(folder: Path, service: str) -> dict[str, set[int]]:
-    data = coverage.CoverageData(basename=str(folder / f".coverage.{service}"))
-    data.read()
-    return {f.split("/services/")[-1]: set(data.lines(f) or ()) for f in data.measured_files()}
-
-
 def table(stdout: str) -> list[str]:
     """The per-service rows of the coverage table: service, statements, missed, cover."""
     return [" ".join(row.split()) for row in re.findall(r"^│ (?:api|auth|TOTAL) .*$", stdout, re.M)]
@@ -84,8 +74,7 @@ def test_the_coverage_job_on_an_engine_that_cannot_see_this_checkout(
         containers = client.containers.list(all=True, filters={"label": f"io.stacktest.root={project}"})
         assert {c.labels["com.docker.compose.service"] for c in containers} == {"auth", "api", "redis"}
         for container in containers:
-            binds = [m for m in container.attrs["Mounts"] if m["Type"] == "bind"]
-            assert binds == [], (container.name, binds)
+            assert host_binds(container.attrs) == [], container.name
         # the local engine ran none of it
         assert engine_leftovers(docker_engine, project) == NOTHING
     finally:
@@ -96,6 +85,6 @@ def test_the_coverage_job_on_an_engine_that_cannot_see_this_checkout(
     assert here.returncode == 0, here.stdout[-3000:] + here.stderr[-3000:]
     assert len(table(there.stdout)) == 3 and table(there.stdout) == table(here.stdout)
     for service in ("auth", "api"):
-        remote_lines = lines_of(report_dir(there.stdout), service)
+        remote_lines = service_lines(report_dir(there.stdout), service)
         assert sum(len(lines) for lines in remote_lines.values()) > 100, remote_lines  # measured there
-        assert remote_lines == lines_of(report_dir(here.stdout), service)
+        assert remote_lines == service_lines(report_dir(here.stdout), service)

@@ -5,7 +5,6 @@ test."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -13,15 +12,9 @@ from pathlib import Path
 
 import coverage
 
-from tests.conftest import run_cli
+from tests.conftest import report_dir, run_cli
 
 SUITE = ["tests/stack/test_oauth_flow.py", "tests/stack/test_errors.py", "tests/stack/test_mcp_protocol.py"]
-
-
-def report_dir(stdout: str) -> Path:
-    match = re.search(r"html: (\S+)/html", stdout)
-    assert match, stdout[-2000:]
-    return Path(match[1])
 
 
 def lines_of(data_file: Path) -> dict[str, set[int]]:

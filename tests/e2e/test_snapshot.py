@@ -3,27 +3,12 @@ without stopping anything; the second snapshot equals a full `coverage run` of t
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import coverage
-
-from tests.conftest import run_cli
+from tests.conftest import report_dir, run_cli, service_lines
 
 FIRST = ["tests/stack/test_errors.py"]
 REST = ["tests/stack/test_oauth_flow.py", "tests/stack/test_mcp_protocol.py"]
-
-
-def report_dir(stdout: str) -> Path:
-    match = re.search(r"html: (\S+)/html", stdout)
-    assert match, stdout[-2000:]
-    return Path(match[1])
-
-
-def lines_of(folder: Path, service: str) -> dict[str, set[int]]:
-    data = coverage.CoverageData(basename=str(folder / f".coverage.{service}"))
-    data.read()
-    return {f.split("/services/")[-1]: set(data.lines(f) or ()) for f in data.measured_files()}
 
 
 def shutdown_lines(project: Path) -> set[int]:
@@ -57,7 +42,7 @@ def test_two_snapshots_of_a_kept_covered_stack_equal_a_full_run(project: Path) -
 
     snap1, snap2, full = report_dir(one.stdout), report_dir(two.stdout), report_dir(whole.stdout)
     for service in ("auth", "api"):
-        a, b, c = lines_of(snap1, service), lines_of(snap2, service), lines_of(full, service)
+        a, b, c = service_lines(snap1, service), service_lines(snap2, service), service_lines(full, service)
         assert sum(map(len, b.values())) > 100
         assert all(a[f] <= b.get(f, set()) for f in a)  # the second snapshot keeps all of the first
         assert a != b  # and adds what the rest of the tests reached
