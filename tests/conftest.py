@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -235,13 +235,25 @@ def children_of(pid: int) -> list[tuple[int, str]]:
     return out
 
 
+def labelled_containers(engine: object, *labels: str) -> list[dict[str, Any]]:
+    """The engine's summaries (``Names``, ``Labels``, ``State``) of every container, running or not, with
+    all ``labels`` (``key`` or ``key=value``). One list call: the SDK's ``containers.list`` inspects each
+    container after listing, and fails with 404 when one is removed meanwhile (a run tearing down)."""
+    client = engine.client  # type: ignore[attr-defined]
+    return list(client.api.containers(all=True, filters={"label": list(labels)}))
+
+
+def container_name(summary: Mapping[str, Any]) -> str:
+    return str(summary["Names"][0]).lstrip("/")
+
+
 def engine_leftovers(engine: object, root: Path) -> dict[str, list[str]]:
     from stacktest._engine import LABEL_ROOT
 
     client = engine.client  # type: ignore[attr-defined]
     label = {"label": f"{LABEL_ROOT}={root}"}
     return {
-        "containers": sorted(c.name for c in client.containers.list(all=True, filters=label)),
+        "containers": sorted(container_name(c) for c in labelled_containers(engine, f"{LABEL_ROOT}={root}")),
         "networks": sorted(n.name for n in client.networks.list(filters=label)),
         "volumes": sorted(v.name for v in client.volumes.list(filters=label)),
     }
@@ -252,10 +264,7 @@ def cleanup_root(engine: object, root: Path) -> None:
     from stacktest._engine import LABEL_ROOT, PROJECT_LABEL
 
     client = engine.client  # type: ignore[attr-defined]
-    projects = {
-        c.labels.get(PROJECT_LABEL)
-        for c in client.containers.list(all=True, filters={"label": f"{LABEL_ROOT}={root}"})
-    }
+    projects = {c["Labels"].get(PROJECT_LABEL) for c in labelled_containers(engine, f"{LABEL_ROOT}={root}")}
     projects |= {
         v.attrs.get("Labels", {}).get(PROJECT_LABEL)
         for v in client.volumes.list(filters={"label": f"{LABEL_ROOT}={root}"})

@@ -17,6 +17,7 @@ from tests.conftest import (
     children_of,
     engine_leftovers,
     host_binds,
+    labelled_containers,
     run_cli,
     start_test_run,
     wait_until,
@@ -75,11 +76,14 @@ def kill_a_run_midtest(project: Path, docker_engine: object) -> tuple[int, str]:
     """A `stacktest test` run killed with SIGKILL cannot tear down: its stack stays, labelled with its
     pid. Returns that pid and the stack's compose project."""
     proc = start_test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
-    client = docker_engine.client  # type: ignore[attr-defined]
-    run_label = {"label": [f"io.stacktest.root={project}", "io.stacktest.run"]}  # not a build's containers
-    assert wait_until(lambda: len(client.containers.list(filters=run_label)) == 3, timeout=120)
+    run_labels = (f"io.stacktest.root={project}", "io.stacktest.run")  # not a build's containers
+
+    def running() -> list[dict[str, Any]]:
+        return [c for c in labelled_containers(docker_engine, *run_labels) if c["State"] == "running"]
+
+    assert wait_until(lambda: len(running()) == 3, timeout=120)
     time.sleep(3)  # let it get into the test (when exactly does not matter: SIGKILL leaves all behind)
-    name = client.containers.list(filters=run_label)[0].labels["com.docker.compose.project"]
+    name = running()[0]["Labels"]["com.docker.compose.project"]
     children = children_of(proc.pid)  # before the kill: then they are init's
     proc.send_signal(signal.SIGKILL)
     proc.wait()

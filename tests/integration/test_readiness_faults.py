@@ -89,10 +89,18 @@ def test_a_signal_during_wait_leaves_nothing(
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert wait_until(lambda: len(engine_leftovers(docker_engine, faults)["containers"]) == 2, timeout=60)
-    time.sleep(1)  # now waiting for `stuck` (the moment of the signal; its aftermath is what is tested)
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    try:
+        both = wait_until(lambda: len(engine_leftovers(docker_engine, faults)["containers"]) == 2, timeout=60)
+        if not both or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"`up` did not get to the wait (exit {proc.wait()}): {proc.communicate()[1][-2000:]}")
+        time.sleep(1)  # now waiting for `stuck` (the moment of the signal; its aftermath is what is tested)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a failure above: no process of the test outlives it
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 128 + sig, err
     assert "interrupted" in err
     assert engine_leftovers(docker_engine, faults) == NOTHING
