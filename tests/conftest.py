@@ -273,18 +273,47 @@ def cleanup_root(engine: object, root: Path) -> None:
         engine.remove_project(p)  # type: ignore[attr-defined]
 
 
-def start_test_run(
-    project: Path, name: str, body: str, *, stderr: int = subprocess.DEVNULL
-) -> subprocess.Popen[str]:
-    """Write ``tests/stack/<name>.py`` with ``body`` and start ``stacktest test`` on it, in the background."""
-    (project / "tests" / "stack" / f"{name}.py").write_text(body)
-    return subprocess.Popen(
-        [sys.executable, "-m", "stacktest", "test", f"tests/stack/{name}.py"],
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-        text=True,
-    )
+class Spawn:
+    """The background processes of one test (the ``spawn`` fixture). ``spawn(argv, **popen_kwargs)``
+    starts one in text mode. When the test ends, each one still running (a failure midway) is killed,
+    and each is reaped with its pipes closed, so that none outlives its test: a leaked ``Popen`` warns
+    (ResourceWarning) when the garbage collector gets to it, which fails whichever later test that is."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def __call__(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[str]:
+        proc: subprocess.Popen[str] = subprocess.Popen(list(argv), text=True, **kwargs)
+        self.procs.append(proc)
+        return proc
+
+    def test_run(
+        self, project: Path, name: str, body: str, *, stderr: int = subprocess.DEVNULL
+    ) -> subprocess.Popen[str]:
+        """Write ``tests/stack/<name>.py`` with ``body`` and start ``stacktest test`` on it."""
+        (project / "tests" / "stack" / f"{name}.py").write_text(body)
+        return self(
+            [sys.executable, "-m", "stacktest", "test", f"tests/stack/{name}.py"],
+            cwd=project,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    processes = Spawn()
+    yield processes
+    processes.close()
 
 
 def report_dir(stdout: str) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, children_of, engine_leftovers, run_cli, start_test_run, wait_until
+from tests.conftest import REPO, Spawn, children_of, engine_leftovers, run_cli, wait_until
 
 TOTAL, SERIAL = 50, 7  # the live suite: tests/stack (serial: 2 marked, 5 that act on the stack)
 
@@ -134,14 +134,14 @@ def test_sidecar_coverage_reports_auth_and_api(proj: Path, docker_engine: object
     assert engine_leftovers(docker_engine, proj) == {"containers": [], "networks": [], "volumes": []}
 
 
-def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path) -> None:
+def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path, spawn: Spawn) -> None:
     assert just(proj, "up").returncode == 0
     try:
         assert just(proj, "test", "-q").returncode == 0  # reuses the running stack
         show = run_cli(["cleanup", "--json"], proj)
         assert '"id"' not in show.stdout, "the suite cleaned up after itself"
         # a run killed midway cannot run its cleanup callbacks
-        proc = start_test_run(
+        proc = spawn.test_run(
             proj,
             "test_zz_slow",
             "import time\n\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import coverage
 
-from tests.conftest import report_dir, run_cli
+from tests.conftest import Spawn, report_dir, run_cli
 
 SUITE = ["tests/stack/test_oauth_flow.py", "tests/stack/test_errors.py", "tests/stack/test_mcp_protocol.py"]
 
@@ -26,7 +26,7 @@ def lines_of(data_file: Path) -> dict[str, set[int]]:
     }
 
 
-def test_three_shards_at_once_equal_one_run(project: Path) -> None:
+def test_three_shards_at_once_equal_one_run(project: Path, spawn: Spawn) -> None:
     whole = run_cli(["coverage", "run", *SUITE, "-q"], project)
     assert whole.returncode == 0, whole.stdout[-3000:] + whole.stderr[-2000:]
     whole_dir = report_dir(whole.stdout)
@@ -34,13 +34,12 @@ def test_three_shards_at_once_equal_one_run(project: Path) -> None:
     (project / ".stacktest" / "last" / "junit.xml").rename(whole_junit)  # no times to balance by: by count
 
     shards = [
-        subprocess.Popen(
+        spawn(
             [sys.executable, "-m", "stacktest", "coverage", "run", "--shard", f"{i}/3", *SUITE, "-q"],
             cwd=project,
             env=dict(os.environ) | {"NO_COLOR": "1", "COLUMNS": "200"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
         )
         for i in (1, 2, 3)
     ]

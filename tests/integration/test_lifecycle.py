@@ -14,12 +14,12 @@ import httpx
 from tests.conftest import (
     NOTHING,
     BindWatcher,
+    Spawn,
     children_of,
     engine_leftovers,
     host_binds,
     labelled_containers,
     run_cli,
-    start_test_run,
     wait_until,
 )
 
@@ -72,10 +72,10 @@ def test_two_stacks_of_one_checkout_at_once(project: Path) -> None:
     assert run_cli(["down", "--all"], project).returncode == 0
 
 
-def kill_a_run_midtest(project: Path, docker_engine: object) -> tuple[int, str]:
+def kill_a_run_midtest(project: Path, docker_engine: object, spawn: Spawn) -> tuple[int, str]:
     """A `stacktest test` run killed with SIGKILL cannot tear down: its stack stays, labelled with its
     pid. Returns that pid and the stack's compose project."""
-    proc = start_test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
+    proc = spawn.test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
     run_labels = (f"io.stacktest.root={project}", "io.stacktest.run")  # not a build's containers
 
     def running() -> list[dict[str, Any]]:
@@ -94,8 +94,8 @@ def kill_a_run_midtest(project: Path, docker_engine: object) -> tuple[int, str]:
     return proc.pid, name
 
 
-def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: object) -> None:
-    pid, _ = kill_a_run_midtest(project, docker_engine)
+def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: object, spawn: Spawn) -> None:
+    pid, _ = kill_a_run_midtest(project, docker_engine, spawn)
     show = run_cli(["reap"], project)
     assert show.returncode == 0 and f"pid {pid}" in show.stdout and "is gone" in show.stdout
     assert engine_leftovers(docker_engine, project)["containers"], "reap without --yes must not delete"
@@ -104,9 +104,9 @@ def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: obj
 
 
 def test_the_next_start_removes_the_stack_of_a_run_killed_with_sigkill(
-    project: Path, docker_engine: object
+    project: Path, docker_engine: object, spawn: Spawn
 ) -> None:
-    pid, first = kill_a_run_midtest(project, docker_engine)
+    pid, first = kill_a_run_midtest(project, docker_engine, spawn)
     client = docker_engine.client  # type: ignore[attr-defined]
     second = run_cli(["test", "tests/stack/test_errors.py", "-q"], project)
     assert second.returncode == 0, second.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NOTHING, engine_leftovers, run_cli, wait_until
+from tests.conftest import NOTHING, Spawn, engine_leftovers, run_cli, wait_until
 
 
 @pytest.fixture
@@ -80,27 +80,21 @@ def test_unknown_service_is_refused(faults: Path) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_wait_leaves_nothing(
-    faults: Path, docker_engine: object, sig: signal.Signals
+    faults: Path, docker_engine: object, sig: signal.Signals, spawn: Spawn
 ) -> None:
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-m", "stacktest", "up", "ok", "stuck"],
         cwd=faults,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
-    try:
-        both = wait_until(lambda: len(engine_leftovers(docker_engine, faults)["containers"]) == 2, timeout=60)
-        if not both or proc.poll() is not None:
-            proc.kill()
-            pytest.fail(f"`up` did not get to the wait (exit {proc.wait()}): {proc.communicate()[1][-2000:]}")
-        time.sleep(1)  # now waiting for `stuck` (the moment of the signal; its aftermath is what is tested)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:  # a failure above: no process of the test outlives it
-            proc.kill()
-            proc.communicate()
+    both = wait_until(lambda: len(engine_leftovers(docker_engine, faults)["containers"]) == 2, timeout=60)
+    if not both or proc.poll() is not None:
+        proc.kill()
+        pytest.fail(f"`up` did not get to the wait (exit {proc.wait()}): {proc.communicate()[1][-2000:]}")
+    time.sleep(1)  # now waiting for `stuck` (the moment of the signal; its aftermath is what is tested)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err
     assert "interrupted" in err
     assert engine_leftovers(docker_engine, faults) == NOTHING

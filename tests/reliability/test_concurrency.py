@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import STACKS, cleanup_root, engine_leftovers
+from tests.conftest import STACKS, Spawn, cleanup_root, engine_leftovers
 
 
-def test_two_coverage_runs_at_once(tmp_path: Path, docker_engine: object) -> None:
+def test_two_coverage_runs_at_once(tmp_path: Path, docker_engine: object, spawn: Spawn) -> None:
     root = tmp_path / "cov"
     shutil.copytree(STACKS / "cov", root)
     (root / "suite" / "test_marker.py").write_text(
@@ -20,13 +20,12 @@ def test_two_coverage_runs_at_once(tmp_path: Path, docker_engine: object) -> Non
         "    assert service_client('pid1').get('/n/' + os.environ['RUN_MARK']).status_code == 200\n"
     )
     runs = [
-        subprocess.Popen(
+        spawn(
             [sys.executable, "-m", "stacktest", "coverage", "run", "-q"],
             cwd=root,
             env={**os.environ, "RUN_MARK": mark, "NO_COLOR": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
         )
         for mark in ("0", "7")  # the "zero" branch runs in one of the two runs only
     ]
@@ -49,7 +48,5 @@ def test_two_coverage_runs_at_once(tmp_path: Path, docker_engine: object) -> Non
         assert sorted(seen) == [False, True], "each report holds its own run's lines only"
         assert engine_leftovers(docker_engine, root) == {"containers": [], "networks": [], "volumes": []}
     finally:
-        for r in runs:
-            if r.poll() is None:
-                r.kill()
+        spawn.close()  # before the cleanup: a run still going would start what it removes
         cleanup_root(docker_engine, root)

@@ -19,9 +19,9 @@ import pytest
 from tests.conftest import (
     NOTHING,
     STACKS,
+    Spawn,
     cleanup_root,
     engine_leftovers,
-    start_test_run,
     wait_until,
 )
 
@@ -31,13 +31,12 @@ TRIALS = 24  # half SIGINT, half SIGTERM
 class Run:
     """`stacktest coverage run` with the moment its last output line (the summary) was written."""
 
-    def __init__(self, root: Path) -> None:
-        self.proc = subprocess.Popen(
+    def __init__(self, spawn: Spawn, root: Path) -> None:
+        self.proc = spawn(
             [sys.executable, "-m", "stacktest", "coverage", "run", "-q"],
             cwd=root,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
         )
         self.summary_at: float | None = None
         self._err: list[str] = []
@@ -72,7 +71,7 @@ class Run:
         return code
 
 
-def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: object) -> None:
+def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: object, spawn: Spawn) -> None:
     seed = int(os.environ.get("STACKTEST_SEED", random.randrange(10**6)))
     print(f"STACKTEST_SEED={seed}")
     rng = random.Random(seed)
@@ -82,7 +81,7 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
     # cache), so that the signals land inside runs
     for _ in range(2):
         begin = time.monotonic()
-        calibration = Run(root)
+        calibration = Run(spawn, root)
         assert calibration.wait(600) == 0, calibration.stderr
         whole = time.monotonic() - begin
     print(f"one uninterrupted run: {whole:.1f} s")
@@ -94,7 +93,7 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
             trial = len(outcomes)
             sig = signal.SIGINT if trial % 2 == 0 else signal.SIGTERM
             delay = rng.uniform(0.3, whole * 0.8)  # from our entry point on (not the interpreter's start)
-            run = Run(root)
+            run = Run(spawn, root)
             time.sleep(delay)  # the random moment of the interruption (what is tested is the aftermath)
             sent = time.monotonic()
             run.proc.send_signal(sig)
@@ -117,10 +116,10 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_test_run_of_the_bundled_stack(project: Path, sig: signal.Signals) -> None:
+def test_interrupted_test_run_of_the_bundled_stack(project: Path, sig: signal.Signals, spawn: Spawn) -> None:
     """The same during `stacktest test`, while pytest runs against the bundled stack."""
     body = "import pathlib, time\n\ndef test_w():\n    pathlib.Path('started').touch()\n    time.sleep(60)\n"
-    proc = start_test_run(project, "test_zz_wait", body, stderr=subprocess.PIPE)
+    proc = spawn.test_run(project, "test_zz_wait", body, stderr=subprocess.PIPE)
     assert wait_until((project / "started").exists, timeout=120)  # pytest is in the test
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import NOTHING, engine_leftovers, start_test_run, wait_until
+from tests.conftest import NOTHING, Spawn, engine_leftovers, wait_until
 
 CHILD = """
 import os, signal, sys, time
@@ -32,11 +32,11 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
 
 
-def test_a_second_ctrl_c_during_shutdown_still_stops_the_child(tmp_path: Path) -> None:
+def test_a_second_ctrl_c_during_shutdown_still_stops_the_child(tmp_path: Path, spawn: Spawn) -> None:
     (tmp_path / "child.py").write_text(CHILD)
     (tmp_path / "parent.py").write_text(PARENT)
     pid_file = tmp_path / "child.pid"
-    parent = subprocess.Popen(
+    parent = spawn(
         [sys.executable, str(tmp_path / "parent.py"), str(tmp_path / "child.py"), str(pid_file)],
         stderr=subprocess.DEVNULL,
     )
@@ -51,8 +51,8 @@ def test_a_second_ctrl_c_during_shutdown_still_stops_the_child(tmp_path: Path) -
     assert parent.returncode != 0
 
 
-def test_a_closed_terminal_tears_the_stack_down(project: Path, docker_engine: object) -> None:
-    proc = start_test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
+def test_a_closed_terminal_tears_the_stack_down(project: Path, docker_engine: object, spawn: Spawn) -> None:
+    proc = spawn.test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
     assert wait_until((project / ".stacktest" / "results").is_dir, timeout=120)  # pytest began
     proc.send_signal(signal.SIGHUP)
     assert proc.wait(timeout=120) == 129

@@ -17,7 +17,7 @@ import pytest
 
 from stacktest import _coverage
 from stacktest.settings import load_settings
-from tests.conftest import wait_until
+from tests.conftest import Spawn, wait_until
 
 
 @pytest.fixture
@@ -26,10 +26,10 @@ def spy(tmp_path: Path) -> Path:
     return _coverage.prepare_spy(settings, tmp_path / "run")
 
 
-def start(spy: Path, data: Path, argv: list[str], **env: str) -> subprocess.Popen[str]:
+def start(spawn: Spawn, spy: Path, data: Path, argv: list[str], **env: str) -> subprocess.Popen[str]:
     data.mkdir(exist_ok=True)
     full = dict(os.environ) | {"PYTHONPATH": str(spy), "COVERAGE_FILE": str(data / ".coverage")} | env
-    return subprocess.Popen(argv, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return spawn(argv, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 SERVICES = {
@@ -50,11 +50,11 @@ SERVICES = {
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_sigterm_saves_the_data_and_ends_the_process_as_without_the_spy(
-    spy: Path, tmp_path: Path, name: str
+    spy: Path, tmp_path: Path, name: str, spawn: Spawn
 ) -> None:
     script = tmp_path / "service.py"
     script.write_text(SERVICES[name])
-    proc = start(spy, tmp_path / "data", [sys.executable, str(script)])
+    proc = start(spawn, spy, tmp_path / "data", [sys.executable, str(script)])
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "up"
         proc.send_signal(signal.SIGTERM)
@@ -68,26 +68,26 @@ def test_sigterm_saves_the_data_and_ends_the_process_as_without_the_spy(
     assert len(list((tmp_path / "data").glob(".coverage.*"))) == 1  # saved, once
 
 
-def test_python_dash_c_with_options_is_not_measured(spy: Path, tmp_path: Path) -> None:
-    proc = start(spy, tmp_path / "data", [sys.executable, "-u", "-B", "-c", "print('healthcheck')"])
+def test_python_dash_c_with_options_is_not_measured(spy: Path, tmp_path: Path, spawn: Spawn) -> None:
+    proc = start(spawn, spy, tmp_path / "data", [sys.executable, "-u", "-B", "-c", "print('healthcheck')"])
     proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert list((tmp_path / "data").glob(".coverage.*")) == []
 
 
-def test_the_image_sitecustomize_still_runs(spy: Path, tmp_path: Path) -> None:
+def test_the_image_sitecustomize_still_runs(spy: Path, tmp_path: Path, spawn: Spawn) -> None:
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     (theirs / "sitecustomize.py").write_text("import os\nos.environ['IMAGE_HOOK'] = 'ran'\n")
     script = tmp_path / "app.py"
     script.write_text("import os\nprint(os.environ.get('IMAGE_HOOK'))\n")
-    proc = start(spy, tmp_path / "data", [sys.executable, str(script)], PYTHONPATH=f"{spy}:{theirs}")
+    proc = start(spawn, spy, tmp_path / "data", [sys.executable, str(script)], PYTHONPATH=f"{spy}:{theirs}")
     out, _ = proc.communicate(timeout=30)
     assert out.strip() == "ran"
     assert len(list((tmp_path / "data").glob(".coverage.*"))) == 1
 
 
-def test_an_unwritable_data_folder_is_said_on_stderr() -> None:
+def test_an_unwritable_data_folder_is_said_on_stderr(spawn: Spawn) -> None:
     """A service running as another user than the data folder's owner (nobody, here)."""
     top = Path(tempfile.mkdtemp(prefix="stacktest-spy-"))
     try:
@@ -101,7 +101,7 @@ def test_an_unwritable_data_folder_is_said_on_stderr() -> None:
             argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
         else:
             data.chmod(0o555)
-        proc = start(spy, data, argv)
+        proc = start(spawn, spy, data, argv)
         out, err = proc.communicate(timeout=30)
     finally:
         (top / "data").chmod(0o755)
@@ -110,7 +110,9 @@ def test_an_unwritable_data_folder_is_said_on_stderr() -> None:
     assert "stacktest coverage spy: coverage did not start" in err and "not writable" in err
 
 
-def test_a_snapshot_saves_a_running_process_without_stopping_it(spy: Path, tmp_path: Path) -> None:
+def test_a_snapshot_saves_a_running_process_without_stopping_it(
+    spy: Path, tmp_path: Path, spawn: Spawn
+) -> None:
     """`stacktest coverage snapshot`: a new generation in .snap-request makes every measuring process save
     and answer; it keeps running and measuring, and its next save only adds to the same file."""
     script = tmp_path / "service.py"
@@ -129,13 +131,12 @@ def test_a_snapshot_saves_a_running_process_without_stopping_it(spy: Path, tmp_p
         "COVERAGE_FILE": str(data / ".coverage"),
         "STACKTEST_COVERAGE_SNAPSHOTS": "1",
     }
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, str(script)],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         assert proc.stdout is not None and proc.stdin is not None
