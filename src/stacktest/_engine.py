@@ -90,6 +90,9 @@ class ServiceState:
     restart_policy: str = ""  # "", "no", "always", "on-failure", "unless-stopped"
     finished_at: float | None = None  # epoch seconds of its last exit; None while it never exited
     hostname: str = ""  # inside the container (its short id unless compose sets hostname:)
+    # seconds between the stop signal and SIGKILL (compose's stop_grace_period); None: none was set.
+    # 0 can mean none too: Podman before 4.7 records 0 without one (containers/podman#19139)
+    stop_timeout: int | None = None
 
     @property
     def label(self) -> str:
@@ -350,14 +353,12 @@ class Engine:
         return ExecResult(int(code) if code is not None else None, output)
 
     def stop_timeout(self, container_id: str) -> int | None:
-        """The seconds the engine gives the container between the stop signal and SIGKILL (compose's
-        ``stop_grace_period``); None where none was set. 0 can mean "none" too: Podman before 4.7
-        records 0 for containers created through the Docker API without one (containers/podman#19139)."""
+        """The container's :attr:`ServiceState.stop_timeout`; None when it cannot be read."""
         try:
-            value = (self.client.api.inspect_container(container_id).get("Config") or {}).get("StopTimeout")
+            state = self.inspect(container_id)
         except (docker.errors.DockerException, requests.RequestException):
             return None
-        return int(value) if value is not None else None
+        return state.stop_timeout if state is not None else None
 
     def control(
         self, container_id: str, action: str, *, timeout: float | None = None, signal: str = "SIGKILL"
@@ -692,6 +693,7 @@ def _state(service: str, attrs: Mapping[str, Any]) -> ServiceState:
         restart_policy=str(((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name", "")),
         finished_at=_epoch(str(raw.get("FinishedAt") or "")),
         hostname=str(config.get("Hostname", "")),
+        stop_timeout=int(config["StopTimeout"]) if config.get("StopTimeout") is not None else None,
     )
 
 

@@ -485,7 +485,7 @@ def _stop_and_harvest(
     with ThreadPoolExecutor(max_workers=8) as pool:  # one exec per container, at once
         list(pool.map(forward, running))
     stack.compose.run(
-        stack.compose.stop_argv(services, timeout=_stop_timeout(settings, stack, running)),
+        stack.compose.stop_argv(services, timeout=_stop_timeout(settings, [st for _, st in running])),
         timeout=settings.command_timeout,
         what="compose stop (saving coverage)",
     )
@@ -497,7 +497,7 @@ def _stop_and_harvest(
     return _coverage.harvest(stack.engine, replicas, dest), stopped
 
 
-def _stop_timeout(settings: Settings, stack: Stack, running: list[tuple[str, ServiceState]]) -> float | None:
+def _stop_timeout(settings: Settings, running: Sequence[ServiceState]) -> float | None:
     """The grace period `compose stop` gives the covered containers: the setting, else each container's
     own. An engine that recorded 0 for a container (Podman before 4.7 does so for every container created
     through the Docker API without a stop_grace_period, containers/podman#19139) would kill it at once
@@ -505,7 +505,7 @@ def _stop_timeout(settings: Settings, stack: Stack, running: list[tuple[str, Ser
     10 s where none is set."""
     if settings.stop_timeout is not None:
         return settings.stop_timeout
-    own = [stack.engine.stop_timeout(state.container_id) for _, state in running]
+    own = [state.stop_timeout for state in running]
     if 0 not in own:
         return None
     log.info(

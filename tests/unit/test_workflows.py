@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from stacktest import _coverage, workflows
+from stacktest import _coverage, _engine, workflows
+from stacktest._engine import ServiceState
 from stacktest.errors import CoverageBelowTarget, CoverageError, UsageError
-from stacktest.settings import load_settings
+from stacktest.settings import Settings, load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -36,25 +36,22 @@ def test_a_run_request_is_checked_before_anything_starts(tmp_path: Path) -> None
     assert workflows.RunRequest.checked(s, "n", ["-k", "x"], workers=3).workers == 3
 
 
-class _Timeouts:  # the engine's side of a stop: each container's recorded stop timeout
-    def __init__(self, timeouts: dict[str, int | None]) -> None:
-        self.timeouts = timeouts
-
-    def stop_timeout(self, container_id: str) -> int | None:
-        return self.timeouts[container_id]
-
-
 def test_covered_containers_are_never_stopped_with_a_grace_period_of_zero(tmp_path: Path) -> None:
     """Podman before 4.7 records a stop timeout of 0 for containers created through the Docker API
     without one (containers/podman#19139): `compose stop` would kill them at once, their coverage lost."""
     s = load_settings(cwd=tmp_path, environ={})
 
-    def timeout(settings: object, recorded: dict[str, int | None]) -> float | None:
-        stack = SimpleNamespace(engine=_Timeouts(recorded))
-        running = [("web", SimpleNamespace(container_id=cid)) for cid in recorded]
-        return workflows._stop_timeout(settings, stack, running)  # type: ignore[arg-type]
+    def state(container_id: str, stop_timeout: int | None) -> ServiceState:
+        return ServiceState("web", container_id, "running", None, 0, False, 0, stop_timeout=stop_timeout)
+
+    def timeout(settings: Settings, recorded: dict[str, int | None]) -> float | None:
+        running = [state(c, t) for c, t in recorded.items()]
+        return workflows._stop_timeout(settings, running)
 
     assert timeout(s, {"a": None, "b": 30}) is None  # Docker: each container's own, as compose does
     assert timeout(s, {"a": 0, "b": 0}) == 10  # Podman 4.3: Docker's default instead of an instant kill
     assert timeout(s, {"a": 0, "b": 30}) == 30  # the longest of their own
     assert timeout(s.with_overrides(stop_timeout=3.0), {"a": 0}) == 3.0  # the setting wins
+    # read from the inspect that every ServiceState comes from (Config.StopTimeout)
+    assert _engine._state("web", {"Config": {"StopTimeout": 0}}).stop_timeout == 0
+    assert _engine._state("web", {"Config": {}}).stop_timeout is None
