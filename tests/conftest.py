@@ -238,7 +238,9 @@ def children_of(pid: int) -> list[tuple[int, str]]:
 def labelled_containers(engine: object, *labels: str) -> list[dict[str, Any]]:
     """The engine's summaries (``Names``, ``Labels``, ``State``) of every container, running or not, with
     all ``labels`` (``key`` or ``key=value``). One list call: the SDK's ``containers.list`` inspects each
-    container after listing, and fails with 404 when one is removed meanwhile (a run tearing down)."""
+    container it listed, and fails with 404 for one that is being created (the engine lists a container
+    before inspect can find it: moby's create checkpoints it to the list's view before registering it)
+    or removed meanwhile. CI saw the first while `up` created its containers."""
     client = engine.client  # type: ignore[attr-defined]
     return list(client.api.containers(all=True, filters={"label": list(labels)}))
 
