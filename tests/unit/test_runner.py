@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from stacktest import runner
 from stacktest.errors import UsageError
 from stacktest.runner import (
     MODES,
@@ -198,3 +199,40 @@ def test_workers_per_core_sets_the_count_the_modes_choose(monkeypatch: pytest.Mo
     assert argv("n", [], workers=3, workers_per_core=4.0)[0][:2] == ["-n", "3"]
     assert argv("parallel-safe", [], workers_per_core=0.5)[0][:2] == ["-n", "1"]
     assert auto_workers(0.1, cores=2) == 1  # never none
+
+
+SWALLOWED = """
+import pathlib, signal, time
+
+class Swallows:
+    def __del__(self):  # an exception raised in here can only be printed: the interrupt is lost
+        signal.raise_signal(signal.SIGHUP)
+        for _ in range(100_000):
+            pass
+
+def test_waits():
+    Swallows()
+    time.sleep(30)
+    pathlib.Path("slept").touch()
+"""
+
+
+@pytest.mark.parametrize("redeliver", [True, False])
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the inner run's, of the loss
+def test_an_interrupt_lost_on_its_way_is_raised_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redeliver: bool
+) -> None:
+    """An interrupt raised where Python can only print the exception (here a ``__del__``) is lost, and
+    in-process pytest would go on into a long test: it is raised again until pytest takes it. (Without
+    the second delivery, the case shows the loss is real: the test sleeps and passes.)"""
+    if not redeliver:
+        monkeypatch.setattr(runner, "REDELIVER_SECONDS", 60.0)
+    module = f"test_swallow_{redeliver}.py"  # one name per case: both are imported into this process
+    (tmp_path / module).write_text(SWALLOWED.replace("30", "30" if redeliver else "1"))
+    args = ["-p", "no:stacktest", "-p", "no:cacheprovider", "-p", "no:asyncio", "-q", module]
+    code = runner._run_in_process(args, env={}, cwd=tmp_path)
+    if redeliver:
+        assert code == pytest.ExitCode.INTERRUPTED
+        assert not (tmp_path / "slept").exists()
+    else:
+        assert code == pytest.ExitCode.OK and (tmp_path / "slept").exists()
