@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,19 @@ from tests.conftest import run_cli
 pytestmark = pytest.mark.unit
 
 
+def main_here(args: list[str]) -> int:
+    """``stacktest ARGS`` in this process; main() installs the command's signal handlers, and this test
+    process gets its own back (a later in-process pytest run would call stacktest's)."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return main(args)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(list(args))
+    code = main_here(list(args))
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 
@@ -93,6 +105,6 @@ def test_a_swallowed_ctrl_c_still_ends_the_run_as_interrupted(
         return workflows.Reaped([], [], [], [])
 
     monkeypatch.setattr(workflows, "reap", swallowing_reap)
-    code = main(["reap"])
+    code = main_here(["reap"])
     assert code == 130
     assert "interrupted by SIGINT" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -230,7 +231,13 @@ def test_an_interrupt_lost_on_its_way_is_raised_again(
     module = f"test_swallow_{redeliver}.py"  # one name per case: both are imported into this process
     (tmp_path / module).write_text(SWALLOWED.replace("30", "30" if redeliver else "1"))
     args = ["-p", "no:stacktest", "-p", "no:cacheprovider", "-p", "no:asyncio", "-q", module]
-    code = runner._run_in_process(args, env={}, cwd=tmp_path)
+    seen: list[int] = []  # this process's own SIGHUP handler (one that does not raise) is still called
+    previous = signal.signal(signal.SIGHUP, lambda signum, frame: seen.append(signum))
+    try:
+        code = runner._run_in_process(args, env={}, cwd=tmp_path)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert seen == [signal.SIGHUP]
     if redeliver:
         assert code == pytest.ExitCode.INTERRUPTED
         assert not (tmp_path / "slept").exists()
