@@ -253,11 +253,11 @@ def engine_leftovers(engine: object, root: Path) -> dict[str, list[str]]:
     from stacktest._engine import LABEL_ROOT
 
     client = engine.client  # type: ignore[attr-defined]
-    label = {"label": f"{LABEL_ROOT}={root}"}
+    owned = f"{LABEL_ROOT}={root}"
     return {
-        "containers": sorted(container_name(c) for c in labelled_containers(engine, f"{LABEL_ROOT}={root}")),
-        "networks": sorted(n.name for n in client.networks.list(filters=label)),
-        "volumes": sorted(v.name for v in client.volumes.list(filters=label)),
+        "containers": sorted(container_name(c) for c in labelled_containers(engine, owned)),
+        "networks": sorted(n.name for n in client.networks.list(filters={"label": owned})),
+        "volumes": sorted(v.name for v in client.volumes.list(filters={"label": owned})),
     }
 
 
@@ -266,11 +266,10 @@ def cleanup_root(engine: object, root: Path) -> None:
     from stacktest._engine import LABEL_ROOT, PROJECT_LABEL
 
     client = engine.client  # type: ignore[attr-defined]
-    projects = {c["Labels"].get(PROJECT_LABEL) for c in labelled_containers(engine, f"{LABEL_ROOT}={root}")}
-    projects |= {
-        v.attrs.get("Labels", {}).get(PROJECT_LABEL)
-        for v in client.volumes.list(filters={"label": f"{LABEL_ROOT}={root}"})
-    }
+    owned = f"{LABEL_ROOT}={root}"
+    projects = {c["Labels"].get(PROJECT_LABEL) for c in labelled_containers(engine, owned)}
+    volumes = client.volumes.list(filters={"label": owned})
+    projects |= {v.attrs.get("Labels", {}).get(PROJECT_LABEL) for v in volumes}
     for p in projects - {None}:
         engine.remove_project(p)  # type: ignore[attr-defined]
 
