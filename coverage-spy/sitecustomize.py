@@ -7,15 +7,20 @@ What it does, and why (../shared/FIELD-NOTES.md has the measurements):
   production images stay untouched.
 - Reuses a coverage that already started (coverage 7.13+ starts itself from its .pth file when
   COVERAGE_PROCESS_START is set), via ``Coverage.current()``.
-- Saves exactly once per process (coverage 7.13.1+ drops data files whose hashes collide when a process
-  saves twice): at exit, or when the stop signal arrives.
+- Saves at exit, at ``os._exit`` (``[run] patch = _exit``), before ``os.exec*``, when the stop signal
+  arrives, and when stacktest asks (a real-time signal, before it stops the container: children of PID 1
+  are killed by the kernel when PID 1 exits, some servers kill their workers). A later save rewrites the
+  process's own file, whose name coverage (7.13.1+) renames with the hash of what it holds.
+- Enters every measured process in the run's ledger (``.proc-<host>-<pid>-<nonce>``, JSON) when it
+  starts and after every save, so stacktest can name a process that ran and left no data.
 - The stop signal (SIGTERM, or the service's ``stop_signal``), when the process has no handler of its
   own: the data is saved, then the process ends as it would have without the spy (the default action,
   signal re-sent), so a service with a non-daemon thread or a bare ``except:`` loop still stops at once.
   Only PID 1, which the kernel never kills with a signal it does not handle, exits with 128 + signal.
-- ``[run] patch = _exit`` keeps the data of forked workers that end with ``os._exit``.
 - On Python 3.12+, measures with sys.monitoring where coverage can (``_choose_core``).
-- Skips short-lived ``python -c`` processes (healthchecks, ``docker exec``) so they do not flood the volume.
+- Skips processes started into the container from outside (healthchecks, ``docker exec``: their parents
+  leave the PID namespace without passing PID 1), so they neither flood the volume nor enter the ledger;
+  every process that descends from PID 1 is measured, ``python -c`` workers of multiprocessing included.
 - Runs the image's own ``sitecustomize`` afterwards, if it has one (ours shadows it on PYTHONPATH).
 - Never breaks the service: a failure is said on stderr, always, and written once to a marker in the data
   folder (stacktest fails the run on it before the tests start) when that folder is writable.
@@ -46,26 +51,48 @@ def _note(data_dir, name, text):
         fh.write(text + "\n")
 
 
+def _ppid(proc, pid):
+    """The parent of ``pid`` as /proc tells it (None: cannot tell)."""
+    try:
+        with open("%s/%d/stat" % (proc, pid), "rb") as fh:
+            stat = fh.read()
+        return int(stat[stat.rindex(b")") + 2:].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _started_from_outside(proc="/proc"):
+    """A process that ``docker exec`` (or the engine's healthcheck) started in the container: its chain
+    of parents leaves the container's PID namespace (parent 0) without passing through PID 1. Every
+    process of the service itself (workers, reloader children, ``python -c`` workers of
+    multiprocessing's spawn and forkserver) descends from PID 1, and is measured."""
+    pid = os.getpid()
+    for _ in range(128):
+        if pid == 1:
+            return False
+        parent = _ppid(proc, pid)
+        if parent is None or parent == 1:
+            return False
+        if parent == 0:
+            return True
+        pid = parent
+    return False
+
+
 def _skip():
-    """A ``python [options] -c ...`` process, or coverage's own command line."""
+    """Not measured: a helper started from outside the service (healthchecks, ``docker exec``),
+    coverage's own command line, or a process told to skip (STACKTEST_COVERAGE_SKIP)."""
     if os.environ.get("STACKTEST_COVERAGE_SKIP"):
         return True
     argv = list(getattr(sys, "orig_argv", None) or [])[1:]
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "-c" or (arg.startswith("-") and not arg.startswith("--") and arg.endswith("c")
-                           and "X" not in arg and "W" not in arg):
-            return True
+    for i, arg in enumerate(argv):
         if arg == "-m":
-            return argv[i + 1:i + 2] == ["coverage"]
-        if arg in ("-X", "-W", "--check-hash-based-pycs"):
-            i += 2
-            continue
-        if not arg.startswith("-") or arg == "-":
-            return False
-        i += 1
-    return False
+            if argv[i + 1:i + 2] == ["coverage"]:
+                return True
+            break
+        if not arg.startswith("-"):
+            break
+    return _started_from_outside()
 
 
 def _import_coverage(here):
@@ -89,6 +116,22 @@ def _import_coverage(here):
     raise ImportError("coverage is not installed in the image and no vendored copy fits this Python")
 
 
+def _installed_packages():
+    """The repository's packages (STACKTEST_COVERAGE_PACKAGES) that this Python can import, wherever
+    pip put them (site-packages too): measured by name beside the service's source folders."""
+    import importlib.util
+
+    names = [n for n in os.environ.get("STACKTEST_COVERAGE_PACKAGES", "").split(":") if n]
+    found = []
+    for name in names:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                found.append(name)
+        except (ImportError, ValueError):
+            pass
+    return found
+
+
 def _choose_core(cov):
     """On Python 3.12+, measure with sys.monitoring (far cheaper than a trace function) where it is
     sound for the configuration: not for branch coverage before 3.14, dynamic contexts, plugins, or
@@ -110,21 +153,36 @@ def _choose_core(cov):
     cov.set_option("run:core", "sysmon")
 
 
-def _on_stop(signum, frame):
-    import signal
+# A save under way in this process, and a stop signal that came meanwhile: a signal handler runs in
+# the middle of whatever the main thread does, a save of os._exit or atexit included. A second save
+# started there, then the process ended, would leave the first one half-written.
+_busy = [False]
+_pending = [None]
 
+
+def _on_stop(signum, frame):
+    if _busy[0]:
+        _pending[0] = signum  # the save under way ends the process when it is done
+        return
     try:
         _forget()
         if _cov is not None:
             _cov.stop()
             _cov.save()
     finally:
-        if os.getpid() == 1:
-            import posix
+        _end(signum)
 
-            posix._exit(128 + signum)  # the real _exit: coverage's patched os._exit would save again
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
+
+def _end(signum):
+    """End the process as the stop signal would have without the spy."""
+    import signal
+
+    if os.getpid() == 1:
+        import posix
+
+        posix._exit(128 + signum)  # the real _exit: coverage's patched os._exit would save again
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _install_stop_handlers():
@@ -160,8 +218,9 @@ def _start():
             cov = coverage.Coverage(
                 data_file=data_file,
                 data_suffix=True,
-                auto_data=True,  # save once, at exit
+                auto_data=True,  # save at exit
                 source=source or None,
+                source_pkgs=_installed_packages() or None,
                 config_file=os.environ.get("STACKTEST_COVERAGE_RCFILE") or True,
             )
             _choose_core(cov)
@@ -170,10 +229,162 @@ def _start():
         _note(data_dir, ".spy-error", "coverage did not start: %s: %s" % (type(exc).__name__, exc))
         return
     _cov = cov
+    _install_save_request()
+    _ledger_open(data_dir)
+    _wrap_save(cov)
+    _patch_exec(cov)
+    os.register_at_fork(after_in_child=lambda: _after_fork(data_dir))
     _install_stop_handlers()
     if os.environ.get("STACKTEST_COVERAGE_SNAPSHOTS"):
         _watch_snapshots(data_dir)
         os.register_at_fork(after_in_child=lambda: _watch_snapshots(data_dir))
+
+
+# The process ledger: one small JSON file per measured process in the data folder,
+# .proc-<host>-<pid>-<nonce>, written when measuring starts and again after every save. stacktest reads
+# it after the run: a process whose entry has no save ran code and left no data (killed, crashed), and
+# the run says so instead of reporting a figure without it.
+_ledger = {}
+
+
+def _starttime():
+    """This process's start time in clock ticks since boot (/proc/self/stat field 22): with the pid,
+    it names the process even after the pid is reused."""
+    try:
+        with open("/proc/self/stat", "rb") as fh:
+            stat = fh.read()
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _ledger_open(data_dir):
+    import socket
+    import time
+
+    host = socket.gethostname()
+    pid = os.getpid()
+    _ledger.clear()
+    _ledger["path"] = os.path.join(data_dir, ".proc-%s-%d-%s" % (host, pid, os.urandom(4).hex()))
+    _ledger["rec"] = {
+        "host": host,
+        "pid": pid,
+        "ppid": os.getppid(),
+        "argv": list(getattr(sys, "orig_argv", None) or sys.argv),
+        "exe": sys.executable,
+        "start": _starttime(),
+        "started_at": time.time(),
+        "saves": 0,
+        "save_signal": _SAVE_SIGNAL[0],
+    }
+    _ledger_write()
+
+
+def _ledger_write():
+    import json
+
+    path = _ledger.get("path")
+    if not path:
+        return
+    tmp = os.path.join(os.path.dirname(path), ".tmp" + os.path.basename(path))
+    try:
+        with open(tmp, "w") as fh:
+            json.dump(_ledger["rec"], fh)
+        os.replace(tmp, path)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write("stacktest coverage spy: cannot write %s: %s\n" % (path, exc))
+
+
+def _saved():
+    import time
+
+    rec = _ledger.get("rec")
+    if rec is None or rec["pid"] != os.getpid():  # a fork that has no entry of its own
+        return
+    rec["saves"] += 1
+    rec["saved_at"] = time.time()
+    _ledger_write()
+
+
+def _wrap_save(cov):
+    """Every save (at exit, os._exit, the stop signal, a save request, a snapshot) is entered in the
+    ledger once the data is written."""
+    save = cov.save
+
+    def save_and_enter():
+        _busy[0] = True
+        try:
+            save()
+            _saved()
+        finally:
+            _busy[0] = False
+            if _pending[0] is not None:
+                _end(_pending[0])
+
+    cov.save = save_and_enter
+
+
+def _patch_exec(cov):
+    """A process that replaces itself (os.exec*: an entrypoint that execs the server) saves first: it
+    never reaches exit. All of os.exec* end in execv or execve."""
+
+    def patched(real):
+        def exec_(*args, **kwargs):
+            try:
+                if _cov is not None:
+                    _cov.save()
+            except Exception as exc:
+                sys.stderr.write("stacktest coverage spy: save before exec failed: %s\n" % exc)
+            return real(*args, **kwargs)
+
+        return exec_
+
+    os.execv = patched(os.execv)
+    os.execve = patched(os.execve)
+
+
+def _after_fork(data_dir):
+    """A forked child is a process of its own in the ledger, unless the fork is subprocess's way to
+    exec another program (a preexec_fn runs Python in the child): that program enters itself."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "_execute_child" and "subprocess" in frame.f_code.co_filename:
+            _ledger.clear()
+            return
+        frame = frame.f_back
+    _ledger_open(data_dir)
+
+
+# A save request: stacktest sends this signal to every measured process before it stops a container,
+# so that processes ended without a chance to save (children of PID 1, which the kernel kills when PID
+# 1 exits; workers that their parent kills) have their data written. The process goes on running.
+_SAVE_SIGNAL = [None]
+
+
+def _install_save_request():
+    import signal
+
+    number = getattr(signal, "SIGRTMAX", None)
+    if number is None:
+        return
+    number = int(number) - 3
+    try:
+        if signal.getsignal(number) != signal.SIG_DFL:
+            return
+        signal.signal(number, _on_save_request)
+    except (OSError, ValueError):  # not the main thread, or not a signal here
+        return
+    _SAVE_SIGNAL[0] = number
+
+
+def _on_save_request(signum, frame):
+    if _busy[0]:  # a save is under way: it enters the ledger when done
+        return
+    try:
+        if _cov is not None:
+            _cov.save()
+    except Exception as exc:
+        sys.stderr.write("stacktest coverage spy: save on request failed: %s\n" % exc)
 
 
 def _forget():

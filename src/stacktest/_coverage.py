@@ -29,6 +29,7 @@ import coverage
 import yaml
 from coverage.exceptions import CoverageException
 
+from stacktest import _ledger, _paths
 from stacktest._engine import Engine, ServiceState
 from stacktest._images import LINUX_WHEELS, pip_download
 from stacktest.errors import CommandFailed, ConfigError, CoverageError
@@ -40,6 +41,7 @@ __all__ = [
     "Harvest",
     "Report",
     "ServiceFigure",
+    "ask_to_save",
     "check_report_dir",
     "check_spy",
     "combine",
@@ -222,6 +224,7 @@ def overlay(
     from_images: Mapping[str, str] | None = None,
     *,
     snapshots: bool = False,
+    packages: Sequence[str] = (),
 ) -> Path:
     """A compose overlay in the seed's shape for each covered service, with a data volume per service
     and the run's spy volume mounted read-only. Neither is a folder of this machine: the spy reaches the
@@ -248,6 +251,8 @@ def overlay(
             "STACKTEST_COVERAGE_RCFILE": f"{SPY_MOUNT}/.coveragerc",
             "STACKTEST_COVERAGE_SOURCE": source,
         }
+        if source and packages:  # the repository's packages, wherever pip installed them
+            env["STACKTEST_COVERAGE_PACKAGES"] = ":".join(packages)
         if spec.get("stop_signal"):
             env["STACKTEST_STOP_SIGNAL"] = str(spec["stop_signal"])
         if snapshots:  # a kept stack: the spy saves on `stacktest coverage snapshot`
@@ -358,7 +363,63 @@ MAX_DATA_BYTES = 8 * 2**30
 
 
 def _is_data(name: str) -> bool:
-    return name.startswith(".coverage.") or name.startswith(MARKERS)
+    return name.startswith(".coverage.") or name.startswith(MARKERS) or _ledger.is_entry(name)
+
+
+SAVE_WAIT = 5.0  # seconds the measuring processes of a container have to answer a save request
+
+
+def ask_to_save(
+    engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], work: Path
+) -> dict[str, dict[str, str]]:
+    """Ask every measured process that still runs in the covered containers to save its data now (the
+    spy's save signal, sent from inside each container by :data:`_ledger.SAVE_SCRIPT`), and wait until
+    each has. Returns, per container, each asked entry's answer ("saved", "ended", "no answer",
+    "cannot ask"). One ledger read per service, one ``exec`` per container, all containers at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs: list[tuple[ServiceState, str]] = []
+    for service, states in sorted(replicas.items()):
+        running = [st for st in states if st.status == "running"]
+        if not running:
+            continue
+        folder = work / "ledger" / service
+        shutil.rmtree(folder, ignore_errors=True)
+        engine.copy_out(
+            running[0].container_id,
+            DATA_DIR,
+            folder,
+            accept=_ledger.is_entry,
+            max_files=MAX_DATA_FILES,
+            max_bytes=MAX_DATA_BYTES,
+        )
+        entries = _ledger.read_entries(folder)
+        for st in running:
+            python = _ledger.save_python(entries, st.hostname)
+            if python:
+                jobs.append((st, python))
+
+    def ask(job: tuple[ServiceState, str]) -> tuple[str, dict[str, str]]:
+        st, python = job
+        argv = [python, "-I", "-c", _ledger.SAVE_SCRIPT, DATA_DIR, st.hostname, str(SAVE_WAIT)]
+        result = engine.exec(st.container_id, argv)
+        try:
+            answers = json.loads(result.output.strip().splitlines()[-1]) if result.exit_code == 0 else None
+        except (ValueError, IndexError):
+            answers = None
+        if not isinstance(answers, dict):
+            log.info("%s: could not ask its processes to save (exit %s)", st.label, result.exit_code)
+            return st.label, {}
+        return st.label, {str(k): str(v) for k, v in answers.items()}
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        done = dict(pool.map(ask, jobs))
+    for label, answers in sorted(done.items()):
+        if answers:
+            log.info(
+                "%s: save requests: %s", label, ", ".join(f"{v} {k}" for k, v in sorted(answers.items()))
+            )
+    return done
 
 
 def _copy_service(engine: Engine, states: Sequence[ServiceState], dest: Path) -> int:
@@ -399,16 +460,26 @@ class Harvest:
     missing: dict[str, str] = field(default_factory=dict)  # covered services with no data -> why
     # one row per covered container: service, container (web, web-2), name, files, started, stopped
     containers: list[dict[str, Any]] = field(default_factory=list)
+    ledger: _ledger.Ledger = field(default_factory=_ledger.Ledger)  # every measured process
 
 
 CONTRIBUTORS = "contributors.json"  # in a run's data folder: which containers wrote its data, and when
 
 
-def harvest(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], dest: Path) -> Harvest:
-    """Copy the data files out of the (stopped) containers through the Engine API, one folder per
-    service (every replica's files: they share the service's volume). Which container wrote a file is
-    read from its name (coverage's suffix starts with the host name, the container's)."""
+def harvest(
+    engine: Engine,
+    replicas: Mapping[str, Sequence[ServiceState]],
+    dest: Path,
+    accept_lost: Sequence[str] = (),
+) -> Harvest:
+    """Copy the data files and the process ledger out of the (stopped) containers through the Engine
+    API, one folder per service (every replica's files: they share the service's volume). Which
+    container wrote a file is read from its name (coverage's suffix starts with the host name, the
+    container's). A process the ledger lists without a save is looked up in its container's output,
+    for how it ended."""
     result = Harvest()
+    hosts: dict[str, str] = {}
+    inspected: dict[str, ServiceState] = {}
     for service, states in sorted(replicas.items()):
         folder = dest / service
         _copy_service(engine, states, folder)
@@ -421,6 +492,8 @@ def harvest(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], dest
         for before in states:
             st = engine.inspect(before.container_id) or before
             host = st.hostname or st.container_id[:12]
+            hosts[host] = st.label
+            inspected[host] = st
             result.containers.append(
                 {
                     "service": service,
@@ -431,9 +504,32 @@ def harvest(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], dest
                     "stopped": st.finished_at,
                 }
             )
+    ledger = _ledger.Ledger.from_folders({s: dest / s for s in replicas}, hosts, accept_lost)
+    result.ledger = ledger.explained(_how_lost(engine, ledger.lost(), inspected))
     dest.mkdir(parents=True, exist_ok=True)
     (dest / CONTRIBUTORS).write_text(json.dumps(result.containers, indent=2))
     return result
+
+
+def _how_lost(
+    engine: Engine, lost: Sequence[_ledger.Process], containers: Mapping[str, ServiceState]
+) -> dict[tuple[str, int], str]:
+    """How each lost process ended, where its container knows: out of memory, or a line of its output
+    that names the process (servers log the workers they kill)."""
+    how: dict[tuple[str, int], str] = {}
+    logs: dict[str, str] = {}
+    for p in lost:
+        st = containers.get(p.host)
+        if st is None:
+            continue
+        if st.container_id not in logs:
+            logs[st.container_id] = engine.logs(st.container_id, tail=2000)
+        said = _ledger.ended_how(logs[st.container_id], p.pid)
+        if said:
+            how[(p.host, p.pid)] = f"its container said: {said}"
+        elif st.oom_killed:
+            how[(p.host, p.pid)] = "its container ran out of memory (the OOM killer)"
+    return how
 
 
 def _why_no_data(engine: Engine, states: Sequence[ServiceState]) -> str:
@@ -458,8 +554,10 @@ def combine(
     paths: Mapping[str, Mapping[str, str]],
     root: Path,
     dest: Path,
+    packages: Mapping[str, Path] | None = None,
 ) -> dict[str, Path]:
-    """Combine each service's data with its container paths mapped to host folders, into ``dest``.
+    """Combine each service's data with its container paths mapped to host folders, into ``dest``
+    (and the repository's ``packages`` mapped back from where pip installed them).
 
     Each service is combined on its own (two services may both keep their code in /app), then the
     per-service files are combined into ``dest/.coverage``. Returns the per-service data files. Many
@@ -478,7 +576,7 @@ def combine(
         mapping = {
             f"{service}-{i}": [str((root / host).resolve()), container.rstrip("/") + "/"]
             for i, (container, host) in enumerate(paths.get(service, {}).items())
-        }
+        } | _paths.package_aliases(packages or {})
         try:
             _combine_parts(files, mapping, out)
         except CoverageException as exc:
@@ -538,6 +636,7 @@ class Report:
     html: Path
     xml: Path
     json: Path
+    processes: dict[str, tuple[int, int]] = field(default_factory=dict)  # service -> (measured, ran)
 
 
 def _loaded(data_file: Path) -> coverage.Coverage:
@@ -567,6 +666,9 @@ def report(
     root: Path,
     out_dir: Path,
     contributors: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    packages: Mapping[str, Path] | None = None,
+    ledger: _ledger.Ledger | None = None,
 ) -> Report:
     """HTML, Cobertura XML and JSON of the total, and a figure per service (sources mapped to the host).
 
@@ -574,14 +676,16 @@ def report(
     report (``html/<service>/``) and to the whole one (``html/all/``), and which containers contributed
     data and when (``contributors``; read from ``combined/data/contributors.json`` when not given)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    include = sorted({str((root / host).resolve()) + "/*" for m in paths.values() for host in m.values()})
+    extra = [str(folder) + "/*" for folder in (packages or {}).values()]
+    include = sorted(
+        {str((root / host).resolve()) + "/*" for m in paths.values() for host in m.values()} | set(extra)
+    )
     html, xml = out_dir / "html", out_dir / "coverage.xml"
     shutil.rmtree(html, ignore_errors=True)  # a report written again replaces the old pages
     figures, includes = [], {}
     for service, data_file in sorted(per_service.items()):
-        includes[service] = [
-            str((root / h).resolve()) + "/*" for h in paths.get(service, {}).values()
-        ] or include
+        own = [str((root / h).resolve()) + "/*" for h in paths.get(service, {}).values()]
+        includes[service] = [*own, *extra] if own else include
         figures.append(_figure(service, data_file, includes[service], out_dir / f"coverage-{service}.json"))
     total = _figure("TOTAL", combined / ".coverage", include, out_dir / "coverage.json")
     try:
@@ -598,9 +702,22 @@ def report(
         ) from exc
     if contributors is None:
         contributors = read_contributors(combined / "data" / CONTRIBUTORS)
+    processes = ledger.counts() if ledger is not None else {}
+    if ledger is not None:
+        _add_to_json(out_dir / "coverage.json", {"processes": ledger.as_json()})
     html.mkdir(parents=True, exist_ok=True)
-    (html / "index.html").write_text(index_page(figures, total, contributors), encoding="utf-8")
-    return Report(figures, total, html, xml, out_dir / "coverage.json")
+    (html / "index.html").write_text(index_page(figures, total, contributors, processes), encoding="utf-8")
+    return Report(figures, total, html, xml, out_dir / "coverage.json", processes)
+
+
+def _add_to_json(path: Path, what: Mapping[str, Any]) -> None:
+    """stacktest's own figures beside coverage.py's, under the JSON report's "stacktest" key."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        doc = {}
+    doc["stacktest"] = dict(what)
+    path.write_text(json.dumps(doc, indent=2))
 
 
 def _html(data_file: Path, include: list[str], folder: Path, title: str) -> None:
@@ -613,6 +730,13 @@ def _html(data_file: Path, include: list[str], folder: Path, title: str) -> None
             f"<p>{html_escape(str(exc))}</p>",
             encoding="utf-8",
         )
+
+
+def _measured(processes: Mapping[str, tuple[int, int]] | None, service: str) -> str:
+    if not processes or service not in processes:
+        return "-"
+    done, ran = processes[service]
+    return f"{done} of {ran}"
 
 
 def read_contributors(path: Path) -> list[dict[str, Any]]:
@@ -630,7 +754,10 @@ def _when(epoch: Any) -> str:
 
 
 def index_page(
-    figures: Sequence[ServiceFigure], total: ServiceFigure, contributors: Sequence[Mapping[str, Any]]
+    figures: Sequence[ServiceFigure],
+    total: ServiceFigure,
+    contributors: Sequence[Mapping[str, Any]],
+    processes: Mapping[str, tuple[int, int]] | None = None,
 ) -> str:
     """The report's first page: a row per service with its figures and a link to its files, then the
     containers whose data it holds, with when each ran."""
@@ -642,12 +769,13 @@ def index_page(
             f"<tr><td><a href='{e(f.service)}/index.html'>{e(f.service)}</a></td>"
             f"<td class=n>{f.statements}</td><td class=n>{f.missing}</td>"
             f"<td class=n>{f.percent:.1f}%</td>"
-            f"<td><div class=bar><div style='width:{bar:.1f}%'></div></div></td></tr>"
+            f"<td><div class=bar><div style='width:{bar:.1f}%'></div></div></td>"
+            f"<td class=n>{_measured(processes, f.service)}</td></tr>"
         )
     rows.append(
         "<tr class=total><td><a href='all/index.html'>all services</a></td>"
         f"<td class=n>{total.statements}</td><td class=n>{total.missing}</td>"
-        f"<td class=n>{total.percent:.1f}%</td><td></td></tr>"
+        f"<td class=n>{total.percent:.1f}%</td><td></td><td></td></tr>"
     )
     who = [
         f"<tr><td>{e(str(c.get('service', '')))}</td><td>{e(str(c.get('container', '')))}</td>"
@@ -677,7 +805,7 @@ a {{ color: #0b5cad }}
 <body>
 <h1>Coverage inside the containers</h1>
 <table id=services><thead><tr><th>service</th><th class=n>statements</th><th class=n>missed</th>
-<th class=n>cover</th><th></th></tr></thead><tbody>
+<th class=n>cover</th><th></th><th class=n>processes measured</th></tr></thead><tbody>
 {"".join(rows)}
 </tbody></table>
 <h2>Containers that contributed data</h2>

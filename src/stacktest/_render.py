@@ -125,10 +125,16 @@ def status(stack: Stack) -> None:
 
 
 def coverage_table(rep: Report) -> Table:
-    table = Table("service", "statements", "missed", "cover", title="coverage inside the containers")
+    """A row per service; with a process ledger, "processes measured N of M" per service."""
+    columns = ["service", "statements", "missed", "cover"] + (["processes measured"] if rep.processes else [])
+    table = Table(*columns, title="coverage inside the containers")
     for f in [*rep.services, rep.total]:
         style = "bold" if f.service == "TOTAL" else ""
-        table.add_row(f.service, str(f.statements), str(f.missing), f"{f.percent:.1f}%", style=style)
+        row = [f.service, str(f.statements), str(f.missing), f"{f.percent:.1f}%"]
+        if rep.processes:
+            done, ran = rep.processes.get(f.service, (0, 0))
+            row.append(f"{done} of {ran}" if f.service != "TOTAL" else "")
+        table.add_row(*row, style=style)
     return table
 
 

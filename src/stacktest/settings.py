@@ -160,12 +160,19 @@ FIELDS: tuple[Field, ...] = (
         "fail the run when a covered service produced no coverage data (killed, never ran Python, "
         "or the spy could not start)",
     ),
+    Field(
+        "coverage.accept_lost",
+        "list",
+        [],
+        "covered services whose processes may end without saving their data (killed workers): the run "
+        "names them and goes on instead of failing",
+    ),
     Field("cleanup.prefix", "str", "TEST ", "name prefix that marks test data"),
 )
 
 _FIELD_BY_KEY = {f.key: f for f in FIELDS}
 _TABLE_KEYS = {"probes", "coverage", "cleanup"}
-_COVERAGE_KEYS = {"services", "paths", "fail_under", "report_dir", "rcfile", "require_data"}
+_COVERAGE_KEYS = {"services", "paths", "fail_under", "report_dir", "rcfile", "require_data", "accept_lost"}
 _CLEANUP_KEYS = {"prefix", "backends"}
 
 
@@ -234,6 +241,7 @@ class Settings:
     coverage_report_dir: str
     coverage_rcfile: str | None
     coverage_require_data: bool
+    coverage_accept_lost: tuple[str, ...]
     cleanup_prefix: str
     probes: Mapping[str, Probe]
     ready_timeouts: Mapping[str, float]  # per service, from its probes table; else ready_timeout

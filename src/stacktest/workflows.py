@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +42,14 @@ from stacktest.settings import Settings
 from stacktest.stacks import Stack
 
 if TYPE_CHECKING:
-    from stacktest import _coverage
+    from stacktest import _coverage, _ledger, _paths
     from stacktest.adopt import Proposal
     from stacktest.cleanup import BackendResult
     from stacktest.diagnose import Report as DiagnoseReport
 else:  # coverage and yaml load only for the commands that measure (the edit-test loop never does)
     _coverage = lazy_module("stacktest._coverage")
+    _ledger = lazy_module("stacktest._ledger")
+    _paths = lazy_module("stacktest._paths")
 
 __all__ = [
     "CoverageRun",
@@ -178,7 +180,7 @@ def up(
     extra: list[Path] = []
     before_start: Callable[[Stack], None] | None = None
     if coverage:
-        overlay, before_start, _ = _covered(settings, project, snapshots=True)
+        overlay, before_start, _, _ = _covered(settings, project, snapshots=True)
         extra = [overlay]
     with managed_stack(
         settings,
@@ -355,14 +357,16 @@ class CoverageRun:
     report: _coverage.Report
     stop_seconds: dict[str, float]  # per covered container: stop request to exit
     problem: StacktestError | None = None  # what fails a run whose tests passed
+    unmapped: dict[str, _UnmappedFiles] = field(default_factory=dict)  # service -> files, proposals
 
 
 def _covered(
     settings: Settings, project: str, *, snapshots: bool = False
-) -> tuple[Path, Callable[[Stack], None], dict[str, Any]]:
+) -> tuple[Path, Callable[[Stack], None], dict[str, Any], dict[str, Path]]:
     """What a covered stack needs before it starts: the spy, the compose overlay, and the step between
     `up --no-start` and the start (each image's own PYTHONPATH kept, data volumes writable for any user,
-    the spy copied into its volume). Returns the overlay, that step, and the stack's own configuration."""
+    the spy copied into its volume). Returns the overlay, that step, the stack's own configuration and
+    the repository's packages (measured wherever pip installed them)."""
     if not settings.coverage_services:
         raise ConfigError(
             "no covered services: set tool.stacktest.coverage.services",
@@ -376,20 +380,25 @@ def _covered(
         .bind("", settings.compose_paths, _images.image_env(settings), settings.command_timeout)
         .config()
     )
-    extra = _coverage.overlay(settings, base, run_dir / "coverage.yml", snapshots=snapshots)
+    packages = _paths.repository_packages(settings.root)
+    extra = _coverage.overlay(
+        settings, base, run_dir / "coverage.yml", snapshots=snapshots, packages=list(packages)
+    )
     covered = list(settings.coverage_services)
 
     def before_start(stack: Stack) -> None:
         replicas = _replicas(stack, covered)
         from_images = _coverage.image_pythonpath(stack.engine, replicas)
         if from_images:
-            _coverage.overlay(settings, base, extra, from_images, snapshots=snapshots)
+            _coverage.overlay(
+                settings, base, extra, from_images, snapshots=snapshots, packages=list(packages)
+            )
             stack.compose.run(stack.compose.up_argv(no_start=True), what="compose up --no-start")
             replicas = _replicas(stack, covered)
         _coverage.make_data_writable(stack.engine, replicas)
         _coverage.deliver_spy(stack.engine, replicas, spy)
 
-    return extra, before_start, base
+    return extra, before_start, base, packages
 
 
 def coverage_run(
@@ -402,7 +411,7 @@ def coverage_run(
     """up with the overlay -> ready -> spy check -> pytest -> graceful stop -> harvest -> combine -> report
     -> down. Harvest, combine and report run whether the tests passed or failed."""
     project = _new_project(settings)
-    extra, before_start, base = _covered(settings, project)
+    extra, before_start, base, packages = _covered(settings, project)
     report_root = settings.root / settings.coverage_report_dir
     _coverage.check_report_dir(report_root)
     report_dir = report_root / project  # each run its own folder: two runs of one checkout never mix
@@ -425,9 +434,18 @@ def coverage_run(
         harvested, stop_seconds = _stop_and_harvest(settings, stack, covered, data_dir, base)
         if result.exit_code not in (0, 5):
             keep_logs(stack)  # stopped now: the logs end with how each service shut down
-    per_service = _coverage.combine(data_dir, covered, settings.coverage_paths, settings.root, report_dir)
+    per_service = _coverage.combine(
+        data_dir, covered, settings.coverage_paths, settings.root, report_dir, packages
+    )
     rep = _coverage.report(
-        report_dir, per_service, settings.coverage_paths, settings.root, report_dir, harvested.containers
+        report_dir,
+        per_service,
+        settings.coverage_paths,
+        settings.root,
+        report_dir,
+        harvested.containers,
+        packages=packages,
+        ledger=harvested.ledger,
     )
     _coverage.link_latest(report_root, report_dir)
     settings.state.write_last(
@@ -438,14 +456,76 @@ def coverage_run(
             "missing": harvested.missing,
             "total": rep.total.percent,
             "stop_seconds": stop_seconds,
+            "processes": harvested.ledger.as_json(),
         },
     )
-    return CoverageRun(result, harvested, rep, stop_seconds, _problem(settings, harvested, rep))
+    unmapped = _unmapped(settings, per_service)
+    return CoverageRun(
+        result, harvested, rep, stop_seconds, _problem(settings, harvested, rep, unmapped), unmapped
+    )
+
+
+@dataclass(frozen=True)
+class _UnmappedFiles:
+    files: tuple[str, ...]  # measured container paths that are no file of the repository
+    proposals: tuple[_paths.Proposal, ...]  # coverage.paths entries that would map (some of) them
+
+
+def _unmapped(settings: Settings, per_service: Mapping[str, Path]) -> dict[str, _UnmappedFiles]:
+    """Per covered service, the measured files that map to no repository file, and the entries that
+    would map them (found by name and content)."""
+    out = {}
+    files: list[str] | None = None
+    for service, data_file in sorted(per_service.items()):
+        measured = _paths.unmapped(data_file, settings.root, ignore=(_coverage.SPY_MOUNT + "/",))
+        if not measured:
+            continue
+        if files is None:
+            files = _paths.repository_files(settings.root)
+        proposals, _ = _paths.propose(measured, settings.root, files)
+        out[service] = _UnmappedFiles(tuple(measured), tuple(proposals))
+    return out
+
+
+def _lost_message(lost: Sequence[_ledger.Process]) -> str:
+    lines = []
+    for p in lost[:20]:
+        how = f": {p.how}" if p.how else ": killed (SIGKILL, a worker timeout, the OOM killer) or crashed"
+        lines.append(f"{p.container} pid {p.pid} `{p.command}`{how}")
+    more = f"\n  ... and {len(lost) - 20} more" if len(lost) > 20 else ""
+    return "\n  ".join(lines) + more
 
 
 def _problem(
-    settings: Settings, harvested: _coverage.Harvest, rep: _coverage.Report
+    settings: Settings,
+    harvested: _coverage.Harvest,
+    rep: _coverage.Report,
+    unmapped: Mapping[str, _UnmappedFiles] | None = None,
 ) -> StacktestError | None:
+    lost = harvested.ledger.unaccepted()
+    if lost:
+        services = sorted({p.service for p in lost})
+        return CoverageError(
+            f"{len(lost)} measured process(es) of {', '.join(services)} ran code and left no coverage "
+            f"data, so no figure above includes what they ran:\n  {_lost_message(lost)}",
+            hint="see why they ended (`stacktest logs SERVICE`, the run's logs folder); if these losses "
+            "are expected, list the service in coverage.accept_lost",
+        )
+    if unmapped:
+        return CoverageError(
+            "coverage data maps to no file of this repository, so no figure includes it:\n  "
+            + "\n  ".join(_unmapped_lines(service, u) for service, u in sorted(unmapped.items())),
+            hint="add the coverage.paths entries above to [tool.stacktest.coverage] (container folder "
+            "= repository folder), or map those folders yourself",
+        )
+    empty = [f.service for f in rep.services if f.statements == 0 and f.service not in harvested.missing]
+    if empty and settings.coverage_require_data:
+        return CoverageError(
+            f"{', '.join(empty)} measured no statement of this repository: a figure of 0 statements "
+            "would count as nothing in the total",
+            hint="check tool.stacktest.coverage.paths for that service (container folder = repository "
+            "folder), or set coverage.require_data = false",
+        )
     if harvested.missing and settings.coverage_require_data:
         service, why = sorted(harvested.missing.items())[0]
         return CoverageError(
@@ -458,6 +538,15 @@ def _problem(
             f"coverage {rep.total.percent:.1f}% is below fail_under = {settings.coverage_fail_under:g}%"
         )
     return None
+
+
+def _unmapped_lines(service: str, u: _UnmappedFiles) -> str:
+    shown = ", ".join(u.files[:6]) + (f" and {len(u.files) - 6} more" if len(u.files) > 6 else "")
+    said = f"{service}: {shown}"
+    if u.proposals:
+        entries = ", ".join(f'"{p.container}" = "{p.host}"' for p in u.proposals)
+        said += f"\n    proposed: paths.{service} = {{ {entries} }}"
+    return said
 
 
 def _replicas(stack: Stack, services: Sequence[str]) -> dict[str, list[ServiceState]]:
@@ -482,6 +571,7 @@ def _stop_and_harvest(
         if stack.engine.forward_stop(state.container_id, stop_signal):
             log.info("%s: PID 1 is a shell; sent %s to its children", state.label, stop_signal)
 
+    _coverage.ask_to_save(stack.engine, replicas, settings.state.run(stack.project))
     with ThreadPoolExecutor(max_workers=8) as pool:  # one exec per container, at once
         list(pool.map(forward, running))
     stack.compose.run(
@@ -494,7 +584,7 @@ def _stop_and_harvest(
         after = stack.engine.inspect(before.container_id)
         if after is not None and after.finished_at:
             stopped[after.label] = round(max(0.0, after.finished_at - requested), 3)
-    return _coverage.harvest(stack.engine, replicas, dest), stopped
+    return _coverage.harvest(stack.engine, replicas, dest, settings.coverage_accept_lost), stopped
 
 
 def _stop_timeout(settings: Settings, running: Sequence[ServiceState]) -> float | None:
