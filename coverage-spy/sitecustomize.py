@@ -224,6 +224,9 @@ def _start():
                 config_file=os.environ.get("STACKTEST_COVERAGE_RCFILE") or True,
             )
             _choose_core(cov)
+            patches = list(cov.get_option("run:patch") or [])
+            if "_exit" not in patches:  # forked workers end with os._exit: without it they never save
+                cov.set_option("run:patch", patches + ["_exit"])
             cov.start()
     except Exception as exc:  # the service must run even when measuring it fails; stacktest reports it
         _note(data_dir, ".spy-error", "coverage did not start: %s: %s" % (type(exc).__name__, exc))

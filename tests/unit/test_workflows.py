@@ -55,3 +55,36 @@ def test_covered_containers_are_never_stopped_with_a_grace_period_of_zero(tmp_pa
     # read from the inspect that every ServiceState comes from (Config.StopTimeout)
     assert _engine._state("web", {"Config": {"StopTimeout": 0}}).stop_timeout == 0
     assert _engine._state("web", {"Config": {}}).stop_timeout is None
+
+
+def test_a_lost_process_or_unmapped_data_fails_a_run_whose_tests_passed(tmp_path: Path) -> None:
+    """Exit 15 (coverage) naming the process, or the files and the mapping to add; a service listed in
+    coverage.accept_lost is said, not failed."""
+    from stacktest import _ledger, _paths
+
+    s = load_settings(cwd=tmp_path, environ={})
+    lost = _ledger.Process("web", "web-2", "c2", 7, 1, ("python", "-m", "worker"), "/usr/bin/python3", 0)
+    fine = _ledger.Process("web", "web", "c1", 1, 0, ("python", "app.py"), "/usr/bin/python3", 1)
+    harvest = _coverage.Harvest({"web": 1}, ledger=_ledger.Ledger([fine, lost]))
+    problem = workflows._problem(s, harvest, report(90))
+    assert isinstance(problem, CoverageError) and problem.exit_code == 15
+    assert "web-2 pid 7 `python -m worker`" in str(problem) and "accept_lost" in (problem.hint or "")
+    accepted = _coverage.Harvest({"web": 1}, ledger=_ledger.Ledger([fine, lost], frozenset({"web"})))
+    assert workflows._problem(s, accepted, report(90)) is None
+
+    unmapped = {
+        "web": workflows._UnmappedFiles(
+            ("/srv/app/main.py",), (_paths.Proposal("/srv/app", "services/web", ("/srv/app/main.py",)),)
+        )
+    }
+    problem = workflows._problem(s, _coverage.Harvest({"web": 1}), report(90), unmapped)
+    assert isinstance(problem, CoverageError) and "/srv/app/main.py" in str(problem)
+    assert 'paths.web = { "/srv/app" = "services/web" }' in str(problem)
+
+
+def test_a_service_of_zero_statements_is_never_silently_in_a_total(tmp_path: Path) -> None:
+    s = load_settings(cwd=tmp_path, environ={})
+    rep = report(90)
+    rep.services.append(_coverage.ServiceFigure("web", 0, 0, 0.0))
+    problem = workflows._problem(s, _coverage.Harvest({"web": 2}), rep)
+    assert isinstance(problem, CoverageError) and "web measured no statement" in str(problem)
