@@ -126,15 +126,22 @@ class Proposal:
     files: tuple[str, ...]  # the measured container files it maps
 
 
-def _statements(path: Path) -> set[int] | None:
+def _fits(path: Path, lines: Sequence[int]) -> bool:
+    """The measured lines are (part of) statements of ``path`` (all but one in twenty): the data was
+    measured in this file's content, not only in a file of the same name. (Raw data may name a statement's later lines: each
+    is taken to its statement's first line, as coverage's reports do.)"""
     try:
         from coverage.parser import PythonParser
 
         parser = PythonParser(filename=str(path))
         parser.parse_source()
-        return set(parser.statements)
+        if lines and max(lines) > parser.text.count("\n") + 1:
+            return False
+        # a module's docstring line is in the data (its code object starts there), not a statement
+        odd = parser.first_lines(lines) - set(parser.statements) - {1}
+        return len(odd) <= len(lines) // 20
     except (OSError, ValueError, SyntaxError, CoverageException):
-        return None
+        return False
 
 
 def _suffix(a: Sequence[str], b: Sequence[str]) -> int:
@@ -161,8 +168,7 @@ def propose(
         cparts = PurePosixPath(container_file).parts
         best: tuple[int, str] | None = None
         for candidate in by_name.get(cparts[-1], []):
-            statements = _statements(root / candidate)
-            if statements is None or not set(lines) <= statements:
+            if not _fits(root / candidate, lines):
                 continue
             score = _suffix(cparts, PurePosixPath(candidate).parts)
             if best is None or score > best[0]:

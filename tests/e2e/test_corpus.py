@@ -134,9 +134,14 @@ def test_shape(shape: str, installed: Path, shape_root: Path, docker_engine: obj
         assert stacktest(installed, root, "down").returncode == 0
 
     run = stacktest(installed, root, "coverage", "run")
-    if "fails" in expect:  # early, clearly, before any test ran
-        assert run.returncode == expect["fails"]["exit"], run.stdout[-3000:] + run.stderr[-3000:]
-        assert expect["fails"]["says"] in run.stderr and "passed" not in run.stdout
+    if "fails" in expect:  # clearly: early, before any test ran, or after tests that passed
+        fails = expect["fails"]
+        assert run.returncode == fails["exit"], run.stdout[-3000:] + run.stderr[-3000:]
+        assert fails["says"] in run.stderr, run.stderr[-3000:]
+        if fails.get("after_tests"):
+            assert " 0 failed" in run.stdout and " passed" in run.stdout, run.stdout[-3000:]
+        else:
+            assert "passed" not in run.stdout
         return
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert " 0 failed" in run.stdout and " passed" in run.stdout

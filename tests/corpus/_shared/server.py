@@ -28,6 +28,13 @@ def spawn_worker():
     return done.stdout.strip()
 
 
+def lose_a_helper():
+    """Start a Python process that runs code and dies by SIGKILL before it can save its data, as a
+    worker killed by the OOM killer or a worker timeout does."""
+    code = "import os, signal\nvalue = sum(range(10))\nos.kill(os.getpid(), signal.SIGKILL)\n"
+    return subprocess.run([sys.executable, "-c", code], timeout=30, check=False).returncode
+
+
 def answer(path):
     if path == "/health":
         return {"status": "ok"}
@@ -41,6 +48,8 @@ def answer(path):
         return {"version": list(sys.version_info[:2])}
     if path == "/spawn":
         return {"result": spawn_worker()}
+    if path == "/lose-a-helper":
+        return {"returncode": lose_a_helper()}
     if path == "/coverage-core":  # which core the spy started coverage with (None: not measured)
         try:
             import coverage
