@@ -31,7 +31,6 @@ import sys
 
 _MIN = (3, 10)
 _cov = None
-_alive = []  # this process's .snap-alive marker, removed when it ends
 
 
 def _note(data_dir, name, text):
@@ -165,7 +164,6 @@ def _on_stop(signum, frame):
         _pending[0] = signum  # the save under way ends the process when it is done
         return
     try:
-        _forget()
         if _cov is not None:
             _cov.stop()
             _cov.save()
@@ -238,9 +236,6 @@ def _start():
     _patch_exec(cov)
     os.register_at_fork(after_in_child=lambda: _after_fork(data_dir))
     _install_stop_handlers()
-    if os.environ.get("STACKTEST_COVERAGE_SNAPSHOTS"):
-        _watch_snapshots(data_dir)
-        os.register_at_fork(after_in_child=lambda: _watch_snapshots(data_dir))
 
 
 # The process ledger: one small JSON file per measured process in the data folder,
@@ -388,64 +383,6 @@ def _on_save_request(signum, frame):
             _cov.save()
     except Exception as exc:
         sys.stderr.write("stacktest coverage spy: save on request failed: %s\n" % exc)
-
-
-def _forget():
-    for path in _alive:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-
-
-def _generation(path):
-    try:
-        with open(path) as fh:
-            return int(fh.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
-
-
-def _touch(path):
-    try:
-        open(path, "w").close()
-    except OSError:
-        pass
-
-
-def _watch_snapshots(data_dir):
-    """On a kept covered stack (`stacktest up --coverage`): when `stacktest coverage snapshot` writes a
-    new generation into .snap-request, save what this process measured so far, keep measuring, and
-    answer with .snap-ack-<generation>-<host>-<pid>. Saving again rewrites this process's own data file,
-    which only grows: a snapshot never loses or counts twice what an earlier one had."""
-    import atexit
-    import socket
-    import threading
-    import time
-
-    me = "%s-%d" % (socket.gethostname(), os.getpid())
-    alive = os.path.join(data_dir, ".snap-alive-" + me)
-    _touch(alive)
-    _alive[:] = [alive]
-    atexit.register(_forget)
-    request = os.path.join(data_dir, ".snap-request")
-
-    def loop():
-        seen = _generation(request)
-        while True:
-            time.sleep(0.2)
-            generation = _generation(request)
-            if generation <= seen:
-                continue
-            seen = generation
-            try:
-                if _cov is not None:
-                    _cov.save()
-            except Exception as exc:
-                sys.stderr.write("stacktest coverage spy: snapshot failed: %s\n" % exc)
-            _touch(os.path.join(data_dir, ".snap-ack-%d-%s" % (generation, me)))
-
-    threading.Thread(target=loop, name="stacktest-snapshot", daemon=True).start()
 
 
 def _chain():

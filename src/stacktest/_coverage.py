@@ -17,7 +17,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -54,7 +53,6 @@ __all__ = [
     "prepare_spy",
     "read_contributors",
     "report",
-    "snapshot",
     "volume_name",
 ]
 
@@ -223,7 +221,6 @@ def overlay(
     dest: Path,
     from_images: Mapping[str, str] | None = None,
     *,
-    snapshots: bool = False,
     packages: Sequence[str] = (),
 ) -> Path:
     """A compose overlay in the seed's shape for each covered service, with a data volume per service
@@ -255,8 +252,6 @@ def overlay(
             env["STACKTEST_COVERAGE_PACKAGES"] = ":".join(packages)
         if spec.get("stop_signal"):
             env["STACKTEST_STOP_SIGNAL"] = str(spec["stop_signal"])
-        if snapshots:  # a kept stack: the spy saves on `stacktest coverage snapshot`
-            env["STACKTEST_COVERAGE_SNAPSHOTS"] = "1"
         out["services"][name] = {
             "environment": env,
             "volumes": [f"{SPY_VOLUME}:{SPY_MOUNT}:ro", f"{volume_name(name)}:{DATA_ROOT}"],
@@ -303,58 +298,6 @@ def deliver_spy(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], 
         for path in sorted(spy.rglob("*")):
             tar.add(path, arcname=str(path.relative_to(spy)), recursive=False)
     engine.fill_volume(volume, buf.getvalue(), like=first.container_id)
-
-
-SNAPSHOT_WAIT = 10.0  # seconds every measuring process has to save for a snapshot
-
-
-def snapshot(
-    engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], work: Path
-) -> dict[str, list[str]]:
-    """Ask every measuring process of a kept covered stack to save what it measured so far, without
-    stopping it (the spy watches for a new generation in .snap-request), and wait until each one that is
-    alive (.snap-alive-<host>-<pid>) has answered. Returns, per service, the processes that did not
-    answer within SNAPSHOT_WAIT seconds (their data is then as of their previous save)."""
-    generation = str(time.time_ns())
-    running = {s: [st for st in states if st.status == "running"] for s, states in replicas.items()}
-    for states in running.values():
-        if states:  # the replicas of a service share its data volume: one request reaches them all
-            engine.put_file(states[0].container_id, DATA_DIR, ".snap-request", generation.encode())
-    deadline = time.monotonic() + SNAPSHOT_WAIT
-    waiting: dict[str, list[str]] = {}
-    while True:
-        waiting = {}
-        for service, states in running.items():
-            names = _snapshot_names(engine, states, work / "snapshot" / service)
-            alive = {n.removeprefix(".snap-alive-") for n in names if n.startswith(".snap-alive-")}
-            done = {
-                n.removeprefix(f".snap-ack-{generation}-")
-                for n in names
-                if n.startswith(f".snap-ack-{generation}-")
-            }
-            if alive - done:
-                waiting[service] = sorted(alive - done)
-        if not waiting or time.monotonic() > deadline:
-            return waiting
-        time.sleep(0.1)
-
-
-def _snapshot_names(engine: Engine, states: Sequence[ServiceState], folder: Path) -> set[str]:
-    shutil.rmtree(folder, ignore_errors=True)
-    for state in states:
-        if (
-            engine.copy_out(
-                state.container_id,
-                DATA_DIR,
-                folder,
-                accept=lambda name: name.startswith(".snap-"),
-                max_files=MAX_DATA_FILES,
-                max_bytes=MAX_DATA_BYTES,
-            )
-            is not None
-        ):
-            break
-    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
 
 
 MARKERS = (".spy-error", ".spy-too-old")

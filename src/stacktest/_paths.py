@@ -128,8 +128,8 @@ class Proposal:
 
 def _fits(path: Path, lines: Sequence[int]) -> bool:
     """The measured lines are (part of) statements of ``path`` (all but one in twenty): the data was
-    measured in this file's content, not only in a file of the same name. (Raw data may name a statement's later lines: each
-    is taken to its statement's first line, as coverage's reports do.)"""
+    measured in this file's content, not only in a file of the same name. (Raw data may name a
+    statement's later lines: each is taken to its statement's first line, as coverage's reports do.)"""
     try:
         from coverage.parser import PythonParser
 

@@ -326,6 +326,13 @@ def coverage_snapshot(
     """Report what a kept covered stack (`stacktest up --coverage`) measured so far, without stopping it."""
     snap = workflows.snapshot(settings(), project)
     out.print(render.coverage_table(snap.report))
+    for label, entries in sorted(snap.unanswered.items()):
+        err.print(f"[yellow]warning[/]: {escape(label)}: {len(entries)} live process(es) did not save")
+    for p in snap.harvest.ledger.lost():
+        err.print(
+            f"[yellow]warning[/]: {escape(p.container)} pid {p.pid} `{escape(p.command)}` has no data "
+            "(ended without saving, or could not be asked)"
+        )
     out.print(f"html: {snap.report.html}  xml: {snap.report.xml}  json: {snap.report.json}")
     return 0
 

@@ -180,7 +180,7 @@ def up(
     extra: list[Path] = []
     before_start: Callable[[Stack], None] | None = None
     if coverage:
-        overlay, before_start, _, _ = _covered(settings, project, snapshots=True)
+        overlay, before_start, _, _ = _covered(settings, project)
         extra = [overlay]
     with managed_stack(
         settings,
@@ -361,7 +361,7 @@ class CoverageRun:
 
 
 def _covered(
-    settings: Settings, project: str, *, snapshots: bool = False
+    settings: Settings, project: str
 ) -> tuple[Path, Callable[[Stack], None], dict[str, Any], dict[str, Path]]:
     """What a covered stack needs before it starts: the spy, the compose overlay, and the step between
     `up --no-start` and the start (each image's own PYTHONPATH kept, data volumes writable for any user,
@@ -381,18 +381,14 @@ def _covered(
         .config()
     )
     packages = _paths.repository_packages(settings.root)
-    extra = _coverage.overlay(
-        settings, base, run_dir / "coverage.yml", snapshots=snapshots, packages=list(packages)
-    )
+    extra = _coverage.overlay(settings, base, run_dir / "coverage.yml", packages=list(packages))
     covered = list(settings.coverage_services)
 
     def before_start(stack: Stack) -> None:
         replicas = _replicas(stack, covered)
         from_images = _coverage.image_pythonpath(stack.engine, replicas)
         if from_images:
-            _coverage.overlay(
-                settings, base, extra, from_images, snapshots=snapshots, packages=list(packages)
-            )
+            _coverage.overlay(settings, base, extra, from_images, packages=list(packages))
             stack.compose.run(stack.compose.up_argv(no_start=True), what="compose up --no-start")
             replicas = _replicas(stack, covered)
         _coverage.make_data_writable(stack.engine, replicas)
@@ -709,7 +705,7 @@ def combine(settings: Settings, folders: Sequence[Path]) -> _coverage.Report:
 class Snapshot:
     report: _coverage.Report
     harvest: _coverage.Harvest
-    unanswered: dict[str, list[str]]  # service -> processes that did not save in time
+    unanswered: dict[str, list[str]]  # container -> ledger entries of live processes that did not save
 
 
 def snapshot(settings: Settings, project: str | None = None) -> Snapshot:
@@ -725,13 +721,27 @@ def snapshot(settings: Settings, project: str | None = None) -> Snapshot:
     report_root = settings.root / settings.coverage_report_dir
     _coverage.check_report_dir(report_root)
     run = report_root / f"snapshot-{found.project}-{time.strftime('%Y%m%d-%H%M%S')}"
-    unanswered = _coverage.snapshot(found.engine, covered, settings.state.run(found.project))
-    for service, processes in unanswered.items():
-        log.warning("%s: %s did not save within %g s", service, ", ".join(processes), _coverage.SNAPSHOT_WAIT)
+    answers = _coverage.ask_to_save(found.engine, covered, settings.state.run(found.project))
+    unanswered: dict[str, list[str]] = {}
+    for label, said in sorted(answers.items()):
+        late = sorted(name for name, answer in said.items() if answer in ("no answer", "cannot ask"))
+        if late:
+            unanswered[label] = late
+            log.warning("%s: %s did not save for the snapshot", label, ", ".join(late))
+    packages = _paths.repository_packages(settings.root)
     harvested = _coverage.harvest(found.engine, covered, run / "data")
-    per_service = _coverage.combine(run / "data", list(covered), settings.coverage_paths, settings.root, run)
+    per_service = _coverage.combine(
+        run / "data", list(covered), settings.coverage_paths, settings.root, run, packages
+    )
     rep = _coverage.report(
-        run, per_service, settings.coverage_paths, settings.root, run, harvested.containers
+        run,
+        per_service,
+        settings.coverage_paths,
+        settings.root,
+        run,
+        harvested.containers,
+        packages=packages,
+        ledger=harvested.ledger,
     )
     _coverage.link_latest(report_root, run)
     return Snapshot(rep, harvested, unanswered)

@@ -147,7 +147,9 @@ def test_a_save_request_saves_a_running_process_and_its_ledger_says_so(
     signal: the process saves, goes on running, and its entry counts the save; one killed afterwards
     keeps that data. One killed without a save is an entry with none."""
     script = tmp_path / "service.py"
-    script.write_text("import time\ndef served():\n    return 1\nserved()\nprint('up', flush=True)\ntime.sleep(300)\n")
+    script.write_text(
+        "import time\ndef served():\n    return 1\nserved()\nprint('up', flush=True)\ntime.sleep(300)\n"
+    )
     data = tmp_path / "data"
     asked = start(spawn, spy, data, [sys.executable, str(script)])
     lost = start(spawn, spy, data, [sys.executable, str(script)])
@@ -205,60 +207,3 @@ def test_an_unwritable_data_folder_is_said_on_stderr(spawn: Spawn) -> None:
         shutil.rmtree(top)
     assert out.strip() == "served", err  # the service runs, unmeasured
     assert "stacktest coverage spy: coverage did not start" in err and "not writable" in err
-
-
-def test_a_snapshot_saves_a_running_process_without_stopping_it(
-    spy: Path, tmp_path: Path, spawn: Spawn
-) -> None:
-    """`stacktest coverage snapshot`: a new generation in .snap-request makes every measuring process save
-    and answer; it keeps running and measuring, and its next save only adds to the same file."""
-    script = tmp_path / "service.py"
-    script.write_text(
-        "import sys, time\n"
-        "def first():\n    return 1\n"  # line 3: the body of first()
-        "def second():\n    return 2\n"  # line 5: the body of second()
-        "first()\nprint('up', flush=True)\n"
-        "sys.stdin.readline()\nsecond()\nprint('second', flush=True)\n"
-        "while True: time.sleep(0.05)\n"
-    )
-    data = tmp_path / "data"
-    data.mkdir()
-    env = dict(os.environ) | {
-        "PYTHONPATH": str(spy),
-        "COVERAGE_FILE": str(data / ".coverage"),
-        "STACKTEST_COVERAGE_SNAPSHOTS": "1",
-    }
-    proc = spawn(
-        [sys.executable, str(script)],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None and proc.stdin is not None
-        assert proc.stdout.readline().strip() == "up"
-        alive = list(data.glob(".snap-alive-*"))
-        assert len(alive) == 1
-        me = alive[0].name.removeprefix(".snap-alive-")
-
-        def snapshot(generation: int) -> set[int]:
-            (data / ".snap-request").write_text(str(generation))
-            assert wait_until((data / f".snap-ack-{generation}-{me}").exists, timeout=10)
-            files = list(data.glob(".coverage.*"))
-            assert len(files) == 1  # one process, one file, saved again in place
-            measured = coverage.CoverageData(basename=str(files[0]))
-            measured.read()
-            return set(measured.lines(str(script)) or ())
-
-        first = snapshot(1)
-        assert proc.poll() is None  # still running
-        assert 3 in first and 5 not in first  # first() ran, second() not yet
-        proc.stdin.write("\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "second"
-        second = snapshot(2)
-        assert first < second and 5 in second
-    finally:
-        proc.kill()
-        proc.communicate()

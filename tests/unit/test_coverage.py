@@ -128,14 +128,17 @@ def test_many_files_are_combined_in_parts_with_the_same_result(tmp_path: Path) -
     assert not list((tmp_path / "out").glob("*.part*"))  # the parts are gone
 
 
-def test_a_kept_covered_stack_asks_the_spy_for_snapshots(tmp_path: Path) -> None:
-    config: dict[str, dict[str, dict[str, str]]] = {"services": {"web": {}}}
-    plain = yaml.safe_load(_coverage.overlay(settings(tmp_path), config, tmp_path / "a.yml").read_text())
-    kept = yaml.safe_load(
-        _coverage.overlay(settings(tmp_path), config, tmp_path / "b.yml", snapshots=True).read_text()
-    )
-    assert "STACKTEST_COVERAGE_SNAPSHOTS" not in plain["services"]["web"]["environment"]
-    assert kept["services"]["web"]["environment"]["STACKTEST_COVERAGE_SNAPSHOTS"] == "1"
+def test_the_repository_s_packages_are_measured_beside_a_service_s_source_folders(tmp_path: Path) -> None:
+    """Installed with `pip install .`, a repository package runs from site-packages, which no paths
+    entry names: the spy measures it by name, in the services whose source folders are mapped."""
+    config: dict[str, dict[str, dict[str, str]]] = {"services": {"web": {}, "job": {}}}
+    s = settings(tmp_path, "['web', 'job']")
+    env = yaml.safe_load(
+        _coverage.overlay(s, config, tmp_path / "a.yml", packages=["shop", "billing"]).read_text()
+    )["services"]
+    assert env["web"]["environment"]["STACKTEST_COVERAGE_PACKAGES"] == "shop:billing"
+    assert env["web"]["environment"]["STACKTEST_COVERAGE_SOURCE"] == "/app"  # its paths: /app = src
+    assert "STACKTEST_COVERAGE_PACKAGES" not in env["job"]["environment"]  # it measures all it runs
 
 
 def test_the_cli_combines_many_files_in_worker_processes(tmp_path: Path) -> None:

@@ -40,7 +40,10 @@ def test_a_process_with_no_save_is_lost_and_named(tmp_path: Path) -> None:
     assert (lost.container, lost.pid, lost.measured) == ("web", 7, False)
     assert "spawn_main" not in lost.command and "multiprocessing.spawn" in lost.command
     assert ledger.unaccepted() == [lost]
-    assert ledger.as_json()["services"] == {"web": {"measured": 2, "ran": 3}, "worker": {"measured": 1, "ran": 1}}
+    assert ledger.as_json()["services"] == {
+        "web": {"measured": 2, "ran": 3},
+        "worker": {"measured": 1, "ran": 1},
+    }
     assert [p.container for p in ledger.processes if p.service == "worker"] == ["c3"]  # no label known
 
 
