@@ -88,11 +88,11 @@ def repository_packages(root: Path, files: Sequence[str] | None = None) -> dict[
 
 
 def package_aliases(packages: Mapping[str, Path]) -> dict[str, list[str]]:
-    """coverage ``[paths]`` entries that map an installed copy of each package back to its folder."""
-    return {
-        f"pkg-{name}": [str(folder), *(f"*/{where}/{name}" for where in _INSTALLED)]
-        for name, folder in sorted(packages.items())
-    }
+    """coverage ``[paths]`` entries that map each package, wherever the container had it (site- or
+    dist-packages after ``pip install .``, the folder an editable install points at), back to its
+    folder. They come after the service's own entries, which win where both match; a path is mapped
+    only where the file exists here."""
+    return {f"pkg-{name}": [str(folder), f"*/{name}"] for name, folder in sorted(packages.items())}
 
 
 def unmapped(data_file: Path, root: Path, ignore: Iterable[str] = ()) -> dict[str, list[int]]:

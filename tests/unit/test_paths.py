@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import coverage
+import coverage.files
 
 from stacktest import _paths
 
@@ -34,7 +35,14 @@ def test_packages_of_installable_projects_are_found(tmp_path: Path) -> None:
         "shop": (tmp_path / "src/shop").resolve(),
     }
     aliases = _paths.package_aliases(found)
-    assert aliases["pkg-shop"] == [str(found["shop"]), "*/site-packages/shop", "*/dist-packages/shop"]
+    assert aliases["pkg-shop"] == [str(found["shop"]), "*/shop"]
+    mapped = coverage.files.PathAliases(relative=False)
+    for entry in aliases.values():
+        for pattern in entry[1:]:
+            mapped.add(pattern, entry[0])
+    installed = "/usr/local/lib/python3.11/site-packages/shop/__init__.py"
+    editable = "/pkgs/shop-project/src/shop/__init__.py"
+    assert mapped.map(installed) == mapped.map(editable) == str(found["shop"] / "__init__.py")
 
 
 def measured(tmp_path: Path, lines: dict[str, list[int]]) -> Path:
