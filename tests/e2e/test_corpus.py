@@ -10,9 +10,7 @@ covered container stopped within 1 s; nothing is left on the engine; the second 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import coverage
 import pytest
 
 from tests.conftest import NOTHING, REPO, cleanup_root, engine_leftovers
+from tests.e2e.conftest import stacktest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,41 +31,6 @@ SHARED = CORPUS / "_shared"
 SHAPES = sorted(p.name for p in CORPUS.iterdir() if (p / "docker-compose.yml").is_file())
 READY_WITHIN = 0.5  # seconds after the service started listening
 STOPPED_WITHIN = 1.0  # seconds after the stop request
-
-
-@pytest.fixture(scope="session")
-def installed(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Path:
-    """The ``stacktest`` command of a virtualenv that has stacktest from a wheel built from this checkout.
-    Its dependencies come from this interpreter's site-packages (the machine may have no index)."""
-    top = tmp_path_factory.mktemp("installed")
-    dist = top / "dist"
-    build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, REPO],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=top,
-    )
-    assert build.returncode == 0, build.stderr
-    venv = top / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True, timeout=120)
-    python = venv / "bin" / "python"
-    wheel = next(dist.glob("stacktest-*.whl"))
-    subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check", wheel],
-        check=True,
-        timeout=300,
-    )
-    where = subprocess.run(
-        [python, "-c", "import stacktest, stacktest_spy; print(stacktest.__file__, stacktest_spy.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=top,
-    ).stdout
-    assert where.count(str(venv)) == 2, f"stacktest does not come from the wheel: {where}"
-    return venv / "bin" / "stacktest"  # the shapes build FROM base_image
 
 
 @pytest.fixture
@@ -93,14 +57,6 @@ def ensure_debian_base(engine: object, suite: str) -> None:
     name = f"stacktest-base:{suite}"
     if not engine.image_exists(name):  # type: ignore[attr-defined]
         _images.build_debian_image(engine, name, suite, ("python3",))  # type: ignore[arg-type]
-
-
-def stacktest(cmd: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STACKTEST_")}
-    env |= {"NO_COLOR": "1", "COLUMNS": "200", "PATH": f"{cmd.parent}:{env.get('PATH', '')}"}
-    return subprocess.run(
-        [str(cmd), *args], cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
 
 
 def image_count(engine: object) -> int:
