@@ -1,0 +1,11 @@
+"""The smallest Django project that serves: no database, no apps, no middleware."""
+
+SECRET_KEY = "corpus-servers-not-a-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "djsite.urls"
+INSTALLED_APPS = []
+MIDDLEWARE = []
+DATABASES = {}
+USE_TZ = True
+WSGI_APPLICATION = "djsite.wsgi.application"

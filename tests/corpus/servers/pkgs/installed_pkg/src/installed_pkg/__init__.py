@@ -1,0 +1,1 @@
+"""A src-layout package of this repository, installed into the image with `pip install .`."""
