@@ -8,4 +8,5 @@ INSTALLED_APPS = []
 MIDDLEWARE = []
 DATABASES = {}
 USE_TZ = True
+TIME_ZONE = "UTC"  # Django sets the process TZ from it (its default is America/Chicago)
 WSGI_APPLICATION = "djsite.wsgi.application"
