@@ -177,6 +177,7 @@ def propose(
             orphans.append(container_file)
             continue
         score, candidate = best
+        score = min(score, len(cparts) - 2)  # keep a folder of the container's: "/pkgs", never "/"
         hparts = PurePosixPath(candidate).parts
         container_dir = str(PurePosixPath(*cparts[: len(cparts) - score])) if score < len(cparts) else "/"
         host_dir = str(PurePosixPath(*hparts[: len(hparts) - score])) if score < len(hparts) else "."

@@ -85,3 +85,11 @@ def test_nothing_unmapped_when_every_file_is_the_repository_s(tmp_path: Path) ->
     write(tmp_path, {"app/ok.py": "ok = 1\n"})
     data = measured(tmp_path, {str(tmp_path / "app/ok.py"): [1]})
     assert _paths.unmapped(data, tmp_path) == {}
+
+
+def test_a_proposal_never_maps_the_container_s_root(tmp_path: Path) -> None:
+    """A container path whose every folder is also the repository's (/pkgs/x/core.py = pkgs/x/core.py)
+    is mapped from its top folder, not from "/"."""
+    write(tmp_path, {"pkgs/x/core.py": "def f():\n    return 1\n"})
+    proposals, _ = _paths.propose({"/pkgs/x/core.py": [1, 2]}, tmp_path)
+    assert [(p.container, p.host) for p in proposals] == [("/pkgs", "pkgs")]
