@@ -498,7 +498,15 @@ def _problem(
     rep: _coverage.Report,
     unmapped: Mapping[str, _UnmappedFiles] | None = None,
 ) -> StacktestError | None:
-    lost = harvested.ledger.unaccepted()
+    if harvested.missing and settings.coverage_require_data:
+        service, why = sorted(harvested.missing.items())[0]
+        return CoverageError(
+            f"no coverage data from {', '.join(sorted(harvested.missing))}: {service}: {why}",
+            hint="see `stacktest logs` of that service; set coverage.require_data = false to accept "
+            "a covered service without data",
+        )
+    # a service accepted without data (require_data = false) is not failed again for its processes
+    lost = [p for p in harvested.ledger.unaccepted() if p.service not in harvested.missing]
     if lost:
         services = sorted({p.service for p in lost})
         return CoverageError(
@@ -521,13 +529,6 @@ def _problem(
             "would count as nothing in the total",
             hint="check tool.stacktest.coverage.paths for that service (container folder = repository "
             "folder), or set coverage.require_data = false",
-        )
-    if harvested.missing and settings.coverage_require_data:
-        service, why = sorted(harvested.missing.items())[0]
-        return CoverageError(
-            f"no coverage data from {', '.join(sorted(harvested.missing))}: {service}: {why}",
-            hint="see `stacktest logs` of that service; set coverage.require_data = false to accept "
-            "a covered service without data",
         )
     if settings.coverage_fail_under and rep.total.percent < settings.coverage_fail_under:
         return CoverageBelowTarget(
