@@ -50,12 +50,13 @@ def _note(data_dir, name, text):
         fh.write(text + "\n")
 
 
-def _ppid(proc, pid):
-    """The parent of ``pid`` as /proc tells it (None: cannot tell)."""
+def _stat(proc, pid, field):
+    """Field ``field`` of /proc/<pid>/stat as a number, counted from 3 (state) as proc(5) does: 4 is the
+    parent, 22 the start time in clock ticks since boot. None: cannot tell."""
     try:
-        with open("%s/%d/stat" % (proc, pid), "rb") as fh:
+        with open("%s/%s/stat" % (proc, pid), "rb") as fh:
             stat = fh.read()
-        return int(stat[stat.rindex(b")") + 2:].split()[1])
+        return int(stat[stat.rindex(b")") + 2:].split()[field - 3])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -69,7 +70,7 @@ def _started_from_outside(proc="/proc"):
     for _ in range(128):
         if pid == 1:
             return False
-        parent = _ppid(proc, pid)
+        parent = _stat(proc, pid, 4)
         if parent is None or parent == 1:
             return False
         if parent == 0:
@@ -245,17 +246,6 @@ def _start():
 _ledger = {}
 
 
-def _starttime():
-    """This process's start time in clock ticks since boot (/proc/self/stat field 22): with the pid,
-    it names the process even after the pid is reused."""
-    try:
-        with open("/proc/self/stat", "rb") as fh:
-            stat = fh.read()
-        return int(stat[stat.rindex(b")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _ledger_open(data_dir):
     import socket
     import time
@@ -270,7 +260,7 @@ def _ledger_open(data_dir):
         "ppid": os.getppid(),
         "argv": list(getattr(sys, "orig_argv", None) or sys.argv),
         "exe": sys.executable,
-        "start": _starttime(),
+        "start": _stat("/proc", "self", 22),  # with the pid, names the process even if the pid is reused
         "started_at": time.time(),
         "saves": 0,
         "save_signal": _SAVE_SIGNAL[0],

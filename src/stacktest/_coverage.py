@@ -421,8 +421,7 @@ def harvest(
     container's). A process the ledger lists without a save is looked up in its container's output,
     for how it ended."""
     result = Harvest()
-    hosts: dict[str, str] = {}
-    inspected: dict[str, ServiceState] = {}
+    inspected: dict[str, ServiceState] = {}  # host name -> the container's state after the run
     for service, states in sorted(replicas.items()):
         folder = dest / service
         _copy_service(engine, states, folder)
@@ -435,7 +434,6 @@ def harvest(
         for before in states:
             st = engine.inspect(before.container_id) or before
             host = st.hostname or st.container_id[:12]
-            hosts[host] = st.label
             inspected[host] = st
             result.containers.append(
                 {
@@ -447,6 +445,7 @@ def harvest(
                     "stopped": st.finished_at,
                 }
             )
+    hosts = {host: st.label for host, st in inspected.items()}
     ledger = _ledger.Ledger.from_folders({s: dest / s for s in replicas}, hosts, accept_lost)
     result.ledger = ledger.explained(_how_lost(engine, ledger.lost(), inspected))
     dest.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ import json
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,7 @@ class Ledger:
         """The same ledger with how each lost process ended, keyed by (host, pid), where known."""
         return Ledger(
             [
-                p if p.measured or (p.host, p.pid) not in how else _with_how(p, how[(p.host, p.pid)])
+                p if p.measured or (p.host, p.pid) not in how else replace(p, how=how[(p.host, p.pid)])
                 for p in self.processes
             ],
             self.accepted,
@@ -172,10 +172,6 @@ class Ledger:
             "lost": [p.as_json() for p in self.lost()],
             "accepted": sorted(self.accepted & {p.service for p in self.lost()}),
         }
-
-
-def _with_how(p: Process, how: str) -> Process:
-    return Process(p.service, p.container, p.host, p.pid, p.ppid, p.argv, p.exe, p.saves, p.started_at, how)
 
 
 _ENDED = re.compile(

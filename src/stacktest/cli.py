@@ -282,13 +282,16 @@ def coverage_run(
     out.print(render.coverage_table(run.report))
     for service, why in sorted(run.harvest.missing.items()):
         err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
+    raised = run.tests.exit_code == 0 and run.problem is not None  # the error below names the lost
     for p in run.harvest.ledger.lost():
-        said = "accepted (coverage.accept_lost)" if p.service in run.harvest.ledger.accepted else "lost"
-        how = f": {p.how}" if p.how else ""
-        err.print(
-            f"[yellow]{said}[/]: {escape(p.container)} pid {p.pid} `{escape(p.command)}` left no "
-            f"coverage data{escape(how)}"
-        )
+        accepted = p.service in run.harvest.ledger.accepted
+        if accepted or not raised:
+            how = f": {p.how}" if p.how else ""
+            said = "accepted (coverage.accept_lost)" if accepted else "lost"
+            err.print(
+                f"[yellow]{said}[/]: {escape(p.container)} pid {p.pid} `{escape(p.command)}` left no "
+                f"coverage data{escape(how)}"
+            )
     out.print(f"html: {run.report.html}  xml: {run.report.xml}  json: {run.report.json}")
     if run.stop_seconds:
         slowest = max(run.stop_seconds, key=lambda label: run.stop_seconds[label])

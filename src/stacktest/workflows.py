@@ -430,20 +430,9 @@ def coverage_run(
         harvested, stop_seconds = _stop_and_harvest(settings, stack, covered, data_dir, base)
         if result.exit_code not in (0, 5):
             keep_logs(stack)  # stopped now: the logs end with how each service shut down
-    per_service = _coverage.combine(
-        data_dir, covered, settings.coverage_paths, settings.root, report_dir, packages
+    per_service, rep = _combine_and_report(
+        settings, data_dir, covered, report_dir, harvested.containers, harvested.ledger, packages
     )
-    rep = _coverage.report(
-        report_dir,
-        per_service,
-        settings.coverage_paths,
-        settings.root,
-        report_dir,
-        harvested.containers,
-        packages=packages,
-        ledger=harvested.ledger,
-    )
-    _coverage.link_latest(report_root, report_dir)
     settings.state.write_last(
         "coverage.json",
         {
@@ -696,10 +685,28 @@ def combine(settings: Settings, folders: Sequence[Path]) -> _coverage.Report:
                     shutil.copy2(f, merged / service_dir.name / f"{f.name}.job{i}")
         contributors += _coverage.read_contributors(folder / _coverage.CONTRIBUTORS)
     services = sorted(p.name for p in merged.iterdir()) if merged.is_dir() else []
-    per = _coverage.combine(merged, services, settings.coverage_paths, settings.root, merged_run)
-    rep = _coverage.report(merged_run, per, settings.coverage_paths, settings.root, merged_run, contributors)
-    _coverage.link_latest(report_root, merged_run)
-    return rep
+    return _combine_and_report(settings, merged, services, merged_run, contributors)[1]
+
+
+def _combine_and_report(
+    settings: Settings,
+    data: Path,
+    services: Sequence[str],
+    out: Path,
+    contributors: Sequence[Mapping[str, Any]] | None,
+    ledger: _ledger.Ledger | None = None,
+    packages: Mapping[str, Path] | None = None,
+) -> tuple[dict[str, Path], _coverage.Report]:
+    """Combine harvested ``data`` per service into ``out`` (container paths and the repository's
+    installed packages mapped back), report it there, and point ``latest`` at it: what a coverage run,
+    a snapshot and a combine of CI jobs share."""
+    if packages is None:
+        packages = _paths.repository_packages(settings.root)
+    paths, root = settings.coverage_paths, settings.root
+    per_service = _coverage.combine(data, services, paths, root, out, packages)
+    rep = _coverage.report(out, per_service, paths, root, out, contributors, packages=packages, ledger=ledger)
+    _coverage.link_latest(settings.root / settings.coverage_report_dir, out)
+    return per_service, rep
 
 
 @dataclass
@@ -729,22 +736,10 @@ def snapshot(settings: Settings, project: str | None = None) -> Snapshot:
         if late:
             unanswered[label] = late
             log.warning("%s: %s did not save for the snapshot", label, ", ".join(late))
-    packages = _paths.repository_packages(settings.root)
     harvested = _coverage.harvest(found.engine, covered, run / "data")
-    per_service = _coverage.combine(
-        run / "data", list(covered), settings.coverage_paths, settings.root, run, packages
+    _, rep = _combine_and_report(
+        settings, run / "data", list(covered), run, harvested.containers, harvested.ledger
     )
-    rep = _coverage.report(
-        run,
-        per_service,
-        settings.coverage_paths,
-        settings.root,
-        run,
-        harvested.containers,
-        packages=packages,
-        ledger=harvested.ledger,
-    )
-    _coverage.link_latest(report_root, run)
     return Snapshot(rep, harvested, unanswered)
 
 
@@ -782,7 +777,8 @@ def report_latest(settings: Settings) -> _coverage.Report:
             f"no combined coverage data in {latest}",
             hint="run `stacktest coverage run` (just test-sidecar-coverage) first",
         )
-    return _coverage.report(latest, per, settings.coverage_paths, settings.root, latest)
+    packages = _paths.repository_packages(settings.root)
+    return _coverage.report(latest, per, settings.coverage_paths, settings.root, latest, packages=packages)
 
 
 def cleanup(
