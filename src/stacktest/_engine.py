@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -187,6 +188,23 @@ def engine_host(environ: Mapping[str, str] | None = None) -> str:
     return endpoint(environ).host
 
 
+def _probe_unix_socket(target: Endpoint, timeout: float) -> None:
+    """Connect once to a local socket endpoint ourselves: the SDK leaves the socket of a failed connect
+    unclosed (a ResourceWarning wherever the garbage collector meets it), so it only gets to try a socket
+    that answers."""
+    if target.url and not target.url.startswith("unix://"):
+        return
+    path = target.url.removeprefix("unix://") or "/var/run/docker.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            raise EngineUnavailable(
+                f"cannot reach the Docker Engine at {target.where}: {exc.strerror or exc}"
+            ) from exc
+
+
 class Engine:
     """A connected Engine API client with the few operations stacktest needs."""
 
@@ -197,6 +215,8 @@ class Engine:
     def connect(cls, timeout: float = 15.0) -> Engine:
         target = endpoint()
         where = target.where
+        _probe_unix_socket(target, timeout)
+        client: docker.DockerClient | None = None
         try:
             if target.context:
                 client = docker.DockerClient(
@@ -208,10 +228,11 @@ class Engine:
             else:
                 client = docker.from_env(timeout=int(timeout))
             client.ping()
-        except docker.errors.DockerException as exc:
-            raise EngineUnavailable(f"cannot reach the Docker Engine at {where}: {_short(exc)}") from exc
-        except OSError as exc:  # pragma: no cover - the SDK wraps most of these
-            raise EngineUnavailable(f"cannot reach the Docker Engine at {where}: {exc}") from exc
+        except (docker.errors.DockerException, OSError) as exc:
+            if client is not None:
+                client.close()  # its connection pool holds the socket of the failed ping
+            detail = _short(exc) if isinstance(exc, docker.errors.DockerException) else str(exc)
+            raise EngineUnavailable(f"cannot reach the Docker Engine at {where}: {detail}") from exc
         return cls(client)
 
     def close(self) -> None:
