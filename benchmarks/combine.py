@@ -19,8 +19,8 @@ from pathlib import Path
 import coverage
 from _common import REPO, record
 
-from stacktest import _coverage
-from stacktest._engine import Engine
+from stacktest.adapters.engine import Engine
+from stacktest.coverage import spy as _coverage
 from stacktest.settings import load_settings
 
 SOURCES = REPO / "compose" / "services" / "auth" / "src"

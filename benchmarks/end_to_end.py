@@ -16,8 +16,9 @@ import time
 
 from _common import REPO, median, record
 
-from stacktest import _compose, _images
-from stacktest._engine import Engine, engine_host
+from stacktest.adapters import compose as _compose
+from stacktest.adapters import images as _images
+from stacktest.adapters.engine import Engine, engine_host
 from stacktest.settings import load_settings
 
 

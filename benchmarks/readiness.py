@@ -22,10 +22,10 @@ import httpx
 import yaml
 from _common import REPO, median, record
 
-from stacktest import stacks
-from stacktest._engine import Engine, engine_host
-from stacktest.readiness import probe_once
+from stacktest.adapters.engine import Engine, engine_host
 from stacktest.settings import load_settings
+from stacktest.stack import lifecycle as stacks
+from stacktest.stack.readiness import probe_once
 
 RESOLUTION = 0.002  # the independent prober's own lag: a tool's delay below this cannot be told apart
 

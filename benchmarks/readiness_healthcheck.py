@@ -25,10 +25,10 @@ import httpx
 import yaml
 from _common import REPO, median, record
 
-from stacktest import stacks
-from stacktest._engine import Engine
-from stacktest.readiness import Status
+from stacktest.adapters.engine import Engine
 from stacktest.settings import load_settings
+from stacktest.stack import lifecycle as stacks
+from stacktest.stack.readiness import Status
 
 SHAPE = REPO / "tests" / "corpus" / "healthcheck-only"
 CHECK = (

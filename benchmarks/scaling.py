@@ -35,9 +35,10 @@ from _common import REPO, machine, median, record
 from combine import make_files
 from combine import trial as combine_trial
 
-from stacktest import _coverage, stacks
-from stacktest._engine import Engine, engine_host
+from stacktest.adapters.engine import Engine, engine_host
+from stacktest.coverage import spy as _coverage
 from stacktest.settings import load_settings
+from stacktest.stack import lifecycle as stacks
 
 SERVER = REPO / "tests" / "corpus" / "_shared" / "server.py"
 IMAGE = "stacktest-bench-scaling:1"

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from _common import REPO, median, record
 
-from stacktest import _coverage, workflows
-from stacktest._engine import Engine
+from stacktest.adapters.engine import Engine
+from stacktest.commands import workflows
+from stacktest.coverage import spy as _coverage
 from stacktest.settings import Settings, load_settings
-from stacktest.stacks import Stack
+from stacktest.stack.lifecycle import Stack
 
 APP = REPO / "tests" / "integration" / "stacks" / "cov" / "apps" / "pid1"
 SERVERS = REPO / "tests" / "corpus" / "servers"

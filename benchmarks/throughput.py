@@ -20,9 +20,12 @@ import httpx
 import yaml
 from _common import REPO, median, record
 
-from stacktest import _compose, _coverage, _images, stacks
-from stacktest._engine import Engine
+from stacktest.adapters import compose as _compose
+from stacktest.adapters import images as _images
+from stacktest.adapters.engine import Engine
+from stacktest.coverage import spy as _coverage
 from stacktest.settings import Settings, load_settings
+from stacktest.stack import lifecycle as stacks
 
 sys.path.insert(0, str(REPO))
 from tests.stack import helpers

@@ -116,7 +116,7 @@ def bind_watcher() -> Iterator[BindWatcher]:
 def docker_engine(bind_watcher: BindWatcher) -> Iterator[object]:
     """A connected Engine API client, or a skip (a failure under CI=true). Every container started on it
     is checked by ``bind_watcher``."""
-    from stacktest._engine import Engine
+    from stacktest.adapters.engine import Engine
     from stacktest.errors import EngineUnavailable
 
     try:
@@ -154,12 +154,19 @@ def artifact_dir() -> Path:
 @pytest.fixture(scope="session")
 def base_image(docker_engine: object) -> str:
     """The offline base image the test stacks build on, made as the bundled stack makes it."""
-    from stacktest import _images
+    from stacktest.adapters import images as _images
     from stacktest.settings import load_settings
 
     settings = load_settings(config=REPO / "pyproject.toml", environ={})
     _images.ensure_base_image(docker_engine, settings)  # type: ignore[arg-type]
     return settings.base_image
+
+
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This suite runs on xdist workers; the pytest runs its tests start are not workers of that run."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -250,7 +257,7 @@ def container_name(summary: Mapping[str, Any]) -> str:
 
 
 def engine_leftovers(engine: object, root: Path) -> dict[str, list[str]]:
-    from stacktest._engine import LABEL_ROOT
+    from stacktest.adapters.engine import LABEL_ROOT
 
     client = engine.client  # type: ignore[attr-defined]
     owned = f"{LABEL_ROOT}={root}"
@@ -263,7 +270,7 @@ def engine_leftovers(engine: object, root: Path) -> dict[str, list[str]]:
 
 def cleanup_root(engine: object, root: Path) -> None:
     """Remove whatever a failed test left, so one failure does not cascade."""
-    from stacktest._engine import LABEL_ROOT, PROJECT_LABEL
+    from stacktest.adapters.engine import LABEL_ROOT, PROJECT_LABEL
 
     client = engine.client  # type: ignore[attr-defined]
     owned = f"{LABEL_ROOT}={root}"

@@ -1,5 +1,5 @@
 import sys
 
-from stacktest._entry import main
+from stacktest.cli.entry import main
 
 sys.exit(main())

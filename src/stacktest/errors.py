@@ -2,7 +2,7 @@
 
 Every error a user can meet is a subclass of :class:`StacktestError`. Each carries a short ``slug``
 (docs/troubleshooting.md has a section per slug), a ``hint`` that says what to do, and the process
-``exit_code`` the CLI uses. Only ``stacktest.cli.main`` prints errors; library code raises them.
+``exit_code`` the CLI uses. Only ``stacktest.cli.app.main`` prints errors; library code raises them.
 
 ::
 

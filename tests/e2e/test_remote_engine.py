@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from stacktest._engine import Engine
+from stacktest.adapters.engine import Engine
 from tests.conftest import (
     IN_CI,
     NOTHING,

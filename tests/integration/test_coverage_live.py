@@ -16,8 +16,8 @@ from pathlib import Path
 import coverage
 import pytest
 
-from stacktest import _coverage
-from stacktest._engine import Engine
+from stacktest.adapters.engine import Engine
+from stacktest.coverage import spy as _coverage
 from stacktest.settings import load_settings
 from tests.conftest import artifact_dir, required_tool, run_cli, wait_until
 

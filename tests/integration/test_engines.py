@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stacktest._engine import Engine, endpoint
+from stacktest.adapters.engine import Engine, endpoint
 from stacktest.errors import EngineUnavailable
 from tests.conftest import run_cli
 

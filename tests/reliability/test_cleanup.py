@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from stacktest.cleanup import RedisBackend
+from stacktest.cleanup.rules import RedisBackend
 from stacktest.settings import CleanupBackend, RelatedKeys
 from tests.conftest import REPO, wait_until
 

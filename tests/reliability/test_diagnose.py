@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stacktest import diagnose
-from stacktest.diagnose import Finding, Report
+from stacktest.diagnose import checks as diagnose
+from stacktest.diagnose.checks import Finding, Report
 from stacktest.settings import load_settings
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from stacktest import _coverage, workflows
-from stacktest._engine import Engine, ServiceState
+from stacktest.adapters.engine import Engine, ServiceState
+from stacktest.commands import workflows
+from stacktest.coverage import spy as _coverage
 from stacktest.errors import CoverageError, UsageError
 from stacktest.settings import load_settings
 from tests.conftest import REPO

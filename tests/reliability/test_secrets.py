@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from stacktest.cleanup import HttpBackend
+from stacktest.cleanup.rules import HttpBackend
 from stacktest.errors import CleanupError
-from stacktest.readiness import probe_once
 from stacktest.settings import CleanupBackend, Probe
+from stacktest.stack.readiness import probe_once
 
 TOKEN = "s3cret-admin-token"
 CONFIG = CleanupBackend(

@@ -19,7 +19,7 @@ time.sleep(120)
 """
 PARENT = """
 import sys
-from stacktest import _process
+from stacktest.adapters import process as _process
 _process.run([sys.executable, sys.argv[1], sys.argv[2]], timeout=300)
 """
 

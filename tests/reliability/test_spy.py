@@ -16,7 +16,8 @@ from pathlib import Path
 import coverage
 import pytest
 
-from stacktest import _coverage, _ledger
+from stacktest.coverage import ledger as _ledger
+from stacktest.coverage import spy as _coverage
 from stacktest.settings import load_settings
 from tests.conftest import Spawn, children_of, required_tool, wait_until
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stacktest import adopt
+from stacktest.adopt import propose as adopt
 
 pytestmark = pytest.mark.unit
 

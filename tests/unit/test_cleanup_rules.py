@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stacktest.cleanup import check_prefix, is_test_name
+from stacktest.cleanup.rules import check_prefix, is_test_name
 from stacktest.errors import CleanupError
 
 pytestmark = pytest.mark.unit

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stacktest.cli import main
+from stacktest.cli.app import main
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.unit
@@ -97,8 +97,7 @@ def test_a_swallowed_ctrl_c_still_ends_the_run_as_interrupted(
     import contextlib
     import signal
 
-    from stacktest import workflows
-
+    from stacktest.commands import workflows
     def swallowing_reap(*args: object, **kwargs: object) -> workflows.Reaped:
         with contextlib.suppress(KeyboardInterrupt):  # swallowed, as inside a weakref callback
             signal.raise_signal(signal.SIGINT)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stacktest import _compose, _process
-from stacktest._compose import Compose
+from stacktest.adapters import compose as _compose
+from stacktest.adapters import process as _process
+from stacktest.adapters.compose import Compose
 from stacktest.errors import ComposeNotFound, ConfigError
 
 pytestmark = pytest.mark.unit
@@ -68,7 +69,7 @@ def fake_machine(monkeypatch: pytest.MonkeyPatch, answers: dict[str, str | None]
     """Commands on PATH and what their `version` prints (None: exits non-zero)."""
     calls: list[list[str]] = []
     monkeypatch.setattr(
-        "stacktest._compose.shutil.which",
+        "stacktest.adapters.compose.shutil.which",
         lambda name: name if any(k.split()[0] == name for k in answers) else None,
     )
 
@@ -77,7 +78,7 @@ def fake_machine(monkeypatch: pytest.MonkeyPatch, answers: dict[str, str | None]
         out = answers.get(" ".join(argv[:-1]))
         return _process.Result(argv, 0 if out is not None else 1, out or "", "unknown command")
 
-    monkeypatch.setattr("stacktest._compose._process.run", run)
+    monkeypatch.setattr("stacktest.adapters.compose._process.run", run)
     return calls
 
 

@@ -8,7 +8,7 @@ import coverage
 import pytest
 import yaml
 
-from stacktest import _coverage
+from stacktest.coverage import spy as _coverage
 from stacktest.errors import ConfigError, CoverageError
 from stacktest.settings import load_settings
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stacktest import diagnose
-from stacktest.diagnose import Finding, Report
+from stacktest.diagnose import checks as diagnose
+from stacktest.diagnose.checks import Finding, Report
 from stacktest.settings import load_settings
 
 pytestmark = pytest.mark.unit

@@ -6,7 +6,7 @@ import ssl
 
 import pytest
 
-from stacktest import _http
+from stacktest.adapters import http as _http
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stacktest import _ledger
+from stacktest.coverage import ledger as _ledger
 
 
 def entry(folder: Path, host: str, pid: int, saves: int, argv: list[str] | None = None) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import coverage
 import coverage.files
 
-from stacktest import _paths
+from stacktest.coverage import paths as _paths
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from stacktest import _process
+from stacktest.adapters import process as _process
 from stacktest.errors import CommandFailed, ComposeError
 
 pytestmark = pytest.mark.unit

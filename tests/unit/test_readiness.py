@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from stacktest._engine import ExecResult, ServiceState
+from stacktest.adapters.engine import ExecResult, ServiceState
 from stacktest.errors import NotReady
-from stacktest.readiness import ServiceWaiter, Status, wait_ready
 from stacktest.settings import Probe
+from stacktest.stack.readiness import ServiceWaiter, Status, wait_ready
 
 pytestmark = pytest.mark.unit
 

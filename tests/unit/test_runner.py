@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stacktest import runner
 from stacktest.errors import UsageError
-from stacktest.runner import (
+from stacktest.testrun import runner
+from stacktest.testrun.runner import (
     MODES,
     Phase,
     auto_workers,

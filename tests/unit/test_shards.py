@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stacktest.errors import UsageError
-from stacktest.shards import assign, durations_from, junit_key, parse_shard
+from stacktest.testrun.shards import assign, durations_from, junit_key, parse_shard
 
 pytestmark = pytest.mark.unit
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from stacktest import stacks
-from stacktest._engine import LABEL_CHECKOUT, LABEL_HOST, LABEL_ROOT, LABEL_RUN, StackInfo
+from stacktest.adapters.engine import LABEL_CHECKOUT, LABEL_HOST, LABEL_ROOT, LABEL_RUN, StackInfo
 from stacktest.settings import load_settings
+from stacktest.stack import lifecycle as stacks
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from stacktest import _coverage, _engine, workflows
-from stacktest._engine import ServiceState
+from stacktest.adapters import engine as _engine
+from stacktest.adapters.engine import ServiceState
+from stacktest.commands import workflows
+from stacktest.coverage import spy as _coverage
 from stacktest.errors import CoverageBelowTarget, CoverageError, UsageError
 from stacktest.settings import Settings, load_settings
 
@@ -60,8 +62,8 @@ def test_covered_containers_are_never_stopped_with_a_grace_period_of_zero(tmp_pa
 def test_a_lost_process_or_unmapped_data_fails_a_run_whose_tests_passed(tmp_path: Path) -> None:
     """Exit 15 (coverage) naming the process, or the files and the mapping to add; a service listed in
     coverage.accept_lost is said, not failed."""
-    from stacktest import _ledger, _paths
-
+    from stacktest.coverage import ledger as _ledger
+    from stacktest.coverage import paths as _paths
     s = load_settings(cwd=tmp_path, environ={})
     lost = _ledger.Process("web", "web-2", "c2", 7, 1, ("python", "-m", "worker"), "/usr/bin/python3", 0)
     fine = _ledger.Process("web", "web", "c1", 1, 0, ("python", "app.py"), "/usr/bin/python3", 1)

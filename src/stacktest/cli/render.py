@@ -14,15 +14,15 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from stacktest.readiness import Progress, Status
+from stacktest.stack.readiness import Progress, Status
 
 if TYPE_CHECKING:
-    from stacktest._coverage import Report
-    from stacktest.adopt import Proposal
-    from stacktest.cleanup import BackendResult
-    from stacktest.diagnose import Report as Diagnosis
-    from stacktest.stacks import Stack
-    from stacktest.workflows import Reaped
+    from stacktest.adopt.propose import Proposal
+    from stacktest.cleanup.rules import BackendResult
+    from stacktest.commands.workflows import Reaped
+    from stacktest.coverage.spy import Report
+    from stacktest.diagnose.checks import Report as Diagnosis
+    from stacktest.stack.lifecycle import Stack
 
 __all__ = [
     "ProgressView",
@@ -225,7 +225,7 @@ def init(proposal: Proposal, written: list[Path], *, yes: bool) -> None:
 
 
 def diagnose(report: Diagnosis, *, as_json: bool) -> None:
-    from stacktest.diagnose import github_annotations, to_markdown
+    from stacktest.diagnose.checks import github_annotations, to_markdown
 
     if as_json:
         out.print_json(report.to_json())

@@ -28,9 +28,10 @@ import coverage
 import yaml
 from coverage.exceptions import CoverageException
 
-from stacktest import _ledger, _paths
-from stacktest._engine import Engine, ServiceState
-from stacktest._images import LINUX_WHEELS, pip_download
+from stacktest.adapters.engine import Engine, ServiceState
+from stacktest.adapters.images import LINUX_WHEELS, pip_download
+from stacktest.coverage import ledger as _ledger
+from stacktest.coverage import paths as _paths
 from stacktest.errors import CommandFailed, ConfigError, CoverageError
 from stacktest.settings import Settings
 

@@ -29,9 +29,9 @@ from typing import Protocol
 
 import httpx
 
-from stacktest import _http
-from stacktest._engine import ExecResult, ServiceState
-from stacktest._http import PROBE_TIMEOUT
+from stacktest.adapters import http as _http
+from stacktest.adapters.engine import ExecResult, ServiceState
+from stacktest.adapters.http import PROBE_TIMEOUT
 from stacktest.errors import NotReady
 from stacktest.settings import Probe
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from stacktest._engine import Engine, ExecResult, ServiceState, engine_host
+from stacktest.adapters.engine import Engine, ExecResult, ServiceState, engine_host
 from stacktest.errors import UsageError
-from stacktest.readiness import wait_ready
 from stacktest.settings import Probe
+from stacktest.stack.readiness import wait_ready
 
 __all__ = ["ACTIONS", "Control", "ExecResult"]
 
@@ -116,7 +116,7 @@ class Control:
             poll_interval=self.poll_interval,
             stale_health=set(touched) or set(self.touched),
         )
-        from stacktest.stacks import service_urls
+        from stacktest.stack.lifecycle import service_urls
 
         return service_urls(self.probes, self.engine.replicas(self.project))
 

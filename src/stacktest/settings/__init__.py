@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from stacktest._state import FOLDER, StateDir
 from stacktest.errors import ConfigError, UsageError
+from stacktest.state import FOLDER, StateDir
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -25,7 +25,7 @@ def _note(signum: int, frame: FrameType | None) -> None:
 def main() -> int:
     for sig in _SIGNALS:
         signal.signal(sig, _note)
-    from stacktest.cli import main as cli_main
+    from stacktest.cli.app import main as cli_main
     from stacktest.errors import Interrupted
 
     if _noted:

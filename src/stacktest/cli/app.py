@@ -23,12 +23,12 @@ from typer._click.core import Context  # typer >= 0.29 ships its own copy of cli
 from typer._click.exceptions import ClickException
 from typer._click.globals import get_current_context
 
-from stacktest import _render as render
-from stacktest import workflows
-from stacktest._render import err, out
+from stacktest.cli import render
+from stacktest.cli.render import err, out
+from stacktest.commands import workflows
 from stacktest.errors import Interrupted, StacktestError, UsageError
-from stacktest.runner import MODES
 from stacktest.settings import Settings, help_of, load_settings
+from stacktest.testrun.runner import MODES
 
 __all__ = ["app", "main"]
 
@@ -60,7 +60,6 @@ def settings(**flags: Any) -> Settings:
 def _version(value: bool) -> None:
     if value:
         from stacktest import __version__
-
         out.print(f"stacktest {__version__}")
         raise typer.Exit(0)
 

@@ -18,8 +18,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from stacktest import _process
-from stacktest._engine import Engine
+from stacktest.adapters import process as _process
+from stacktest.adapters.engine import Engine
 from stacktest.errors import CommandFailed, ConfigError
 from stacktest.settings import Settings
 

@@ -26,11 +26,11 @@ from urllib.parse import quote
 import httpx
 import redis
 
-from stacktest import _http
-from stacktest._http import ADMIN_TIMEOUT
+from stacktest.adapters import http as _http
+from stacktest.adapters.http import ADMIN_TIMEOUT
 from stacktest.errors import CleanupError
 from stacktest.settings import CleanupBackend, Settings
-from stacktest.stacks import Stack
+from stacktest.stack.lifecycle import Stack
 
 __all__ = ["BackendResult", "Record", "backends_for", "check_prefix", "is_test_name", "run"]
 

@@ -14,19 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stacktest import _compose, _images, stacks
-from stacktest._engine import DEFAULT_STOP_TIMEOUT, ServiceState, StackInfo
 from stacktest._lazy import lazy_module
-from stacktest._state import (
-    ENV_LOG_LINES,
-    ENV_PROJECT,
-    ENV_REPLICA_URLS,
-    ENV_SHARD,
-    ENV_SHARD_TIMES,
-    ENV_URLS,
-    HARVEST_MARK,
-    shown,
-)
+from stacktest.adapters import compose as _compose
+from stacktest.adapters import images as _images
+from stacktest.adapters.engine import DEFAULT_STOP_TIMEOUT, ServiceState, StackInfo
 from stacktest.errors import (
     ConfigError,
     CoverageBelowTarget,
@@ -36,20 +27,33 @@ from stacktest.errors import (
     StacktestError,
     UsageError,
 )
-from stacktest.readiness import Progress
-from stacktest.runner import Mode, RunResult, mode_named, plan, run_tests
 from stacktest.settings import Settings
-from stacktest.stacks import Stack
+from stacktest.stack import lifecycle as stacks
+from stacktest.stack.lifecycle import Stack
+from stacktest.stack.readiness import Progress
+from stacktest.state import (
+    ENV_LOG_LINES,
+    ENV_PROJECT,
+    ENV_REPLICA_URLS,
+    ENV_SHARD,
+    ENV_SHARD_TIMES,
+    ENV_URLS,
+    HARVEST_MARK,
+    shown,
+)
+from stacktest.testrun.runner import Mode, RunResult, mode_named, plan, run_tests
 
 if TYPE_CHECKING:
-    from stacktest import _coverage, _ledger, _paths
-    from stacktest.adopt import Proposal
-    from stacktest.cleanup import BackendResult
-    from stacktest.diagnose import Report as DiagnoseReport
+    from stacktest.adopt.propose import Proposal
+    from stacktest.cleanup.rules import BackendResult
+    from stacktest.coverage import ledger as _ledger
+    from stacktest.coverage import paths as _paths
+    from stacktest.coverage import spy as _coverage
+    from stacktest.diagnose.checks import Report as DiagnoseReport
 else:  # coverage and yaml load only for the commands that measure (the edit-test loop never does)
-    _coverage = lazy_module("stacktest._coverage")
-    _ledger = lazy_module("stacktest._ledger")
-    _paths = lazy_module("stacktest._paths")
+    _coverage = lazy_module("stacktest.coverage.spy")
+    _ledger = lazy_module("stacktest.coverage.ledger")
+    _paths = lazy_module("stacktest.coverage.paths")
 
 __all__ = [
     "CoverageRun",
@@ -110,7 +114,7 @@ class RunRequest:
         chosen = mode_named(mode)
         plan(chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers)
         if shard is not None:
-            from stacktest.shards import parse_shard
+            from stacktest.testrun.shards import parse_shard
 
             index, count = parse_shard(shard)
             shard = f"{index}/{count}"
@@ -141,7 +145,7 @@ def _shard_env(settings: Settings, request: RunRequest, out_dir: Path) -> dict[s
     splits alike even if another run rewrites the JUnit files meanwhile."""
     if not request.shard:
         return {}
-    from stacktest.shards import durations_from
+    from stacktest.testrun.shards import durations_from
 
     out_dir.mkdir(parents=True, exist_ok=True)
     times = out_dir / "shard-times.json"
@@ -215,7 +219,7 @@ def _teardown_partial(settings: Settings, started: Stack | None, project: str) -
         return
     record = next((r for r in stacks.load_records(settings) if r.project == project), None)
     if record is not None:  # no record: nothing was started
-        from stacktest._engine import Engine
+        from stacktest.adapters.engine import Engine
 
         with stacks.signals_deferred():  # connecting is part of teardown: a Ctrl-C must not cut it
             stacks.teardown(Stack(settings, record, record.compose(settings), Engine.connect()))
@@ -344,7 +348,7 @@ def test(
         if result.exit_code not in (0, 5):  # 5: no tests were collected, the services are not to blame
             keep_logs(stack)
         if settings.cleanup_after_tests:
-            from stacktest.cleanup import run as run_cleanup
+            from stacktest.cleanup.rules import run as run_cleanup
 
             run_cleanup(settings, stack, apply=True)
     return result
@@ -639,7 +643,7 @@ def logs(
 
 def down(settings: Settings, *, project: str | None, every: bool, volumes: bool) -> list[str]:
     """Remove this checkout's stack (or the one named, or all of them); returns the projects removed."""
-    from stacktest._engine import Engine
+    from stacktest.adapters.engine import Engine
 
     records = stacks.load_records(settings) if every else [stacks.find_record(settings, project)]
     engine = Engine.connect()
@@ -659,7 +663,7 @@ class Reaped:
 def reap(settings: Settings, *, remove: bool) -> Reaped:
     """Stacks left by crashed runs (owner gone, or older than reap_age), and images built for
     checkouts that no longer exist; removed when ``remove`` (an image still in use is kept)."""
-    from stacktest._engine import Engine
+    from stacktest.adapters.engine import Engine
 
     engine = Engine.connect()
     stale = stacks.stale_stacks(engine, settings)
@@ -748,7 +752,7 @@ def merge_junit(files: Sequence[Path], into: Path) -> dict[str, int]:
     files means two shards ran it: refused, naming it)."""
     import xml.etree.ElementTree as ET
 
-    from stacktest.runner import count_junit, merge_junit
+    from stacktest.testrun.runner import count_junit, merge_junit
 
     seen: dict[str, Path] = {}
     for path in files:
@@ -785,8 +789,7 @@ def cleanup(
     settings: Settings, *, apply: bool, names: Sequence[str], project: str | None
 ) -> list[BackendResult]:
     """Test data ("TEST " names) in the services: shown, or removed when ``apply``."""
-    from stacktest import cleanup as cleaning
-
+    from stacktest.cleanup import rules as cleaning
     cleaning.check_prefix(settings.cleanup_prefix)
     return cleaning.run(settings, stacks.attach(settings, project), apply=apply, names=names)
 
@@ -804,14 +807,12 @@ def harvest(settings: Settings, *, into: Path | None, project: str | None) -> tu
 
 
 def diagnose(settings: Settings, project: str | None) -> DiagnoseReport:
-    from stacktest import diagnose as diagnosing
-
+    from stacktest.diagnose import checks as diagnosing
     return diagnosing.diagnose(settings, project)
 
 
 def init(settings: Settings, root: Path, *, write: bool) -> tuple[Proposal, list[Path]]:
     """`stacktest init`: what it proposes for ``root``, and the files written when ``write``."""
-    from stacktest import adopt
-
+    from stacktest.adopt import propose as adopt
     proposal = adopt.propose(root, settings.compose_command)
     return proposal, adopt.apply(proposal) if write else []

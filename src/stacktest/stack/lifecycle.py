@@ -21,9 +21,10 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlparse
 
-from stacktest import _compose, _images
-from stacktest._compose import Compose
-from stacktest._engine import (
+from stacktest.adapters import compose as _compose
+from stacktest.adapters import images as _images
+from stacktest.adapters.compose import Compose
+from stacktest.adapters.engine import (
     LABEL_CHECKOUT,
     LABEL_CREATED,
     LABEL_HOST,
@@ -36,10 +37,10 @@ from stacktest._engine import (
     StackInfo,
     engine_host,
 )
-from stacktest._state import KEEP_LOGS
 from stacktest.errors import ComposeError, ConfigError, StackNotFound, StacktestError, UsageError
-from stacktest.readiness import Progress, wait_ready
 from stacktest.settings import Probe, Settings
+from stacktest.stack.readiness import Progress, wait_ready
+from stacktest.state import KEEP_LOGS
 
 __all__ = [
     "Endpoint",
@@ -201,7 +202,7 @@ class Stack:
     ) -> dict[str, tuple[bool, str]]:
         """Each container's readiness as stacktest judges it at this moment (keyed ``web``, ``web-2``):
         its probe from the host, else the engine's health, else whether it runs or completed."""
-        from stacktest.readiness import log_found, probe_once
+        from stacktest.stack.readiness import log_found, probe_once
 
         host = engine_host()
         out: dict[str, tuple[bool, str]] = {}
@@ -514,7 +515,7 @@ def ready_by_probes(settings: Settings, record: StackRecord) -> dict[str, list[s
     (http or tcp) and the state file knows its URLs, each replica's probe is asked once at its URL. All
     answer: the stack is found and ready, and these are its URLs. Otherwise None, and the caller asks
     the engine (a container started again since has other ports: its old URL no longer answers)."""
-    from stacktest.readiness import probe_once
+    from stacktest.stack.readiness import probe_once
 
     if not record.urls or not record.services:
         return None

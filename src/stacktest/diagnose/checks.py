@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from stacktest import _compose, stacks
-from stacktest._engine import Engine, ServiceState, engine_host
-from stacktest._state import shown
+from stacktest.adapters import compose as _compose
+from stacktest.adapters.engine import Engine, ServiceState, engine_host
 from stacktest.errors import EngineUnavailable, StacktestError
-from stacktest.readiness import probe_once
 from stacktest.settings import Probe, Settings
+from stacktest.stack import lifecycle as stacks
+from stacktest.stack.readiness import probe_once
+from stacktest.state import shown
 
 __all__ = ["Finding", "Report", "diagnose", "github_annotations", "to_markdown"]
 

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from stacktest import _http
-from stacktest._http import TEST_TIMEOUT
-from stacktest._state import (
+from stacktest.adapters import http as _http
+from stacktest.adapters.http import TEST_TIMEOUT
+from stacktest.state import (
     ENV_LOG_LINES,
     ENV_PROJECT,
     ENV_REPLICA_URLS,
@@ -37,8 +37,8 @@ from stacktest._state import (
 )
 
 if TYPE_CHECKING:
-    from stacktest.control import Control, ExecResult
     from stacktest.settings import Settings
+    from stacktest.stack.control import Control, ExecResult
 
 __all__ = ["CleanupTracker", "StackHandle"]
 
@@ -142,7 +142,7 @@ class StackHandle:
                 pytrace=False,
             )
         if self._control is None:
-            from stacktest.control import Control
+            from stacktest.stack.control import Control
 
             settings = self.settings
             if settings is None:
@@ -288,8 +288,8 @@ def _keep_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
     text = config.getoption("--stacktest-shard")
     if not text:
         return
-    from stacktest import shards
     from stacktest.errors import StacktestError
+    from stacktest.testrun import shards
 
     try:
         shard = shards.parse_shard(str(text))
@@ -315,8 +315,8 @@ def _resolve_stack(config: pytest.Config) -> StackHandle:
     if project and urls:
         replicas = json.loads(os.environ.get(ENV_REPLICA_URLS) or "{}")  # env: STACKTEST_REPLICA_URLS
         return StackHandle(project, json.loads(urls), replicas, _settings(config))
-    from stacktest import stacks
     from stacktest.errors import StacktestError
+    from stacktest.stack import lifecycle as stacks
 
     try:
         found = stacks.attach(_settings(config))
@@ -447,7 +447,7 @@ def pytest_runtest_makereport(
 
 
 def _service_logs(item: pytest.Item, since: float) -> list[tuple[str, str]]:
-    from stacktest._engine import Engine
+    from stacktest.adapters.engine import Engine
     from stacktest.errors import StacktestError
 
     project = os.environ[ENV_PROJECT]  # env: STACKTEST_PROJECT

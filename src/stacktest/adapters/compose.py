@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacktest import _process
+from stacktest.adapters import process as _process
 from stacktest.errors import CommandFailed, ComposeError, ComposeNotFound, ConfigError
 
 __all__ = ["Compose", "checkout_id", "detect", "new_project_name"]

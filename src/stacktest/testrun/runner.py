@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stacktest import _process
+from stacktest.adapters import process as _process
 from stacktest.errors import UsageError
 
 __all__ = [

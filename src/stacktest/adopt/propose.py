@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacktest import _compose
+from stacktest.adapters import compose as _compose
 from stacktest.errors import ConfigError
 
 __all__ = ["COMPOSE_NAMES", "Change", "Proposal", "apply", "propose"]
