@@ -20,7 +20,9 @@ import coverage
 from _common import REPO, record
 
 from stacktest.adapters.engine import Engine
-from stacktest.coverage import spy as _coverage
+from stacktest.coverage import harvest as _harvest
+from stacktest.coverage import report as _report
+from stacktest.coverage import spy as _spy
 from stacktest.settings import load_settings
 
 SOURCES = REPO / "compose" / "services" / "auth" / "src"
@@ -56,7 +58,7 @@ def trial(engine: Engine, image: str, count: int, work: Path) -> tuple[float, fl
     rng = random.Random(count)
     volume = engine.client.volumes.create()
     container = engine.client.containers.create(
-        image, ["true"], volumes={volume.name: {"bind": _coverage.DATA_ROOT}}
+        image, ["true"], volumes={volume.name: {"bind": _spy.DATA_ROOT}}
     )
     try:
         container.reload()
@@ -67,14 +69,14 @@ def trial(engine: Engine, image: str, count: int, work: Path) -> tuple[float, fl
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             for f in files.iterdir():
-                tar.add(f, arcname=f"{Path(_coverage.DATA_DIR).name}/{f.name}")
-        container.put_archive(_coverage.DATA_ROOT, buf.getvalue())
+                tar.add(f, arcname=f"{Path(_spy.DATA_DIR).name}/{f.name}")
+        container.put_archive(_spy.DATA_ROOT, buf.getvalue())
         state = engine.inspect(container.id)
         assert state is not None
         start = time.monotonic()
-        harvested = _coverage.harvest(engine, {"auth": [state]}, work / f"h-{count}")
+        harvested = _harvest.harvest(engine, {"auth": [state]}, work / f"h-{count}")
         assert harvested.files["auth"] == count, harvested.files
-        _coverage.combine(
+        _report.combine(
             work / f"h-{count}", ["auth"], {"auth": {"/app": str(SOURCES)}}, REPO, work / f"c-{count}"
         )
         ours = time.monotonic() - start

@@ -36,7 +36,8 @@ from combine import make_files
 from combine import trial as combine_trial
 
 from stacktest.adapters.engine import Engine, engine_host
-from stacktest.coverage import spy as _coverage
+from stacktest.coverage import harvest as _harvest
+from stacktest.coverage import spy as _spy
 from stacktest.settings import load_settings
 from stacktest.stack import lifecycle as stacks
 
@@ -103,7 +104,7 @@ def harvest_trial(engine: Engine, count: int, work: Path) -> float:
     rng = random.Random(count)
     volume = engine.client.volumes.create()
     containers = [
-        engine.client.containers.create(IMAGE, ["true"], volumes={volume.name: {"bind": _coverage.DATA_ROOT}})
+        engine.client.containers.create(IMAGE, ["true"], volumes={volume.name: {"bind": _spy.DATA_ROOT}})
         for _ in range(count)
     ]
     try:
@@ -115,11 +116,11 @@ def harvest_trial(engine: Engine, count: int, work: Path) -> float:
             make_files(files, container.attrs["Config"]["Hostname"], FILES_PER_REPLICA, rng)
         with tarfile.open(fileobj=buf, mode="w") as tar:
             for f in files.iterdir():
-                tar.add(f, arcname=f"{Path(_coverage.DATA_DIR).name}/{f.name}")
-        containers[0].put_archive(_coverage.DATA_ROOT, buf.getvalue())
+                tar.add(f, arcname=f"{Path(_spy.DATA_DIR).name}/{f.name}")
+        containers[0].put_archive(_spy.DATA_ROOT, buf.getvalue())
         states = [engine.inspect(c.id) for c in containers]
         start = time.monotonic()
-        harvested = _coverage.harvest(engine, {"web": [s for s in states if s]}, work / f"h-replicas-{count}")
+        harvested = _harvest.harvest(engine, {"web": [s for s in states if s]}, work / f"h-replicas-{count}")
         took = time.monotonic() - start
         assert harvested.files["web"] == count * FILES_PER_REPLICA, harvested.files
         assert all(row["files"] == FILES_PER_REPLICA for row in harvested.containers), harvested.containers

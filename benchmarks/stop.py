@@ -23,7 +23,8 @@ from _common import REPO, median, record
 
 from stacktest.adapters.engine import Engine
 from stacktest.commands import workflows
-from stacktest.coverage import spy as _coverage
+from stacktest.coverage import harvest as _harvest
+from stacktest.coverage import spy as _spy
 from stacktest.settings import Settings, load_settings
 from stacktest.stack.lifecycle import Stack
 
@@ -76,7 +77,7 @@ def _stop_one(settings: Settings, stack: Stack, service: str, covered: bool, wor
     states = stack.engine.replicas(stack.project).get(service, [])
     requested = time.time()
     if covered:
-        _coverage.ask_to_save(stack.engine, {service: states}, work)
+        _harvest.ask_to_save(stack.engine, {service: states}, work)
     stack.compose.run(stack.compose.stop_argv([service]), timeout=120, what=f"compose stop {service}")
     after = [stack.engine.inspect(st.container_id) for st in states]
     return max((a.finished_at or requested) - requested for a in after if a is not None)
@@ -150,7 +151,7 @@ def pid1(trials: int) -> None:
     settings = load_settings(config=REPO / "pyproject.toml")
     engine = Engine.connect()
     with tempfile.TemporaryDirectory() as run_dir:
-        spy = _coverage.prepare_spy(settings, Path(run_dir))
+        spy = _spy.prepare_spy(settings, Path(run_dir))
         ours, stock, kept_ours, kept_stock = [], [], [], []
         for i in range(trials):
             t, k = trial(engine, settings.base_image, spy, stock=False)

@@ -23,7 +23,7 @@ from _common import REPO, median, record
 from stacktest.adapters import compose as _compose
 from stacktest.adapters import images as _images
 from stacktest.adapters.engine import Engine
-from stacktest.coverage import spy as _coverage
+from stacktest.coverage import spy as _spy
 from stacktest.settings import Settings, load_settings
 from stacktest.stack import lifecycle as stacks
 
@@ -73,10 +73,10 @@ def trial(settings: Settings, covered: str, total: int, tmp: Path) -> float:
     extra = []
     project = _compose.new_project_name(settings.project_prefix, settings.root)
     if covered:
-        spy = _coverage.prepare_spy(settings, tmp / project)
+        spy = _spy.prepare_spy(settings, tmp / project)
         env = _images.image_env(settings)
         base = _compose.detect(settings.compose_command).bind("", settings.compose_paths, env, 60).config()
-        extra = [_coverage.overlay(settings, base, tmp / project / "coverage.yml")]
+        extra = [_spy.overlay(settings, base, tmp / project / "coverage.yml")]
         if covered != "default":
             forced = tmp / project / "core.yml"
             forced.write_text(yaml.safe_dump({"services": {"api": {"environment": {
@@ -85,7 +85,7 @@ def trial(settings: Settings, covered: str, total: int, tmp: Path) -> float:
 
     def deliver(stack: stacks.Stack) -> None:  # what `coverage run` does before the services start
         replicas = {s: v for s, v in stack.engine.replicas(stack.project).items() if s == "api"}
-        _coverage.deliver_spy(stack.engine, replicas, spy)
+        _spy.deliver_spy(stack.engine, replicas, spy)
 
     started = stacks.start(
         settings,

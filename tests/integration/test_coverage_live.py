@@ -17,7 +17,7 @@ import coverage
 import pytest
 
 from stacktest.adapters.engine import Engine
-from stacktest.coverage import spy as _coverage
+from stacktest.coverage import spy as _spy
 from stacktest.settings import load_settings
 from tests.conftest import artifact_dir, required_tool, run_cli, wait_until
 
@@ -187,7 +187,7 @@ def test_spy_stops_a_pid1_service_fast_with_its_data(
 ) -> None:
     """The spy alone, in a plain container: PID 1 without a handler stops in well under a second."""
     settings = load_settings(config=cov_project / "pyproject.toml", environ={})
-    spy = _coverage.prepare_spy(settings, tmp_path / "run")
+    spy = _spy.prepare_spy(settings, tmp_path / "run")
     data = tmp_path / "data"
     data.mkdir()
     client = docker_engine.client

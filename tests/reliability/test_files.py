@@ -10,7 +10,8 @@ import pytest
 
 from stacktest.adapters.engine import Engine, ServiceState
 from stacktest.commands import workflows
-from stacktest.coverage import spy as _coverage
+from stacktest.coverage import harvest as _harvest
+from stacktest.coverage import spy as _spy
 from stacktest.errors import CoverageError, UsageError
 from stacktest.settings import load_settings
 from tests.conftest import REPO
@@ -33,14 +34,14 @@ def data_container(docker_engine: object, base_image: str):  # type: ignore[no-u
     client = docker_engine.client  # type: ignore[attr-defined]
     volume = client.volumes.create(labels={"io.stacktest.root": str(REPO / "tests" / "reliability")})
     script = (
-        f"mkdir -p {_coverage.DATA_DIR}/sub && cd {_coverage.DATA_DIR} && echo data > .coverage.host.pid1.a"
+        f"mkdir -p {_spy.DATA_DIR}/sub && cd {_spy.DATA_DIR} && echo data > .coverage.host.pid1.a"
         " && echo nested > sub/.coverage.host.pid2.b && echo stray > notes.txt"
         " && truncate -s 100G .coverage.host.pid3.huge"
     )
     container = client.containers.run(
         base_image,
         ["sh", "-c", script],
-        volumes={volume.name: {"bind": _coverage.DATA_ROOT}},
+        volumes={volume.name: {"bind": _spy.DATA_ROOT}},
         labels={"io.stacktest.root": str(REPO / "tests" / "reliability")},
         detach=True,
     )
@@ -57,7 +58,7 @@ def test_a_sparse_100_gb_file_is_refused_before_it_is_read(
 ) -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(CoverageError) as info:
-        _coverage.harvest(docker_engine, {"svc": [data_container]}, tmp_path / "out")
+        _harvest.harvest(docker_engine, {"svc": [data_container]}, tmp_path / "out")
     assert "stopped copying" in str(info.value)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 64

@@ -17,7 +17,7 @@ import coverage
 import pytest
 
 from stacktest.coverage import ledger as _ledger
-from stacktest.coverage import spy as _coverage
+from stacktest.coverage import spy as _spy
 from stacktest.settings import load_settings
 from tests.conftest import Spawn, children_of, required_tool, wait_until
 
@@ -25,7 +25,7 @@ from tests.conftest import Spawn, children_of, required_tool, wait_until
 @pytest.fixture
 def spy(tmp_path: Path) -> Path:
     settings = load_settings(cwd=tmp_path, environ={})
-    return _coverage.prepare_spy(settings, tmp_path / "run")
+    return _spy.prepare_spy(settings, tmp_path / "run")
 
 
 def start(spawn: Spawn, spy: Path, data: Path, argv: list[str], **env: str) -> subprocess.Popen[str]:
@@ -192,7 +192,7 @@ def test_an_unwritable_data_folder_is_said_on_stderr(spawn: Spawn) -> None:
     top = Path(tempfile.mkdtemp(prefix="stacktest-spy-"))
     try:
         top.chmod(0o755)
-        spy = _coverage.prepare_spy(load_settings(cwd=top, environ={}), top / "run")
+        spy = _spy.prepare_spy(load_settings(cwd=top, environ={}), top / "run")
         data = top / "data"
         data.mkdir(mode=0o755)
         (top / "app.py").write_text("print('served')\n")

@@ -8,7 +8,8 @@ import coverage
 import pytest
 import yaml
 
-from stacktest.coverage import spy as _coverage
+from stacktest.coverage import report as _report
+from stacktest.coverage import spy as _spy
 from stacktest.errors import ConfigError, CoverageError
 from stacktest.settings import load_settings
 
@@ -25,7 +26,7 @@ def settings(tmp_path: Path, services: str = "['web']"):  # type: ignore[no-unty
 
 def test_overlay_has_the_seed_shape(tmp_path: Path) -> None:
     config = {"services": {"web": {"environment": {"PYTHONPATH": "/opt/lib"}}, "db": {}}}
-    path = _coverage.overlay(settings(tmp_path), config, tmp_path / "o.yml")
+    path = _spy.overlay(settings(tmp_path), config, tmp_path / "o.yml")
     data = yaml.safe_load(path.read_text())
     web = data["services"]["web"]
     assert web["environment"]["PYTHONPATH"] == "/coverage-spy:/opt/lib"
@@ -40,7 +41,7 @@ def test_overlay_has_the_seed_shape(tmp_path: Path) -> None:
 
 def test_overlay_keeps_the_image_pythonpath_and_the_stop_signal(tmp_path: Path) -> None:
     config = {"services": {"web": {"stop_signal": "SIGQUIT"}}}
-    path = _coverage.overlay(settings(tmp_path), config, tmp_path / "o.yml", {"web": "/srv/lib:/srv/vendor"})
+    path = _spy.overlay(settings(tmp_path), config, tmp_path / "o.yml", {"web": "/srv/lib:/srv/vendor"})
     env = yaml.safe_load(path.read_text())["services"]["web"]["environment"]
     assert env["PYTHONPATH"] == "/coverage-spy:/srv/lib:/srv/vendor"
     assert env["STACKTEST_STOP_SIGNAL"] == "SIGQUIT"
@@ -48,21 +49,21 @@ def test_overlay_keeps_the_image_pythonpath_and_the_stop_signal(tmp_path: Path) 
 
 def test_overlay_refuses_an_unknown_service(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="'nope'"):
-        _coverage.overlay(settings(tmp_path, "['nope']"), {"services": {"web": {}}}, tmp_path / "o")
+        _spy.overlay(settings(tmp_path, "['nope']"), {"services": {"web": {}}}, tmp_path / "o")
 
 
 def test_a_broken_rcfile_is_refused_naming_it(tmp_path: Path) -> None:
     rc = tmp_path / ".coveragerc"
     rc.write_text("[run]\nbranch = maybe\n")
     with pytest.raises(CoverageError) as info:
-        _coverage.validate_rcfile(rc)
+        _spy.validate_rcfile(rc)
     assert str(rc) in str(info.value)
 
 
 def test_the_generated_rcfile_is_valid_and_says_what_the_spy_needs(tmp_path: Path) -> None:
     rc = tmp_path / ".coveragerc"
-    rc.write_text(_coverage.RCFILE)
-    _coverage.validate_rcfile(rc)  # raises when broken
+    rc.write_text(_spy.RCFILE)
+    _spy.validate_rcfile(rc)  # raises when broken
     cov = coverage.Coverage(config_file=str(rc), data_file=None)
     assert cov.get_option("run:parallel") is True  # a data file per process
     assert cov.get_option("run:patch") == ["_exit"]  # forked workers that end with os._exit keep data
@@ -86,14 +87,14 @@ def test_combine_maps_each_service_on_its_own(tmp_path: Path) -> None:
     fake_container_data(data / "auth", "h2", {"/app/main.py": {3}})
     fake_container_data(data / "api", "h3", {"/app/main.py": {1}})
     paths = {"auth": {"/app": "auth"}, "api": {"/app": "api"}}
-    per = _coverage.combine(data, ["auth", "api"], paths, tmp_path, tmp_path / "out")
+    per = _report.combine(data, ["auth", "api"], paths, tmp_path, tmp_path / "out")
     assert set(per) == {"auth", "api"}
     total = coverage.CoverageData(basename=str(tmp_path / "out" / ".coverage"))
     total.read()
     assert total.lines(str(tmp_path / "auth" / "main.py")) is not None
     assert sorted(total.lines(str(tmp_path / "auth" / "main.py")) or []) == [1, 2, 3]
     assert sorted(total.lines(str(tmp_path / "api" / "main.py")) or []) == [1]
-    rep = _coverage.report(tmp_path / "out", per, paths, tmp_path, tmp_path / "out")
+    rep = _report.report(tmp_path / "out", per, paths, tmp_path, tmp_path / "out")
     figures = {f.service: f for f in rep.services}
     assert figures["auth"].percent == 100.0
     assert figures["api"].percent == 50.0
@@ -102,14 +103,14 @@ def test_combine_maps_each_service_on_its_own(tmp_path: Path) -> None:
 
 
 def test_combine_with_no_data_reports_nothing(tmp_path: Path) -> None:
-    per = _coverage.combine(
+    per = _report.combine(
         tmp_path / "empty", ["auth"], {"auth": {"/app": "auth"}}, tmp_path, tmp_path / "out"
     )
     assert per == {}
 
 
 def test_spy_source_is_shipped() -> None:
-    assert (_coverage.spy_source() / "sitecustomize.py").is_file()
+    assert (_spy.spy_source() / "sitecustomize.py").is_file()
 
 
 def test_many_files_are_combined_in_parts_with_the_same_result(tmp_path: Path) -> None:
@@ -117,11 +118,11 @@ def test_many_files_are_combined_in_parts_with_the_same_result(tmp_path: Path) -
     (tmp_path / "web").mkdir()
     (tmp_path / "web" / "main.py").write_text("".join(f"v{i} = {i}\n" for i in range(300)))
     data = tmp_path / "data"
-    count = _coverage.PARALLEL_COMBINE_FROM + 50
+    count = _report.PARALLEL_COMBINE_FROM + 50
     for i in range(count):
         fake_container_data(data / "web", f"h{i}", {"/app/main.py": {i + 1}})
     paths = {"web": {"/app": "web"}}
-    _coverage.combine(data, ["web"], paths, tmp_path, tmp_path / "out")
+    _report.combine(data, ["web"], paths, tmp_path, tmp_path / "out")
     merged = coverage.CoverageData(basename=str(tmp_path / "out" / ".coverage.web"))
     merged.read()
     assert sorted(merged.lines(str(tmp_path / "web" / "main.py")) or []) == list(range(1, count + 1))
@@ -134,7 +135,7 @@ def test_the_repository_s_packages_are_measured_beside_a_service_s_source_folder
     config: dict[str, dict[str, dict[str, str]]] = {"services": {"web": {}, "job": {}}}
     s = settings(tmp_path, "['web', 'job']")
     env = yaml.safe_load(
-        _coverage.overlay(s, config, tmp_path / "a.yml", packages=["shop", "billing"]).read_text()
+        _spy.overlay(s, config, tmp_path / "a.yml", packages=["shop", "billing"]).read_text()
     )["services"]
     assert env["web"]["environment"]["STACKTEST_COVERAGE_PACKAGES"] == "shop:billing"
     assert env["web"]["environment"]["STACKTEST_COVERAGE_SOURCE"] == "/app"  # its paths: /app = src
@@ -152,7 +153,7 @@ def test_the_cli_combines_many_files_in_worker_processes(tmp_path: Path) -> None
     )
     (tmp_path / "web").mkdir()
     (tmp_path / "web" / "main.py").write_text("".join(f"v{i} = {i}\n" for i in range(300)))
-    count = _coverage.PARALLEL_COMBINE_FROM + 60
+    count = _report.PARALLEL_COMBINE_FROM + 60
     for i in range(count):
         fake_container_data(tmp_path / "art" / "web", f"h{i}", {"/app/main.py": {i + 1}})
     result = run_cli(["coverage", "combine", "art"], tmp_path)

@@ -9,26 +9,27 @@ import pytest
 from stacktest.adapters import engine as _engine
 from stacktest.adapters.engine import ServiceState
 from stacktest.commands import workflows
-from stacktest.coverage import spy as _coverage
+from stacktest.coverage import harvest as _harvest
+from stacktest.coverage import report as _report
 from stacktest.errors import CoverageBelowTarget, CoverageError, UsageError
 from stacktest.settings import Settings, load_settings
 
 pytestmark = pytest.mark.unit
 
 
-def report(percent: float) -> _coverage.Report:
-    total = _coverage.ServiceFigure("TOTAL", 100, int(100 - percent), percent)
-    return _coverage.Report([], total, Path("h"), Path("x"), Path("j"))
+def report(percent: float) -> _report.Report:
+    total = _report.ServiceFigure("TOTAL", 100, int(100 - percent), percent)
+    return _report.Report([], total, Path("h"), Path("x"), Path("j"))
 
 
 def test_what_fails_a_run_whose_tests_passed(tmp_path: Path) -> None:
     s = load_settings(cwd=tmp_path, environ={})
-    missing = _coverage.Harvest({"web": 0}, {"web": "it was killed (exit code 137)"})
+    missing = _harvest.Harvest({"web": 0}, {"web": "it was killed (exit code 137)"})
     problem = workflows._problem(s, missing, report(90))
     assert isinstance(problem, CoverageError) and "web: it was killed" in str(problem)
     lenient = s.with_overrides(coverage_require_data=False, coverage_fail_under=95.0)
     assert isinstance(workflows._problem(lenient, missing, report(90)), CoverageBelowTarget)
-    assert workflows._problem(lenient, _coverage.Harvest({"web": 3}), report(96)) is None
+    assert workflows._problem(lenient, _harvest.Harvest({"web": 3}), report(96)) is None
 
 
 def test_a_run_request_is_checked_before_anything_starts(tmp_path: Path) -> None:
@@ -67,11 +68,11 @@ def test_a_lost_process_or_unmapped_data_fails_a_run_whose_tests_passed(tmp_path
     s = load_settings(cwd=tmp_path, environ={})
     lost = _ledger.Process("web", "web-2", "c2", 7, 1, ("python", "-m", "worker"), "/usr/bin/python3", 0)
     fine = _ledger.Process("web", "web", "c1", 1, 0, ("python", "app.py"), "/usr/bin/python3", 1)
-    harvest = _coverage.Harvest({"web": 1}, ledger=_ledger.Ledger([fine, lost]))
+    harvest = _harvest.Harvest({"web": 1}, ledger=_ledger.Ledger([fine, lost]))
     problem = workflows._problem(s, harvest, report(90))
     assert isinstance(problem, CoverageError) and problem.exit_code == 15
     assert "web-2 pid 7 `python -m worker`" in str(problem) and "accept_lost" in (problem.hint or "")
-    accepted = _coverage.Harvest({"web": 1}, ledger=_ledger.Ledger([fine, lost], frozenset({"web"})))
+    accepted = _harvest.Harvest({"web": 1}, ledger=_ledger.Ledger([fine, lost], frozenset({"web"})))
     assert workflows._problem(s, accepted, report(90)) is None
 
     unmapped = {
@@ -79,7 +80,7 @@ def test_a_lost_process_or_unmapped_data_fails_a_run_whose_tests_passed(tmp_path
             ("/srv/app/main.py",), (_paths.Proposal("/srv/app", "services/web", ("/srv/app/main.py",)),)
         )
     }
-    problem = workflows._problem(s, _coverage.Harvest({"web": 1}), report(90), unmapped)
+    problem = workflows._problem(s, _harvest.Harvest({"web": 1}), report(90), unmapped)
     assert isinstance(problem, CoverageError) and "/srv/app/main.py" in str(problem)
     assert 'paths.web = { "/srv/app" = "services/web" }' in str(problem)
 
@@ -87,6 +88,6 @@ def test_a_lost_process_or_unmapped_data_fails_a_run_whose_tests_passed(tmp_path
 def test_a_service_of_zero_statements_is_never_silently_in_a_total(tmp_path: Path) -> None:
     s = load_settings(cwd=tmp_path, environ={})
     rep = report(90)
-    rep.services.append(_coverage.ServiceFigure("web", 0, 0, 0.0))
-    problem = workflows._problem(s, _coverage.Harvest({"web": 2}), rep)
+    rep.services.append(_report.ServiceFigure("web", 0, 0, 0.0))
+    problem = workflows._problem(s, _harvest.Harvest({"web": 2}), rep)
     assert isinstance(problem, CoverageError) and "web measured no statement" in str(problem)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from stacktest.adopt.propose import Proposal
     from stacktest.cleanup.rules import BackendResult
     from stacktest.commands.workflows import Reaped
-    from stacktest.coverage.spy import Report
+    from stacktest.coverage.report import Report
     from stacktest.diagnose.checks import Report as Diagnosis
     from stacktest.stack.lifecycle import Stack
 

@@ -46,12 +46,16 @@ from stacktest.testrun.runner import Mode, RunResult, mode_named, plan, run_test
 if TYPE_CHECKING:
     from stacktest.adopt.propose import Proposal
     from stacktest.cleanup.rules import BackendResult
+    from stacktest.coverage import harvest as _harvest
     from stacktest.coverage import ledger as _ledger
     from stacktest.coverage import paths as _paths
-    from stacktest.coverage import spy as _coverage
+    from stacktest.coverage import report as _report
+    from stacktest.coverage import spy as _spy
     from stacktest.diagnose.checks import Report as DiagnoseReport
 else:  # coverage and yaml load only for the commands that measure (the edit-test loop never does)
-    _coverage = lazy_module("stacktest.coverage.spy")
+    _harvest = lazy_module("stacktest.coverage.harvest")
+    _report = lazy_module("stacktest.coverage.report")
+    _spy = lazy_module("stacktest.coverage.spy")
     _ledger = lazy_module("stacktest.coverage.ledger")
     _paths = lazy_module("stacktest.coverage.paths")
 
@@ -202,7 +206,7 @@ def up(
     ) as started:
         if coverage and wait:
             covered = _replicas(started, settings.coverage_services)
-            _coverage.check_spy(started.engine, covered, settings.state.run(project))
+            _harvest.check_spy(started.engine, covered, settings.state.run(project))
         return started
 
 
@@ -357,8 +361,8 @@ def test(
 @dataclass
 class CoverageRun:
     tests: RunResult
-    harvest: _coverage.Harvest
-    report: _coverage.Report
+    harvest: _harvest.Harvest
+    report: _report.Report
     stop_seconds: dict[str, float]  # per covered container: stop request to exit
     problem: StacktestError | None = None  # what fails a run whose tests passed
     unmapped: dict[str, _UnmappedFiles] = field(default_factory=dict)  # service -> files, proposals
@@ -378,25 +382,25 @@ def _covered(
         )
     run_dir = settings.state.run(project)
     run_dir.mkdir(parents=True, exist_ok=True)
-    spy = _coverage.prepare_spy(settings, run_dir)
+    spy = _spy.prepare_spy(settings, run_dir)
     base = (
         _compose.detect(settings.compose_command)
         .bind("", settings.compose_paths, _images.image_env(settings), settings.command_timeout)
         .config()
     )
     packages = _paths.repository_packages(settings.root)
-    extra = _coverage.overlay(settings, base, run_dir / "coverage.yml", packages=list(packages))
+    extra = _spy.overlay(settings, base, run_dir / "coverage.yml", packages=list(packages))
     covered = list(settings.coverage_services)
 
     def before_start(stack: Stack) -> None:
         replicas = _replicas(stack, covered)
-        from_images = _coverage.image_pythonpath(stack.engine, replicas)
+        from_images = _spy.image_pythonpath(stack.engine, replicas)
         if from_images:
-            _coverage.overlay(settings, base, extra, from_images, packages=list(packages))
+            _spy.overlay(settings, base, extra, from_images, packages=list(packages))
             stack.compose.run(stack.compose.up_argv(no_start=True), what="compose up --no-start")
             replicas = _replicas(stack, covered)
-        _coverage.make_data_writable(stack.engine, replicas)
-        _coverage.deliver_spy(stack.engine, replicas, spy)
+        _spy.make_data_writable(stack.engine, replicas)
+        _spy.deliver_spy(stack.engine, replicas, spy)
 
     return extra, before_start, base, packages
 
@@ -413,7 +417,7 @@ def coverage_run(
     project = _new_project(settings)
     extra, before_start, base, packages = _covered(settings, project)
     report_root = settings.root / settings.coverage_report_dir
-    _coverage.check_report_dir(report_root)
+    _report.check_report_dir(report_root)
     report_dir = report_root / project  # each run its own folder: two runs of one checkout never mix
     data_dir = report_dir / "data"
     covered = list(settings.coverage_services)
@@ -429,7 +433,7 @@ def coverage_run(
         project=project,
         before_start=before_start,
     ) as stack:
-        _coverage.check_spy(stack.engine, _replicas(stack, covered), run_dir)
+        _harvest.check_spy(stack.engine, _replicas(stack, covered), run_dir)
         result = _run_suite(settings, stack, request, report_dir / "junit", on_phase)
         harvested, stop_seconds = _stop_and_harvest(settings, stack, covered, data_dir, base)
         if result.exit_code not in (0, 5):
@@ -466,7 +470,7 @@ def _unmapped(settings: Settings, per_service: Mapping[str, Path]) -> dict[str, 
     out = {}
     files: list[str] | None = None
     for service, data_file in sorted(per_service.items()):
-        measured = _paths.unmapped(data_file, settings.root, ignore=(_coverage.SPY_MOUNT + "/",))
+        measured = _paths.unmapped(data_file, settings.root, ignore=(_spy.SPY_MOUNT + "/",))
         if not measured:
             continue
         if files is None:
@@ -487,8 +491,8 @@ def _lost_message(lost: Sequence[_ledger.Process]) -> str:
 
 def _problem(
     settings: Settings,
-    harvested: _coverage.Harvest,
-    rep: _coverage.Report,
+    harvested: _harvest.Harvest,
+    rep: _report.Report,
     unmapped: Mapping[str, _UnmappedFiles] | None = None,
 ) -> StacktestError | None:
     if harvested.missing and settings.coverage_require_data:
@@ -546,7 +550,7 @@ def _replicas(stack: Stack, services: Sequence[str]) -> dict[str, list[ServiceSt
 
 def _stop_and_harvest(
     settings: Settings, stack: Stack, services: Sequence[str], dest: Path, config: Mapping[str, Any]
-) -> tuple[_coverage.Harvest, dict[str, float]]:
+) -> tuple[_harvest.Harvest, dict[str, float]]:
     """Stop the covered services gracefully (so coverage saves at exit), then copy their data out.
     Returns the harvest and, per container that was running, the seconds from the stop request to its
     exit (as the engine recorded it)."""
@@ -561,7 +565,7 @@ def _stop_and_harvest(
         if stack.engine.forward_stop(state.container_id, stop_signal):
             log.info("%s: PID 1 is a shell; sent %s to its children", state.label, stop_signal)
 
-    _coverage.ask_to_save(stack.engine, replicas, settings.state.run(stack.project))
+    _harvest.ask_to_save(stack.engine, replicas, settings.state.run(stack.project))
     with ThreadPoolExecutor(max_workers=8) as pool:  # one exec per container, at once
         list(pool.map(forward, running))
     stack.compose.run(
@@ -574,7 +578,7 @@ def _stop_and_harvest(
         after = stack.engine.inspect(before.container_id)
         if after is not None and after.finished_at:
             stopped[after.label] = round(max(0.0, after.finished_at - requested), 3)
-    return _coverage.harvest(stack.engine, replicas, dest, settings.coverage_accept_lost), stopped
+    return _harvest.harvest(stack.engine, replicas, dest, settings.coverage_accept_lost), stopped
 
 
 def _stop_timeout(settings: Settings, running: Sequence[ServiceState]) -> float | None:
@@ -594,7 +598,7 @@ def _stop_timeout(settings: Settings, running: Sequence[ServiceState]) -> float 
     return max(t or DEFAULT_STOP_TIMEOUT for t in own)
 
 
-def harvest_running(settings: Settings, stack: Stack, dest: Path) -> _coverage.Harvest:
+def harvest_running(settings: Settings, stack: Stack, dest: Path) -> _harvest.Harvest:
     """`stacktest coverage harvest`: the data of a kept coverage stack, for `coverage combine`.
 
     ``dest`` is emptied only when stacktest made it (a marker file inside says so); any other folder
@@ -673,7 +677,7 @@ def reap(settings: Settings, *, remove: bool) -> Reaped:
     return Reaped(stale, removed, images, gone)
 
 
-def combine(settings: Settings, folders: Sequence[Path]) -> _coverage.Report:
+def combine(settings: Settings, folders: Sequence[Path]) -> _report.Report:
     """`stacktest coverage combine`: merge harvested data of several runs or CI jobs, then report."""
     report_root = settings.root / settings.coverage_report_dir
     merged_run = report_root / f"combined-{int(time.time())}"
@@ -687,7 +691,7 @@ def combine(settings: Settings, folders: Sequence[Path]) -> _coverage.Report:
                 (merged / service_dir.name).mkdir(parents=True, exist_ok=True)
                 for f in service_dir.glob(".coverage.*"):  # the same file name may come from two jobs
                     shutil.copy2(f, merged / service_dir.name / f"{f.name}.job{i}")
-        contributors += _coverage.read_contributors(folder / _coverage.CONTRIBUTORS)
+        contributors += _report.read_contributors(folder / _harvest.CONTRIBUTORS)
     services = sorted(p.name for p in merged.iterdir()) if merged.is_dir() else []
     return _combine_and_report(settings, merged, services, merged_run, contributors)[1]
 
@@ -700,23 +704,23 @@ def _combine_and_report(
     contributors: Sequence[Mapping[str, Any]] | None,
     ledger: _ledger.Ledger | None = None,
     packages: Mapping[str, Path] | None = None,
-) -> tuple[dict[str, Path], _coverage.Report]:
+) -> tuple[dict[str, Path], _report.Report]:
     """Combine harvested ``data`` per service into ``out`` (container paths and the repository's
     installed packages mapped back), report it there, and point ``latest`` at it: what a coverage run,
     a snapshot and a combine of CI jobs share."""
     if packages is None:
         packages = _paths.repository_packages(settings.root)
     paths, root = settings.coverage_paths, settings.root
-    per_service = _coverage.combine(data, services, paths, root, out, packages)
-    rep = _coverage.report(out, per_service, paths, root, out, contributors, packages=packages, ledger=ledger)
-    _coverage.link_latest(settings.root / settings.coverage_report_dir, out)
+    per_service = _report.combine(data, services, paths, root, out, packages)
+    rep = _report.report(out, per_service, paths, root, out, contributors, packages=packages, ledger=ledger)
+    _report.link_latest(settings.root / settings.coverage_report_dir, out)
     return per_service, rep
 
 
 @dataclass
 class Snapshot:
-    report: _coverage.Report
-    harvest: _coverage.Harvest
+    report: _report.Report
+    harvest: _harvest.Harvest
     unanswered: dict[str, list[str]]  # container -> ledger entries of live processes that did not save
 
 
@@ -731,16 +735,16 @@ def snapshot(settings: Settings, project: str | None = None) -> Snapshot:
         )
     covered = _replicas(found, settings.coverage_services)
     report_root = settings.root / settings.coverage_report_dir
-    _coverage.check_report_dir(report_root)
+    _report.check_report_dir(report_root)
     run = report_root / f"snapshot-{found.project}-{time.strftime('%Y%m%d-%H%M%S')}"
-    answers = _coverage.ask_to_save(found.engine, covered, settings.state.run(found.project))
+    answers = _harvest.ask_to_save(found.engine, covered, settings.state.run(found.project))
     unanswered: dict[str, list[str]] = {}
     for label, said in sorted(answers.items()):
         late = sorted(name for name, answer in said.items() if answer in ("no answer", "cannot ask"))
         if late:
             unanswered[label] = late
             log.warning("%s: %s did not save for the snapshot", label, ", ".join(late))
-    harvested = _coverage.harvest(found.engine, covered, run / "data")
+    harvested = _harvest.harvest(found.engine, covered, run / "data")
     _, rep = _combine_and_report(
         settings, run / "data", list(covered), run, harvested.containers, harvested.ledger
     )
@@ -772,7 +776,7 @@ def merge_junit(files: Sequence[Path], into: Path) -> dict[str, int]:
     return count_junit(into)
 
 
-def report_latest(settings: Settings) -> _coverage.Report:
+def report_latest(settings: Settings) -> _report.Report:
     """`stacktest coverage report`: the latest combined data, reported again."""
     latest = (settings.root / settings.coverage_report_dir / "latest").resolve()
     per = {p.name.removeprefix(".coverage."): p for p in latest.glob(".coverage.*")}
@@ -782,7 +786,7 @@ def report_latest(settings: Settings) -> _coverage.Report:
             hint="run `stacktest coverage run` (just test-sidecar-coverage) first",
         )
     packages = _paths.repository_packages(settings.root)
-    return _coverage.report(latest, per, settings.coverage_paths, settings.root, latest, packages=packages)
+    return _report.report(latest, per, settings.coverage_paths, settings.root, latest, packages=packages)
 
 
 def cleanup(
@@ -794,7 +798,7 @@ def cleanup(
     return cleaning.run(settings, stacks.attach(settings, project), apply=apply, names=names)
 
 
-def harvest(settings: Settings, *, into: Path | None, project: str | None) -> tuple[Path, _coverage.Harvest]:
+def harvest(settings: Settings, *, into: Path | None, project: str | None) -> tuple[Path, _harvest.Harvest]:
     """`stacktest coverage harvest`: stop the covered services of a kept coverage stack, copy their data."""
     found = stacks.attach(settings, project)
     if not found.record.coverage:

@@ -13,7 +13,7 @@ measured process that is still alive to save now, with the real-time signal the 
 children of PID 1 are killed by the kernel when PID 1 exits, and some servers kill their own workers on
 the way down (werkzeug's reloader, ``subprocess.run`` ended by SystemExit), so their exit never comes.
 
-This module only reads and decides; the engine calls are in :mod:`stacktest.coverage.spy`.
+This module only reads and decides; the engine calls are in :mod:`stacktest.coverage.harvest`.
 """
 
 from __future__ import annotations
