@@ -22,7 +22,7 @@ from pathlib import Path
 from _common import REPO, median, record
 
 from stacktest.adapters.engine import Engine
-from stacktest.commands import workflows
+from stacktest.commands import lifecycle
 from stacktest.coverage import harvest as _harvest
 from stacktest.coverage import spy as _spy
 from stacktest.settings import Settings, load_settings
@@ -85,14 +85,14 @@ def _stop_one(settings: Settings, stack: Stack, service: str, covered: bool, wor
 
 def _servers_trial(root: Path, covered: bool) -> dict[str, float]:
     settings = load_settings(config=root / "pyproject.toml", environ={})
-    stack = workflows.up(settings, coverage=covered)
+    stack = lifecycle.up(settings, coverage=covered)
     try:
         return {
             service: _stop_one(settings, stack, service, covered, root / ".stacktest" / "bench")
             for service in settings.coverage_services
         }
     finally:
-        workflows.down(settings, project=stack.project, every=False, volumes=True)
+        lifecycle.down(settings, project=stack.project, every=False, volumes=True)
 
 
 def servers(trials: int) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stacktest.adapters.engine import Engine, ServiceState
-from stacktest.commands import workflows
+from stacktest.commands import coverage as covering
 from stacktest.coverage import harvest as _harvest
 from stacktest.coverage import spy as _spy
 from stacktest.errors import CoverageError, UsageError
@@ -23,7 +23,7 @@ def test_harvest_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
     precious.mkdir()
     (precious / "main.py").write_text("print('my work')\n")
     with pytest.raises(UsageError) as info:
-        workflows.harvest_running(settings, None, precious)  # type: ignore[arg-type]  # refused before use
+        covering.harvest_running(settings, None, precious)  # type: ignore[arg-type]  # refused before use
     assert "did not make it; nothing was changed" in str(info.value)
     assert (precious / "main.py").read_text() == "print('my work')\n"
 

@@ -97,13 +97,13 @@ def test_a_swallowed_ctrl_c_still_ends_the_run_as_interrupted(
     import contextlib
     import signal
 
-    from stacktest.commands import workflows
-    def swallowing_reap(*args: object, **kwargs: object) -> workflows.Reaped:
+    from stacktest.commands import lifecycle
+    def swallowing_reap(*args: object, **kwargs: object) -> lifecycle.Reaped:
         with contextlib.suppress(KeyboardInterrupt):  # swallowed, as inside a weakref callback
             signal.raise_signal(signal.SIGINT)
-        return workflows.Reaped([], [], [], [])
+        return lifecycle.Reaped([], [], [], [])
 
-    monkeypatch.setattr(workflows, "reap", swallowing_reap)
+    monkeypatch.setattr(lifecycle, "reap", swallowing_reap)
     code = main_here(["reap"])
     assert code == 130
     assert "interrupted by SIGINT" in capsys.readouterr().err

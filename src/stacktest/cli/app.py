@@ -25,7 +25,8 @@ from typer._click.globals import get_current_context
 
 from stacktest.cli import render
 from stacktest.cli.render import err, out
-from stacktest.commands import workflows
+from stacktest.commands import coverage as covering
+from stacktest.commands import lifecycle, testing, tools
 from stacktest.errors import Interrupted, StacktestError, UsageError
 from stacktest.settings import Settings, help_of, load_settings
 from stacktest.testrun.runner import MODES
@@ -119,7 +120,7 @@ def up(
     """Start a stack for this checkout and wait until it is ready; `stacktest down` removes it."""
     s = settings(ready_timeout=ready_timeout, pull=pull)
     with render.ProgressView() as view:
-        started = workflows.up(
+        started = lifecycle.up(
             s,
             services=services or [],
             build=build,
@@ -140,7 +141,7 @@ def wait(
     """Wait until every service of the running stack is ready (the seed's ensure-services-ready)."""
     started = time.monotonic()
     with render.ProgressView() as view:
-        found = workflows.wait(settings(ready_timeout=ready_timeout), project, view)
+        found = lifecycle.wait(settings(ready_timeout=ready_timeout), project, view)
     err.print(f"stacktest: {found.project} is ready ({time.monotonic() - started:.2f}s)")
     return 0
 
@@ -151,7 +152,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> int:
     """Show each service's state, health and URL."""
-    running = workflows.attach(settings(), project)
+    running = lifecycle.attach(settings(), project)
     if as_json:
         rows = {row.pop("name"): row for row in running.overview()}  # "web", and "web-2" for a replica
         out.print_json(json.dumps({"project": running.project, "services": rows}))
@@ -168,7 +169,7 @@ def logs(
     project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
 ) -> int:
     """Print the logs of the running stack's services."""
-    return workflows.logs(settings(), services or [], follow=follow, tail=tail, project=project)
+    return lifecycle.logs(settings(), services or [], follow=follow, tail=tail, project=project)
 
 
 @app.command()
@@ -178,7 +179,7 @@ def down(
     all_: Annotated[bool, typer.Option("--all", help="every recorded stack of this checkout")] = False,
 ) -> int:
     """Stop and remove the stack: containers, networks and (by default) volumes."""
-    for name in workflows.down(settings(), project=project, every=all_, volumes=volumes):
+    for name in lifecycle.down(settings(), project=project, every=all_, volumes=volumes):
         err.print(f"stacktest: removed {name}")
     return 0
 
@@ -188,7 +189,7 @@ def reap(
     yes: Annotated[bool, typer.Option("--yes", help="remove them (default: only show)")] = False,
 ) -> int:
     """Find stacks left by crashed runs (owner gone, or older than reap_age) and remove them with --yes."""
-    reaped = workflows.reap(settings(), remove=yes)
+    reaped = lifecycle.reap(settings(), remove=yes)
     render.reap(reaped, removing=yes)
     return 0
 
@@ -235,7 +236,7 @@ def _suite(
 ) -> RunT:
     """What `test` and `coverage run` share: one checked request, progress lines and phase banners."""
     s = settings(pull=pull)
-    request = workflows.RunRequest.checked(
+    request = testing.RunRequest.checked(
         s, mode, ctx.args, workers=workers, keep=keep, build=build, shard=shard
     )
     return workflow(s, request, on_progress=render.ProgressView(live=False), on_phase=_phase_banner)
@@ -252,7 +253,7 @@ def test(
     shard: ShardOption = None,
 ) -> int:
     """Make sure the stack is ready, then run pytest against it. Every other argument goes to pytest."""
-    result = _suite(ctx, mode, workers, keep, build, pull, shard, workflows.test)
+    result = _suite(ctx, mode, workers, keep, build, pull, shard, testing.test)
     if len(result.phases) > 1:
         phases = ", ".join(f"{name} exit {code}" for name, code in result.phases)
         out.print(f"\nstacktest: {phases}; junit: {result.junit}")
@@ -277,7 +278,7 @@ def coverage_run(
     shard: ShardOption = None,
 ) -> int:
     """Up with coverage, run pytest, stop gracefully, harvest, combine, report, down."""
-    run = _suite(ctx, mode, workers, keep, build, pull, shard, workflows.coverage_run)
+    run = _suite(ctx, mode, workers, keep, build, pull, shard, covering.coverage_run)
     out.print(render.coverage_table(run.report))
     for service, why in sorted(run.harvest.missing.items()):
         err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
@@ -312,7 +313,7 @@ def coverage_harvest(
     project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
 ) -> int:
     """Stop the covered services of a running coverage stack (`coverage run --keep`) and copy their data."""
-    dest, harvested = workflows.harvest(settings(), into=into, project=project)
+    dest, harvested = covering.harvest(settings(), into=into, project=project)
     for service, count in sorted(harvested.files.items()):
         out.print(f"{service}: {count} data files")
     for service, why in sorted(harvested.missing.items()):
@@ -326,7 +327,7 @@ def coverage_snapshot(
     project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
 ) -> int:
     """Report what a kept covered stack (`stacktest up --coverage`) measured so far, without stopping it."""
-    snap = workflows.snapshot(settings(), project)
+    snap = covering.snapshot(settings(), project)
     out.print(render.coverage_table(snap.report))
     for label, entries in sorted(snap.unanswered.items()):
         err.print(f"[yellow]warning[/]: {escape(label)}: {len(entries)} live process(es) did not save")
@@ -349,7 +350,7 @@ def junit_merge(
     into: Annotated[Path, typer.Option("--into", help="the merged file to write")],
 ) -> int:
     """Merge the JUnit XML files of several shards into one; fails when a test ran in two of them."""
-    counts = workflows.merge_junit(files, into)
+    counts = testing.merge_junit(files, into)
     out.print(
         f"{into}: {counts['tests']} tests from {len(files)} files "
         f"({counts['failed']} failed, {counts['errors']} errors, {counts['skipped']} skipped)"
@@ -364,7 +365,7 @@ def coverage_combine(
     ],
 ) -> int:
     """Merge harvested data of several runs or CI jobs, then report."""
-    rep = workflows.combine(settings(), folders)
+    rep = covering.combine(settings(), folders)
     out.print(render.coverage_table(rep))
     out.print(f"html: {rep.html}  xml: {rep.xml}  json: {rep.json}")
     return 0
@@ -373,7 +374,7 @@ def coverage_combine(
 @coverage_app.command("report")
 def coverage_report() -> int:
     """Report the latest combined data again (terminal table, HTML, XML, JSON)."""
-    out.print(render.coverage_table(workflows.report_latest(settings())))
+    out.print(render.coverage_table(covering.report_latest(settings())))
     return 0
 
 
@@ -386,7 +387,7 @@ def cleanup_cmd(
 ) -> int:
     """Show (or with --yes remove) the test data whose name starts with the cleanup prefix."""
     s = settings()
-    results = workflows.cleanup(s, apply=yes, names=backend or [], project=project)
+    results = tools.cleanup(s, apply=yes, names=backend or [], project=project)
     render.cleanup(results, prefix=s.cleanup_prefix, applied=yes, as_json=as_json)
     return 0
 
@@ -398,7 +399,7 @@ def init_cmd(
     r"""Adopt stacktest in this repository: propose a \[tool.stacktest] table, just recipes and
     conftest lines from the compose files and Dockerfiles here. Shows what it would write; --yes writes
     it."""
-    proposal, written = workflows.init(settings(), Path.cwd(), write=yes)
+    proposal, written = tools.init(settings(), Path.cwd(), write=yes)
     render.init(proposal, written, yes=yes)
     return 0
 
@@ -410,7 +411,7 @@ def diagnose_cmd(
 ) -> int:
     """Explain why a run failed: engine, compose, each service, ports, env, leftovers, coverage, tests.
     Exit 0: all is well; 1: problems found; 11: the engine is unreachable, nothing was checked."""
-    report = workflows.diagnose(settings(), project)
+    report = tools.diagnose(settings(), project)
     render.diagnose(report, as_json=as_json)
     return report.exit_code
 

@@ -19,7 +19,7 @@ from stacktest.stack.readiness import Progress, Status
 if TYPE_CHECKING:
     from stacktest.adopt.propose import Proposal
     from stacktest.cleanup.rules import BackendResult
-    from stacktest.commands.workflows import Reaped
+    from stacktest.commands.lifecycle import Reaped
     from stacktest.coverage.report import Report
     from stacktest.diagnose.checks import Report as Diagnosis
     from stacktest.stack.lifecycle import Stack

@@ -2,7 +2,7 @@
 the compose overlay that puts it on ``PYTHONPATH`` of each covered service with a data volume, and the
 spy delivered into that volume through the Engine API (so a remote engine works).
 
-The sequence of a coverage run (commands.workflows.coverage_run): prepare the spy and overlay -> up ->
+The sequence of a coverage run (commands.coverage.coverage_run): prepare the spy and overlay -> up ->
 ready -> check the spy started (harvest) -> pytest -> every process asked to save, graceful stop ->
 harvest -> combine per service with path mapping -> report (report) -> down.
 """

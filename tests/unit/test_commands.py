@@ -1,4 +1,4 @@
-"""Decisions of the workflows that need no engine: what fails a coverage run whose tests passed."""
+"""Decisions of the commands that need no engine: what fails a coverage run whose tests passed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from stacktest.adapters import engine as _engine
 from stacktest.adapters.engine import ServiceState
-from stacktest.commands import workflows
+from stacktest.commands import coverage as covering
+from stacktest.commands import testing
 from stacktest.coverage import harvest as _harvest
 from stacktest.coverage import report as _report
 from stacktest.errors import CoverageBelowTarget, CoverageError, UsageError
@@ -25,18 +26,18 @@ def report(percent: float) -> _report.Report:
 def test_what_fails_a_run_whose_tests_passed(tmp_path: Path) -> None:
     s = load_settings(cwd=tmp_path, environ={})
     missing = _harvest.Harvest({"web": 0}, {"web": "it was killed (exit code 137)"})
-    problem = workflows._problem(s, missing, report(90))
+    problem = covering._problem(s, missing, report(90))
     assert isinstance(problem, CoverageError) and "web: it was killed" in str(problem)
     lenient = s.with_overrides(coverage_require_data=False, coverage_fail_under=95.0)
-    assert isinstance(workflows._problem(lenient, missing, report(90)), CoverageBelowTarget)
-    assert workflows._problem(lenient, _harvest.Harvest({"web": 3}), report(96)) is None
+    assert isinstance(covering._problem(lenient, missing, report(90)), CoverageBelowTarget)
+    assert covering._problem(lenient, _harvest.Harvest({"web": 3}), report(96)) is None
 
 
 def test_a_run_request_is_checked_before_anything_starts(tmp_path: Path) -> None:
     s = load_settings(cwd=tmp_path, environ={})
     with pytest.raises(UsageError, match="needs one process"):
-        workflows.RunRequest.checked(s, "fast", ["--pdb"])
-    assert workflows.RunRequest.checked(s, "n", ["-k", "x"], workers=3).workers == 3
+        testing.RunRequest.checked(s, "fast", ["--pdb"])
+    assert testing.RunRequest.checked(s, "n", ["-k", "x"], workers=3).workers == 3
 
 
 def test_covered_containers_are_never_stopped_with_a_grace_period_of_zero(tmp_path: Path) -> None:
@@ -49,7 +50,7 @@ def test_covered_containers_are_never_stopped_with_a_grace_period_of_zero(tmp_pa
 
     def timeout(settings: Settings, recorded: dict[str, int | None]) -> float | None:
         running = [state(c, t) for c, t in recorded.items()]
-        return workflows._stop_timeout(settings, running)
+        return covering._stop_timeout(settings, running)
 
     assert timeout(s, {"a": None, "b": 30}) is None  # Docker: each container's own, as compose does
     assert timeout(s, {"a": 0, "b": 0}) == 10  # Podman 4.3: Docker's default instead of an instant kill
@@ -69,18 +70,18 @@ def test_a_lost_process_or_unmapped_data_fails_a_run_whose_tests_passed(tmp_path
     lost = _ledger.Process("web", "web-2", "c2", 7, 1, ("python", "-m", "worker"), "/usr/bin/python3", 0)
     fine = _ledger.Process("web", "web", "c1", 1, 0, ("python", "app.py"), "/usr/bin/python3", 1)
     harvest = _harvest.Harvest({"web": 1}, ledger=_ledger.Ledger([fine, lost]))
-    problem = workflows._problem(s, harvest, report(90))
+    problem = covering._problem(s, harvest, report(90))
     assert isinstance(problem, CoverageError) and problem.exit_code == 15
     assert "web-2 pid 7 `python -m worker`" in str(problem) and "accept_lost" in (problem.hint or "")
     accepted = _harvest.Harvest({"web": 1}, ledger=_ledger.Ledger([fine, lost], frozenset({"web"})))
-    assert workflows._problem(s, accepted, report(90)) is None
+    assert covering._problem(s, accepted, report(90)) is None
 
     unmapped = {
-        "web": workflows._UnmappedFiles(
+        "web": covering._UnmappedFiles(
             ("/srv/app/main.py",), (_paths.Proposal("/srv/app", "services/web", ("/srv/app/main.py",)),)
         )
     }
-    problem = workflows._problem(s, _harvest.Harvest({"web": 1}), report(90), unmapped)
+    problem = covering._problem(s, _harvest.Harvest({"web": 1}), report(90), unmapped)
     assert isinstance(problem, CoverageError) and "/srv/app/main.py" in str(problem)
     assert 'paths.web = { "/srv/app" = "services/web" }' in str(problem)
 
@@ -89,5 +90,5 @@ def test_a_service_of_zero_statements_is_never_silently_in_a_total(tmp_path: Pat
     s = load_settings(cwd=tmp_path, environ={})
     rep = report(90)
     rep.services.append(_report.ServiceFigure("web", 0, 0, 0.0))
-    problem = workflows._problem(s, _harvest.Harvest({"web": 2}), rep)
+    problem = covering._problem(s, _harvest.Harvest({"web": 2}), rep)
     assert isinstance(problem, CoverageError) and "web measured no statement" in str(problem)

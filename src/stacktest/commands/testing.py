@@ -1,0 +1,150 @@
+"""`stacktest test`: a pytest run (its phases, shards and JUnit) against a ready stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stacktest.commands.lifecycle import PhaseFn, ProgressFn, keep_logs, managed_stack, stack_env
+from stacktest.errors import (
+    UsageError,
+)
+from stacktest.settings import Settings
+from stacktest.stack.lifecycle import Stack
+from stacktest.state import (
+    ENV_SHARD,
+    ENV_SHARD_TIMES,
+)
+from stacktest.testrun.runner import Mode, RunResult, mode_named, plan, run_tests
+
+__all__ = ['RunRequest', 'merge_junit', 'test']
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the user asked of one pytest run: its mode, pytest's arguments and what to do with the stack.
+    Build it with :meth:`checked`, which refuses bad options before anything starts."""
+
+    mode: Mode
+    args: tuple[str, ...]
+    workers: int | None = None
+    keep: bool = False
+    build: bool = False
+    shard: str | None = None  # "I/N": only that part of the suite (checked by shards.parse_shard)
+
+    @classmethod
+    def checked(
+        cls,
+        settings: Settings,
+        mode: str,
+        args: Sequence[str],
+        *,
+        workers: int | None = None,
+        keep: bool = False,
+        build: bool = False,
+        shard: str | None = None,
+    ) -> RunRequest:
+        chosen = mode_named(mode)
+        plan(chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers)
+        if shard is not None:
+            from stacktest.testrun.shards import parse_shard
+
+            index, count = parse_shard(shard)
+            shard = f"{index}/{count}"
+        return cls(chosen, tuple(args), workers, keep, build, shard)
+
+
+def _run_suite(
+    settings: Settings, stack: Stack, request: RunRequest, out_dir: Path, on_phase: PhaseFn | None
+) -> RunResult:
+    """pytest against ``stack``, every phase of the mode; the merged JUnit XML becomes the last one."""
+    result = run_tests(
+        request.mode,
+        request.args,
+        tests=settings.tests,
+        out_dir=out_dir,
+        env=stack_env(stack) | _shard_env(settings, request, out_dir),
+        cwd=settings.root,
+        workers=request.workers,
+        workers_per_core=settings.workers_per_core,
+        on_phase=on_phase,
+    )
+    _publish_junit(settings, result)
+    return result
+
+
+def _shard_env(settings: Settings, request: RunRequest, out_dir: Path) -> dict[str, str]:
+    """For ``--shard``: the part, and the test times read once, so that every phase and worker of this run
+    splits alike even if another run rewrites the JUnit files meanwhile."""
+    if not request.shard:
+        return {}
+    from stacktest.testrun.shards import durations_from
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    times = out_dir / "shard-times.json"
+    times.write_text(json.dumps(durations_from(settings.shard_durations, settings.root)))
+    return {ENV_SHARD: request.shard, ENV_SHARD_TIMES: str(times)}
+
+
+def _publish_junit(settings: Settings, result: RunResult) -> None:
+    """The merged JUnit XML of the newest finished run, at .stacktest/last/junit.xml (atomic replace)."""
+    if result.junit is None or not result.junit.is_file():
+        return
+    last = settings.state.last("junit.xml")
+    last.parent.mkdir(parents=True, exist_ok=True)
+    tmp = last.with_name(f".junit-{os.getpid()}.xml")
+    shutil.copyfile(result.junit, tmp)
+    tmp.replace(last)
+    result.junit = last
+
+
+def test(
+    settings: Settings,
+    request: RunRequest,
+    *,
+    on_progress: ProgressFn | None = None,
+    on_phase: PhaseFn | None = None,
+) -> RunResult:
+    """Make sure the stack is up and ready, run pytest against it, clean test data if asked."""
+    out_dir = settings.state.new_results()
+    with managed_stack(settings, keep=request.keep, build=request.build, on_progress=on_progress) as stack:
+        try:
+            result = _run_suite(settings, stack, request, out_dir, on_phase)
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        if result.exit_code not in (0, 5):  # 5: no tests were collected, the services are not to blame
+            keep_logs(stack)
+        if settings.cleanup_after_tests:
+            from stacktest.cleanup.rules import run as run_cleanup
+
+            run_cleanup(settings, stack, apply=True)
+    return result
+
+
+def merge_junit(files: Sequence[Path], into: Path) -> dict[str, int]:
+    """`stacktest junit merge`: one JUnit XML of the shards' files, each test once (a test found in two
+    files means two shards ran it: refused, naming it)."""
+    import xml.etree.ElementTree as ET
+
+    from stacktest.testrun.runner import count_junit, merge_junit
+
+    seen: dict[str, Path] = {}
+    for path in files:
+        try:
+            root = ET.parse(path).getroot()  # noqa: S314 - JUnit files of this project's own runs
+        except (ET.ParseError, OSError) as exc:
+            raise UsageError(f"{path}: not a readable JUnit XML file ({exc})") from None
+        for case in root.iter("testcase"):
+            key = f"{case.get('classname', '')}::{case.get('name', '')}"
+            if key in seen:
+                raise UsageError(
+                    f"{key} is in {seen[key]} and in {path}: two shards ran it",
+                    hint="give each shard's file once, and the same N to every --shard I/N",
+                )
+            seen[key] = path
+    merge_junit(files, into)
+    return count_junit(into)
