@@ -18,7 +18,8 @@ from _common import REPO, median, record
 
 from stacktest.adapters import compose as _compose
 from stacktest.adapters import images as _images
-from stacktest.adapters.engine import Engine, engine_host
+from stacktest.adapters.endpoint import engine_host
+from stacktest.adapters.engine import Engine
 from stacktest.settings import load_settings
 
 

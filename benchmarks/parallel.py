@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from _common import REPO, median, record
 from live_suite.generate import OUT, generate
 
-from stacktest.adapters.engine import LABEL_ROOT, Engine
+from stacktest.adapters.engine import Engine
+from stacktest.adapters.engine_model import LABEL_ROOT
 
 Modes = dict[str, tuple[list[str], dict[str, str]]]  # name: (stacktest test's options, environment)
 MODES: Modes = {

@@ -22,7 +22,8 @@ import httpx
 import yaml
 from _common import REPO, median, record
 
-from stacktest.adapters.engine import Engine, engine_host
+from stacktest.adapters.endpoint import engine_host
+from stacktest.adapters.engine import Engine
 from stacktest.settings import load_settings
 from stacktest.stack import lifecycle as stacks
 from stacktest.stack.readiness import probe_once

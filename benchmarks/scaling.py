@@ -35,7 +35,8 @@ from _common import REPO, machine, median, record
 from combine import make_files
 from combine import trial as combine_trial
 
-from stacktest.adapters.engine import Engine, engine_host
+from stacktest.adapters.endpoint import engine_host
+from stacktest.adapters.engine import Engine
 from stacktest.coverage import harvest as _harvest
 from stacktest.coverage import spy as _spy
 from stacktest.settings import load_settings

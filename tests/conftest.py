@@ -257,7 +257,7 @@ def container_name(summary: Mapping[str, Any]) -> str:
 
 
 def engine_leftovers(engine: object, root: Path) -> dict[str, list[str]]:
-    from stacktest.adapters.engine import LABEL_ROOT
+    from stacktest.adapters.engine_model import LABEL_ROOT
 
     client = engine.client  # type: ignore[attr-defined]
     owned = f"{LABEL_ROOT}={root}"
@@ -270,7 +270,7 @@ def engine_leftovers(engine: object, root: Path) -> dict[str, list[str]]:
 
 def cleanup_root(engine: object, root: Path) -> None:
     """Remove whatever a failed test left, so one failure does not cascade."""
-    from stacktest.adapters.engine import LABEL_ROOT, PROJECT_LABEL
+    from stacktest.adapters.engine_model import LABEL_ROOT, PROJECT_LABEL
 
     client = engine.client  # type: ignore[attr-defined]
     owned = f"{LABEL_ROOT}={root}"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stacktest.adapters.engine import Engine, endpoint
+from stacktest.adapters.endpoint import endpoint
+from stacktest.adapters.engine import Engine
 from stacktest.errors import EngineUnavailable
 from tests.conftest import run_cli
 

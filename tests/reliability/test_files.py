@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from stacktest.adapters.engine import Engine, ServiceState
+from stacktest.adapters.engine import Engine
+from stacktest.adapters.engine_model import ServiceState
 from stacktest.commands import coverage as covering
 from stacktest.coverage import harvest as _harvest
 from stacktest.coverage import spy as _spy

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stacktest.adapters import engine as _engine
-from stacktest.adapters.engine import ServiceState
+from stacktest.adapters import engine_model
+from stacktest.adapters.engine_model import ServiceState
 from stacktest.commands import coverage as covering
 from stacktest.commands import testing
 from stacktest.coverage import harvest as _harvest
@@ -57,8 +57,8 @@ def test_covered_containers_are_never_stopped_with_a_grace_period_of_zero(tmp_pa
     assert timeout(s, {"a": 0, "b": 30}) == 30  # the longest of their own
     assert timeout(s.with_overrides(stop_timeout=3.0), {"a": 0}) == 3.0  # the setting wins
     # read from the inspect that every ServiceState comes from (Config.StopTimeout)
-    assert _engine._state("web", {"Config": {"StopTimeout": 0}}).stop_timeout == 0
-    assert _engine._state("web", {"Config": {}}).stop_timeout is None
+    assert engine_model.state_of("web", {"Config": {"StopTimeout": 0}}).stop_timeout == 0
+    assert engine_model.state_of("web", {"Config": {}}).stop_timeout is None
 
 
 def test_a_lost_process_or_unmapped_data_fails_a_run_whose_tests_passed(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from stacktest.adapters.engine import ExecResult, ServiceState
+from stacktest.adapters.engine_model import ExecResult, ServiceState
 from stacktest.errors import NotReady
 from stacktest.settings import Probe
 from stacktest.stack.readiness import ServiceWaiter, Status, wait_ready

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stacktest.adapters.engine import LABEL_CHECKOUT, LABEL_HOST, LABEL_ROOT, LABEL_RUN, StackInfo
+from stacktest.adapters.engine_model import LABEL_CHECKOUT, LABEL_HOST, LABEL_ROOT, LABEL_RUN, StackInfo
 from stacktest.settings import load_settings
 from stacktest.stack import lifecycle as stacks
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stacktest._lazy import lazy_module
-from stacktest.adapters.engine import DEFAULT_STOP_TIMEOUT, ServiceState
+from stacktest.adapters.engine_model import DEFAULT_STOP_TIMEOUT, ServiceState
 from stacktest.commands.lifecycle import (
     PhaseFn,
     ProgressFn,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from stacktest._lazy import lazy_module
 from stacktest.adapters import compose as _compose
 from stacktest.adapters import images as _images
-from stacktest.adapters.engine import ServiceState, StackInfo
+from stacktest.adapters.engine_model import ServiceState, StackInfo
 from stacktest.errors import (
     ConfigError,
     NotReady,

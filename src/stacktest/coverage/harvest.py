@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacktest.adapters.engine import Engine, ServiceState
+from stacktest.adapters.engine import Engine
+from stacktest.adapters.engine_model import ServiceState
 from stacktest.coverage import ledger as _ledger
 from stacktest.coverage.spy import DATA_DIR
 from stacktest.errors import CoverageError

@@ -25,7 +25,8 @@ import coverage
 import yaml
 from coverage.exceptions import CoverageException
 
-from stacktest.adapters.engine import Engine, ServiceState
+from stacktest.adapters.engine import Engine
+from stacktest.adapters.engine_model import ServiceState
 from stacktest.adapters.images import LINUX_WHEELS, pip_download
 from stacktest.errors import CommandFailed, ConfigError, CoverageError
 from stacktest.settings import Settings

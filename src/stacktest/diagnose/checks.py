@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Literal
 
 from stacktest.adapters import compose as _compose
-from stacktest.adapters.engine import Engine, ServiceState, engine_host
+from stacktest.adapters.endpoint import engine_host
+from stacktest.adapters.engine import Engine
+from stacktest.adapters.engine_model import ServiceState
 from stacktest.errors import EngineUnavailable, StacktestError
 from stacktest.settings import Probe, Settings
 from stacktest.stack import lifecycle as stacks

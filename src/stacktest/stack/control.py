@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from stacktest.adapters.engine import Engine, ExecResult, ServiceState, engine_host
+from stacktest.adapters.endpoint import engine_host
+from stacktest.adapters.engine import Engine
+from stacktest.adapters.engine_model import ExecResult, ServiceState
 from stacktest.errors import UsageError
 from stacktest.settings import Probe
 from stacktest.stack.readiness import wait_ready

@@ -24,7 +24,9 @@ from urllib.parse import urlparse
 from stacktest.adapters import compose as _compose
 from stacktest.adapters import images as _images
 from stacktest.adapters.compose import Compose
-from stacktest.adapters.engine import (
+from stacktest.adapters.endpoint import engine_host
+from stacktest.adapters.engine import Engine
+from stacktest.adapters.engine_model import (
     LABEL_CHECKOUT,
     LABEL_CREATED,
     LABEL_HOST,
@@ -32,10 +34,8 @@ from stacktest.adapters.engine import (
     LABEL_PID,
     LABEL_ROOT,
     LABEL_RUN,
-    Engine,
     ServiceState,
     StackInfo,
-    engine_host,
 )
 from stacktest.errors import ComposeError, ConfigError, StackNotFound, StacktestError, UsageError
 from stacktest.settings import Probe, Settings

@@ -30,7 +30,7 @@ from typing import Protocol
 import httpx
 
 from stacktest.adapters import http as _http
-from stacktest.adapters.engine import ExecResult, ServiceState
+from stacktest.adapters.engine_model import ExecResult, ServiceState
 from stacktest.adapters.http import PROBE_TIMEOUT
 from stacktest.errors import NotReady
 from stacktest.settings import Probe

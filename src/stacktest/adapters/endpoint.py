@@ -1,0 +1,105 @@
+"""Where the Docker Engine is: DOCKER_HOST, DOCKER_CONTEXT or the CLI's current context, else the default
+socket; and the host at which published ports answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from stacktest._lazy import lazy_module
+from stacktest.errors import EngineUnavailable
+
+if TYPE_CHECKING:
+    import docker
+    import docker.errors
+    import requests
+else:
+    docker = lazy_module("docker")
+    requests = lazy_module("requests")
+
+__all__ = [
+    "Endpoint",
+    "endpoint",
+    "engine_host",
+    "probe_unix_socket",
+]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Which engine to talk to, chosen as the docker CLI (and so compose) chooses it: ``DOCKER_HOST``;
+    else the context ``DOCKER_CONTEXT`` names; else the CLI configuration's current context (``docker
+    context use``); else the default socket."""
+
+    url: str  # "" for the default socket
+    where: str  # said in messages: "DOCKER_HOST tcp://...", "docker context remote (ssh://...)"
+    context: str = ""  # the context's name, when one was used
+    tls: Any = None  # the context's TLS configuration (docker.tls.TLSConfig), if any
+
+    @property
+    def host(self) -> str:
+        """The address at which published ports answer: the engine's host, or loopback."""
+        if self.url.startswith(("tcp://", "http://", "https://", "ssh://")):
+            return urlparse(self.url).hostname or "127.0.0.1"
+        return "127.0.0.1"
+
+
+def endpoint(environ: Mapping[str, str] | None = None) -> Endpoint:
+    env = os.environ if environ is None else environ
+    url = env.get("DOCKER_HOST", "")  # env: DOCKER_HOST
+    if url:
+        return Endpoint(url, f"DOCKER_HOST {url}")
+    name = env.get("DOCKER_CONTEXT", "")  # env: DOCKER_CONTEXT
+    if not name:
+        name = _current_context(env)
+    if not name or name == "default":
+        return Endpoint("", "the default socket")
+    from docker.context import ContextAPI
+
+    ctx = ContextAPI.get_context(name)
+    if ctx is None:
+        raise EngineUnavailable(
+            f"the docker context {name!r} does not exist",
+            hint="see `docker context ls`, or unset DOCKER_CONTEXT",
+        )
+    host = str(ctx.Host or "")
+    return Endpoint(host, f"docker context {name} ({host})", name, ctx.TLSConfig)
+
+
+def _current_context(env: Mapping[str, str]) -> str:
+    """``currentContext`` of the docker CLI's configuration (``docker context use``), "" when unset."""
+    folder = env.get("DOCKER_CONFIG") or os.path.join(
+        os.path.expanduser("~"), ".docker"
+    )  # env: DOCKER_CONFIG
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as fh:
+            return str(json.load(fh).get("currentContext") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def engine_host(environ: Mapping[str, str] | None = None) -> str:
+    """The address at which published ports answer: the engine's host, or loopback."""
+    return endpoint(environ).host
+
+
+def probe_unix_socket(target: Endpoint, timeout: float) -> None:
+    """Connect once to a local socket endpoint ourselves: the SDK leaves the socket of a failed connect
+    unclosed (a ResourceWarning wherever the garbage collector meets it), so it only gets to try a socket
+    that answers."""
+    if target.url and not target.url.startswith("unix://"):
+        return
+    path = target.url.removeprefix("unix://") or "/var/run/docker.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            raise EngineUnavailable(
+                f"cannot reach the Docker Engine at {target.where}: {exc.strerror or exc}"
+            ) from exc
