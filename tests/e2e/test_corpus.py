@@ -53,6 +53,7 @@ def shape_root(request: pytest.FixtureRequest, tmp_path: Path, docker_engine: ob
 def ensure_debian_base(engine: object, suite: str) -> None:
     """``stacktest-base:<suite>``: that Debian release with its own python3, built offline."""
     from stacktest.adapters import images as _images
+
     name = f"stacktest-base:{suite}"
     if not engine.image_exists(name):  # type: ignore[attr-defined]
         _images.build_debian_image(engine, name, suite, ("python3",))  # type: ignore[arg-type]

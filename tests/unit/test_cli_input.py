@@ -98,6 +98,7 @@ def test_a_swallowed_ctrl_c_still_ends_the_run_as_interrupted(
     import signal
 
     from stacktest.commands import lifecycle
+
     def swallowing_reap(*args: object, **kwargs: object) -> lifecycle.Reaped:
         with contextlib.suppress(KeyboardInterrupt):  # swallowed, as inside a weakref callback
             signal.raise_signal(signal.SIGINT)

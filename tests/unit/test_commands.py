@@ -66,6 +66,7 @@ def test_a_lost_process_or_unmapped_data_fails_a_run_whose_tests_passed(tmp_path
     coverage.accept_lost is said, not failed."""
     from stacktest.coverage import ledger as _ledger
     from stacktest.coverage import paths as _paths
+
     s = load_settings(cwd=tmp_path, environ={})
     lost = _ledger.Process("web", "web-2", "c2", 7, 1, ("python", "-m", "worker"), "/usr/bin/python3", 0)
     fine = _ledger.Process("web", "web", "c1", 1, 0, ("python", "app.py"), "/usr/bin/python3", 1)

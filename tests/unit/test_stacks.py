@@ -10,7 +10,8 @@ import pytest
 
 from stacktest.adapters.engine_model import LABEL_CHECKOUT, LABEL_HOST, LABEL_ROOT, LABEL_RUN, StackInfo
 from stacktest.settings import load_settings
-from stacktest.stack import lifecycle as stacks
+from stacktest.stack import overlay
+from stacktest.stack import reap as reaping
 
 pytestmark = pytest.mark.unit
 
@@ -27,20 +28,20 @@ CONFIG = {
 
 
 def test_the_overlay_labels_everything_but_what_is_external() -> None:
-    out = stacks._override(CONFIG, LABELS, "pre-abc")
+    out = overlay.labelled_config(CONFIG, LABELS, "pre-abc")
     assert all(out["services"][s]["labels"] == LABELS for s in ("web", "db", "api"))
     assert set(out["networks"]) == {"default", "back"} and set(out["volumes"]) == {"data"}
 
 
 def test_built_images_get_one_stable_name_and_their_checkout() -> None:
-    out = stacks._override(CONFIG, LABELS, "pre-abc")
+    out = overlay.labelled_config(CONFIG, LABELS, "pre-abc")
     assert out["services"]["web"]["image"] == "pre-abc-web"  # compose would say <project>-web, per run
     assert "image" not in out["services"]["api"]  # its own name stays
     assert "build" not in out["services"]["db"]
     assert out["services"]["api"]["build"]["labels"] == {
         k: LABELS[k] for k in (LABEL_ROOT, LABEL_CHECKOUT, LABEL_HOST)
     }
-    assert stacks.built_images(CONFIG, "pre-abc") == ["mine", "pre-abc-web"]
+    assert overlay.built_images(CONFIG, "pre-abc") == ["mine", "pre-abc-web"]
 
 
 class Engine:
@@ -71,6 +72,6 @@ def test_stale_stacks(tmp_path: Path) -> None:
             info("old", os.getpid(), age_h=settings.reap_age + 1),
         ]
     )
-    stale = {i.project: why for i, why in stacks.stale_stacks(engine, settings, now=1e6)}  # type: ignore[arg-type]
+    stale = {i.project: why for i, why in reaping.stale_stacks(engine, settings, now=1e6)}  # type: ignore[arg-type]
     assert set(stale) == {"orphan", "old"}
     assert "is gone" in stale["orphan"] and "h old" in stale["old"]

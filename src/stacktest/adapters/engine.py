@@ -293,7 +293,6 @@ class Engine(FileTransfer):
         env = (attrs.get("Config") or {}).get("Env") or []
         return dict(item.split("=", 1) for item in env if "=" in item)
 
-
     # stacks by label ------------------------------------------------------------------------------------
     def stacks(self) -> list[StackInfo]:
         """Every stack stacktest started on this engine, found by its labels."""
@@ -382,5 +381,3 @@ for d in /proc/[0-9]*; do
   if [ "$ppid" = 1 ] && kill -s "$sig" "$pid" 2>/dev/null; then echo "forwarded $sig to $pid"; fi
 done
 exit 0"""
-
-

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -23,6 +22,7 @@ from typer._click.core import Context  # typer >= 0.29 ships its own copy of cli
 from typer._click.exceptions import ClickException
 from typer._click.globals import get_current_context
 
+from stacktest import signals
 from stacktest.cli import render
 from stacktest.cli.render import err, out
 from stacktest.commands import coverage as covering
@@ -61,6 +61,7 @@ def settings(**flags: Any) -> Settings:
 def _version(value: bool) -> None:
     if value:
         from stacktest import __version__
+
         out.print(f"stacktest {__version__}")
         raise typer.Exit(0)
 
@@ -420,16 +421,6 @@ def diagnose_cmd(
 _received: list[int] = []  # every signal of this run, even one whose exception something swallowed
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    _received.append(signum)
-    raise Interrupted(signum)
-
-
-def _on_sigint(signum: int, frame: FrameType | None) -> None:
-    _received.append(signum)
-    raise KeyboardInterrupt
-
-
 def _report(exc: StacktestError | Interrupted) -> None:
     err.print(f"[bold red]error\\[{exc.slug}][/]: {escape(str(exc))}", markup=True)
     if exc.hint:
@@ -438,9 +429,7 @@ def _report(exc: StacktestError | Interrupted) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _received.clear()
-    signal.signal(signal.SIGINT, _on_sigint)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    signal.signal(signal.SIGHUP, _on_sigterm)  # the terminal closed: tear down as for SIGTERM (exit 129)
+    signals.install_stop_handlers(_received)
     rv = _run(argv)
     interrupted = 128 + _received[0] if _received else None
     if interrupted is not None and rv != interrupted:

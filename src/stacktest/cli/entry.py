@@ -8,23 +8,17 @@ a Ctrl-C raised there let a run go on to the end and exit 0 (a random interrupti
 
 from __future__ import annotations
 
-import signal
 import sys
-from types import FrameType
+
+from stacktest import signals
 
 __all__ = ["main"]
 
 _noted: list[int] = []
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def _note(signum: int, frame: FrameType | None) -> None:
-    _noted.append(signum)
 
 
 def main() -> int:
-    for sig in _SIGNALS:
-        signal.signal(sig, _note)
+    signals.note_early(_noted)
     from stacktest.cli.app import main as cli_main
     from stacktest.errors import Interrupted
 
@@ -33,9 +27,7 @@ def main() -> int:
         return 128 + _noted[0]
     try:
         code = cli_main()
-        # the work is done and reported: a signal from here on must not turn the result into a kill
-        for sig in _SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
+        signals.ignore_stops()
         return code
     except KeyboardInterrupt:  # in the last instants, after the CLI's own handling returned
         sys.stderr.write("stacktest: interrupted\n")

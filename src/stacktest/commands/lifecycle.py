@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stacktest import signals
 from stacktest._lazy import lazy_module
 from stacktest.adapters import compose as _compose
 from stacktest.adapters import images as _images
@@ -24,6 +25,8 @@ from stacktest.errors import (
 )
 from stacktest.settings import Settings
 from stacktest.stack import lifecycle as stacks
+from stacktest.stack import reap as reaping
+from stacktest.stack import records
 from stacktest.stack.lifecycle import Stack
 from stacktest.stack.readiness import Progress
 from stacktest.state import (
@@ -116,11 +119,11 @@ def _teardown_partial(settings: Settings, started: Stack | None, project: str) -
     if started is not None:
         stacks.teardown(started)
         return
-    record = next((r for r in stacks.load_records(settings) if r.project == project), None)
+    record = next((r for r in records.load_records(settings) if r.project == project), None)
     if record is not None:  # no record: nothing was started
         from stacktest.adapters.engine import Engine
 
-        with stacks.signals_deferred():  # connecting is part of teardown: a Ctrl-C must not cut it
+        with signals.deferred():  # connecting is part of teardown: a Ctrl-C must not cut it
             stacks.teardown(Stack(settings, record, record.compose(settings), Engine.connect()))
 
 
@@ -200,7 +203,7 @@ def _record_readiness(settings: Settings, stack: Stack, ready: dict[str, float])
 
 def _reusable(settings: Settings, on_progress: ProgressFn | None) -> Stack | None:
     try:
-        record = stacks.find_record(settings)
+        record = records.find_record(settings)
     except StackNotFound:
         return None
     if not record.kept:
@@ -259,11 +262,11 @@ def down(settings: Settings, *, project: str | None, every: bool, volumes: bool)
     """Remove this checkout's stack (or the one named, or all of them); returns the projects removed."""
     from stacktest.adapters.engine import Engine
 
-    records = stacks.load_records(settings) if every else [stacks.find_record(settings, project)]
+    found = records.load_records(settings) if every else [records.find_record(settings, project)]
     engine = Engine.connect()
-    for record in records:
+    for record in found:
         stacks.teardown(Stack(settings, record, record.compose(settings), engine), volumes=volumes)
-    return [r.project for r in records]
+    return [r.project for r in found]
 
 
 @dataclass
@@ -280,9 +283,9 @@ def reap(settings: Settings, *, remove: bool) -> Reaped:
     from stacktest.adapters.engine import Engine
 
     engine = Engine.connect()
-    stale = stacks.stale_stacks(engine, settings)
-    removed = stacks.reap(settings, engine, [info for info, _ in stale]) if remove and stale else []
-    images = stacks.stale_images(engine)
+    stale = reaping.stale_stacks(engine, settings)
+    removed = reaping.reap(settings, engine, [info for info, _ in stale]) if remove and stale else []
+    images = reaping.stale_images(engine)
     gone = [name for name, _ in images if engine.remove_image(name)] if remove else []
     return Reaped(stale, removed, images, gone)
 

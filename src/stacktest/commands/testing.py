@@ -21,7 +21,7 @@ from stacktest.state import (
 )
 from stacktest.testrun.runner import Mode, RunResult, mode_named, plan, run_tests
 
-__all__ = ['RunRequest', 'merge_junit', 'test']
+__all__ = ["RunRequest", "merge_junit", "test"]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ else:  # coverage and yaml load only for the commands that measure (the edit-tes
     _ledger = lazy_module("stacktest.coverage.ledger")
     _paths = lazy_module("stacktest.coverage.paths")
 
-__all__ = ['cleanup', 'diagnose', 'init']
+__all__ = ["cleanup", "diagnose", "init"]
 
 
 def cleanup(
@@ -35,17 +35,20 @@ def cleanup(
 ) -> list[BackendResult]:
     """Test data ("TEST " names) in the services: shown, or removed when ``apply``."""
     from stacktest.cleanup import rules as cleaning
+
     cleaning.check_prefix(settings.cleanup_prefix)
     return cleaning.run(settings, stacks.attach(settings, project), apply=apply, names=names)
 
 
 def diagnose(settings: Settings, project: str | None) -> DiagnoseReport:
     from stacktest.diagnose import checks as diagnosing
+
     return diagnosing.diagnose(settings, project)
 
 
 def init(settings: Settings, root: Path, *, write: bool) -> tuple[Proposal, list[Path]]:
     """`stacktest init`: what it proposes for ``root``, and the files written when ``write``."""
     from stacktest.adopt import propose as adopt
+
     proposal = adopt.propose(root, settings.compose_command)
     return proposal, adopt.apply(proposal) if write else []

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -41,9 +42,9 @@ def check_report_dir(folder: Path) -> None:
     """Fail before anything starts when the reports could not be written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        # a probe of its own: two runs at once in one checkout must not remove each other's
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
     except OSError as exc:
         raise CoverageError(
             f"cannot write the coverage reports in {folder}: {exc.strerror}",

@@ -260,5 +260,3 @@ def deliver_spy(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]], 
         for path in sorted(spy.rglob("*")):
             tar.add(path, arcname=str(path.relative_to(spy)), recursive=False)
     engine.fill_volume(volume, buf.getvalue(), like=first.container_id)
-
-

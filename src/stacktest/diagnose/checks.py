@@ -21,7 +21,8 @@ from stacktest.adapters.engine import Engine
 from stacktest.adapters.engine_model import ServiceState
 from stacktest.errors import EngineUnavailable, StacktestError
 from stacktest.settings import Probe, Settings
-from stacktest.stack import lifecycle as stacks
+from stacktest.stack import reap as reaping
+from stacktest.stack import records
 from stacktest.stack.readiness import probe_once
 from stacktest.state import shown
 
@@ -216,7 +217,7 @@ def _dotenv_names(path: Path) -> set[str]:
 
 def _check_stack(settings: Settings, engine: Engine, report: Report, project: str | None) -> None:
     try:
-        record = stacks.find_record(settings, project)
+        record = records.find_record(settings, project)
     except StacktestError:
         report.add(
             Finding(
@@ -305,7 +306,7 @@ def _check_container(settings: Settings, engine: Engine, report: Report, host: s
 
 
 def _check_leftovers(settings: Settings, engine: Engine, report: Report) -> None:
-    stale = stacks.stale_stacks(engine, settings)
+    stale = reaping.stale_stacks(engine, settings)
     for info, why in stale:
         report.add(
             Finding(

@@ -118,7 +118,7 @@ class Control:
             poll_interval=self.poll_interval,
             stale_health=set(touched) or set(self.touched),
         )
-        from stacktest.stack.lifecycle import service_urls
+        from stacktest.stack.records import service_urls
 
         return service_urls(self.probes, self.engine.replicas(self.project))
 

@@ -7,110 +7,49 @@ checkout, so that ``status``, ``logs`` and ``down`` find it without being told.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import signal
-import socket
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlparse
 
+from stacktest import signals
 from stacktest.adapters import compose as _compose
 from stacktest.adapters import images as _images
 from stacktest.adapters.compose import Compose
 from stacktest.adapters.endpoint import engine_host
 from stacktest.adapters.engine import Engine
 from stacktest.adapters.engine_model import (
-    LABEL_CHECKOUT,
-    LABEL_CREATED,
-    LABEL_HOST,
-    LABEL_KEPT,
-    LABEL_PID,
-    LABEL_ROOT,
-    LABEL_RUN,
     ServiceState,
-    StackInfo,
 )
-from stacktest.errors import ComposeError, ConfigError, StackNotFound, StacktestError, UsageError
-from stacktest.settings import Probe, Settings
+from stacktest.errors import ComposeError, ConfigError, StackNotFound, UsageError
+from stacktest.settings import Settings
+from stacktest.stack.overlay import (
+    build_contexts,
+    built_images,
+    drop_replaced,
+    image_prefix,
+    labelled_config,
+    stack_labels,
+)
 from stacktest.stack.readiness import Progress, wait_ready
+from stacktest.stack.reap import reap_orphans
+from stacktest.stack.records import Endpoint, StackRecord, _endpoints, find_record, service_urls
 from stacktest.state import KEEP_LOGS
 
 __all__ = [
-    "Endpoint",
     "Stack",
-    "StackRecord",
-    "find_record",
-    "image_prefix",
-    "load_records",
     "ready_by_probes",
-    "reap",
-    "reap_orphans",
     "save_logs",
-    "service_urls",
-    "signals_deferred",
-    "stale_images",
-    "stale_stacks",
     "start",
     "teardown",
 ]
 
 log = logging.getLogger("stacktest")
-
-
-@dataclass
-class StackRecord:
-    """What the state file says of one stack."""
-
-    project: str
-    files: list[str]
-    compose_command: list[str]
-    compose_version: list[int]
-    env: dict[str, str]
-    pid: int
-    created: float
-    kept: bool = False
-    coverage: bool = False
-    services: list[str] = field(default_factory=list)
-    urls: dict[str, list[str]] = field(default_factory=dict)  # as last found ready: service -> per replica
-
-    def path(self, settings: Settings) -> Path:
-        return settings.state.stack_file(self.project)
-
-    def save(self, settings: Settings) -> None:
-        p = self.path(settings)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(p)
-
-    def compose(self, settings: Settings) -> Compose:
-        return Compose(
-            tuple(self.compose_command),
-            (self.compose_version[0], self.compose_version[1], self.compose_version[2]),
-            self.project,
-            tuple(Path(f) for f in self.files),
-            dict(self.env),
-            settings.command_timeout,
-        )
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    service: str
-    host: str
-    port: int
-    container_port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
 
 @dataclass
@@ -259,136 +198,6 @@ class Stack:
         return {service: started + seconds for service, seconds in ready.items()}
 
 
-def _endpoints(replicas: Mapping[str, list[ServiceState]]) -> dict[str, list[list[Endpoint]]]:
-    host = engine_host()
-    return {
-        service: [[Endpoint(service, host, hp, cp) for cp, hp in sorted(st.ports.items())] for st in states]
-        for service, states in sorted(replicas.items())
-    }
-
-
-def _url(probe: Probe | None, endpoints: list[Endpoint]) -> str | None:
-    """The probed port when one is configured, else the first published one; ``tcp://`` for a service
-    probed over TCP (Redis, databases), else ``http://``."""
-    if not endpoints:
-        return None
-    chosen = next((e for e in endpoints if probe and e.container_port == probe.port), endpoints[0])
-    scheme = "tcp" if probe is not None and probe.kind == "tcp" else "http"
-    return f"{scheme}://{chosen.host}:{chosen.port}"
-
-
-def service_urls(
-    probes: Mapping[str, Probe], replicas: Mapping[str, list[ServiceState]]
-) -> dict[str, list[str]]:
-    """A URL per replica of each service that publishes a port (published ports change when a
-    container is stopped and started again, so they are read from the engine, never kept)."""
-    out: dict[str, list[str]] = {}
-    for service, per_replica in _endpoints(replicas).items():
-        urls = [u for u in (_url(probes.get(service), e) for e in per_replica) if u]
-        if urls:
-            out[service] = urls
-    return out
-
-
-# state files -----------------------------------------------------------------------------------------
-def load_records(settings: Settings) -> list[StackRecord]:
-    folder = settings.state.stacks
-    records = []
-    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            records.append(StackRecord(**json.loads(p.read_text())))
-        except (ValueError, TypeError, OSError):
-            log.warning("ignoring unreadable state file %s", p)
-    return sorted(records, key=lambda r: r.created)
-
-
-def find_record(settings: Settings, project: str | None = None) -> StackRecord:
-    """The stack a command means: the one named, else this checkout's newest kept stack, else its newest."""
-    records = load_records(settings)
-    if project:
-        for r in records:
-            if r.project == project:
-                return r
-        raise StackNotFound(f"no stack named {project!r} is recorded in {settings.state.stacks}")
-    if not records:
-        raise StackNotFound(f"no stack of this checkout ({settings.root}) is running")
-    kept = [r for r in records if r.kept]
-    return (kept or records)[-1]
-
-
-# start ---------------------------------------------------------------------------------------------
-def _labels(settings: Settings, project: str, kept: bool) -> dict[str, str]:
-    return {
-        LABEL_KEPT: "true" if kept else "false",
-        LABEL_RUN: project,
-        LABEL_CHECKOUT: _compose.checkout_id(settings.root),
-        LABEL_ROOT: str(settings.root),
-        LABEL_PID: str(os.getpid()),
-        LABEL_HOST: socket.gethostname(),
-        LABEL_CREATED: f"{time.time():.3f}",
-    }
-
-
-def _override(config: Mapping[str, Any], labels: Mapping[str, str], prefix: str) -> dict[str, Any]:
-    """A compose file that puts the run's labels on every service, network and volume, and gives each
-    image that compose builds without a name one stable name per checkout (``<prefix>-<service>``):
-    compose would tag it ``<project>-<service>``, a new tag for every run."""
-    services: dict[str, Any] = {}
-    owner = {k: v for k, v in labels.items() if k in (LABEL_ROOT, LABEL_CHECKOUT, LABEL_HOST)}
-    for name, spec in (config.get("services") or {}).items():
-        services[name] = {"labels": dict(labels)}
-        if (spec or {}).get("build"):
-            services[name]["build"] = {"labels": owner}  # `reap` finds images of vanished checkouts
-            if not (spec or {}).get("image"):
-                services[name]["image"] = _image_name(name, spec, prefix)
-    out: dict[str, Any] = {"services": services}
-    networks: dict[str, Any] = {"default": {}} | dict(config.get("networks") or {})
-    out["networks"] = {
-        n: {"labels": dict(labels)} for n, spec in networks.items() if not (spec or {}).get("external")
-    }
-    volumes = {
-        v: {"labels": dict(labels)}
-        for v, spec in (config.get("volumes") or {}).items()
-        if not (spec or {}).get("external")
-    }
-    if volumes:
-        out["volumes"] = volumes
-    return out
-
-
-def image_prefix(settings: Settings) -> str:
-    """What names the images compose builds without a name of their own: one per checkout."""
-    return f"{settings.project_prefix}-{_compose.checkout_id(settings.root)}"
-
-
-def _image_name(service: str, spec: Mapping[str, Any] | None, prefix: str) -> str:
-    return str((spec or {}).get("image") or f"{prefix}-{service}")
-
-
-def built_images(config: Mapping[str, Any], prefix: str) -> list[str]:
-    """The image names compose builds for this stack (its own names, or the stable ones we give)."""
-    services = (config.get("services") or {}).items()
-    return sorted({_image_name(name, spec, prefix) for name, spec in services if (spec or {}).get("build")})
-
-
-def _drop_replaced(engine: Engine, before: Mapping[str, str | None]) -> None:
-    """A rebuild with BuildKit writes a new image even when every step was cached, and the one it
-    replaced stays behind without a name: remove it, unless a container (another run's) still uses it."""
-    for name, old in before.items():
-        if old is not None and engine.image_id(name) not in (None, old):
-            engine.remove_image(old)
-
-
-def build_contexts(config: Mapping[str, Any]) -> dict[str, Path]:
-    out = {}
-    for name, spec in (config.get("services") or {}).items():
-        build = (spec or {}).get("build")
-        context = build.get("context") if isinstance(build, dict) else build
-        if isinstance(context, str) and os.path.isdir(context):
-            out[name] = Path(context)
-    return out
-
-
 def prepare(
     settings: Settings,
     *,
@@ -412,10 +221,11 @@ def prepare(
     run_dir = settings.state.run(name)
     run_dir.mkdir(parents=True, exist_ok=True)
     override = run_dir / "labels.yml"
-    labels = _labels(settings, name, kept)
+    labels = stack_labels(settings, name, kept)
     import yaml
 
-    override.write_text(yaml.safe_dump(_override(config, labels, image_prefix(settings)), sort_keys=True))
+    labelled = labelled_config(config, labels, image_prefix(settings))
+    override.write_text(yaml.safe_dump(labelled, sort_keys=True))
     compose = compose.with_files([*files, override])
     record = StackRecord(
         project=name,
@@ -488,7 +298,7 @@ def start(
             before_start(stack)
             build, pull = False, "never"  # built and pulled by the first up
         compose.run(compose.up_argv(services, build=build, pull=pull), what="compose up")
-        _drop_replaced(engine, before)
+        drop_replaced(engine, before)
     except ComposeError as exc:
         if "port is already allocated" in exc.stderr_tail or "address already in use" in exc.stderr_tail:
             exc.hint = (
@@ -533,35 +343,13 @@ def ready_by_probes(settings: Settings, record: StackRecord) -> dict[str, list[s
     return {service: list(urls) for service, urls in record.urls.items()}
 
 
-@contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Teardown must finish: SIGINT, SIGTERM and SIGHUP that arrive meanwhile are held, then delivered
-    again once it is done (so the run still stops with 130, 143 or 129; each step has a timeout)."""
-    pending: list[int] = []
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        pending.append(signum)
-
-    saved = {}
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        with suppress(ValueError):  # not the main thread: nothing to defer
-            saved[sig] = signal.signal(sig, hold)
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-        if pending:
-            signal.raise_signal(pending[0])
-
-
 def teardown(stack: Stack, *, volumes: bool = True, grace: float = 0.0) -> None:
     """Remove the stack's containers, networks and volumes; then sweep by label for anything left.
 
     ``grace`` is the seconds each service gets to stop: 0 by default, since a run's stack and its
     volumes are thrown away (coverage runs stop their services gracefully before this).
     """
-    with signals_deferred():
+    with signals.deferred():
         try:
             stack.compose.run(stack.compose.down_argv(volumes=volumes, timeout=grace), what="compose down")
         except ComposeError as exc:
@@ -601,81 +389,3 @@ def save_logs(stack: Stack) -> Path | None:
         if old != folder:
             shutil.rmtree(old, ignore_errors=True)
     return folder
-
-
-# reap ----------------------------------------------------------------------------------------------
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stale_stacks(
-    engine: Engine, settings: Settings, *, now: float | None = None
-) -> list[tuple[StackInfo, str]]:
-    """Stacks on this engine whose owner is gone (same host) or that are older than ``reap_age`` hours.
-
-    A kept stack (``stacktest up``) outlives its command on purpose: only its age makes it stale.
-    """
-    now = time.time() if now is None else now
-    host = socket.gethostname()
-    out = []
-    for info in engine.stacks():
-        age_h = (now - info.created) / 3600 if info.created else 0.0
-        if not info.kept and info.host == host and not _alive(info.pid):
-            out.append((info, f"its owner (pid {info.pid}) is gone"))
-        elif age_h > settings.reap_age:
-            out.append((info, f"it is {age_h:.1f} h old (reap_age = {settings.reap_age:g} h)"))
-    return out
-
-
-def reap_orphans(settings: Settings, engine: Engine) -> list[str]:
-    """Before a stack starts: remove the stacks of this machine whose owner process is gone (a run
-    killed with SIGKILL, a CI job cut off), and say so. Kept stacks (``stacktest up``) stay, and so do
-    stacks of other machines on a shared engine (their owner cannot be checked from here: ``stacktest
-    reap`` removes them by age). Never fails the start: a stack that cannot be removed is left."""
-    host = socket.gethostname()
-    orphans = [
-        info
-        for info in engine.stacks()
-        if not info.kept and info.host == host and info.pid and not _alive(info.pid)
-    ]
-    removed = []
-    for info in orphans:
-        try:
-            reap(settings, engine, [info])
-        except (StacktestError, OSError) as exc:
-            log.warning("could not remove stack %s left by a run that died: %s", info.project, exc)
-            continue
-        log.warning("removed stack %s: its run (pid %d) died without removing it", info.project, info.pid)
-        removed.append(info.project)
-    return removed
-
-
-def stale_images(engine: Engine) -> list[tuple[str, str]]:
-    """Images stacktest built for a checkout of this machine that no longer exists: (image, checkout)."""
-    host = socket.gethostname()
-    out = []
-    for image_id, tags, labels in engine.images_labelled(LABEL_ROOT):
-        root = labels.get(LABEL_ROOT, "")
-        if labels.get(LABEL_HOST) == host and root and not Path(root).is_dir():
-            named = [t for t in tags if t != "<none>:<none>"]
-            out.append((named[0] if named else image_id, root))
-    return out
-
-
-def reap(
-    settings: Settings, engine: Engine, stacks: Sequence[StackInfo]
-) -> list[tuple[str, tuple[int, int, int]]]:
-    removed = []
-    with signals_deferred():
-        for info in stacks:
-            removed.append((info.project, engine.remove_project(info.project)))
-            settings.state.stack_file(info.project).unlink(missing_ok=True)
-    return removed

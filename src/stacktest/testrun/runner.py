@@ -356,66 +356,32 @@ def _run_in_process(args: Sequence[str], *, env: Mapping[str, str], cwd: Path) -
     """``pytest.main(args)`` as ``python -m pytest`` in ``cwd`` with ``env`` would run it; everything it
     changes of this process (environment, working directory, sys.path, signal handlers) is put back.
 
-    SIGINT, SIGTERM and SIGHUP reach pytest as KeyboardInterrupt, so it ends the session as on Ctrl-C
-    (fixtures torn down, a summary); the handler this process had is still called first, and the
-    exception it raised is raised again once pytest has ended, so the run ends exactly as it would have
-    with pytest in a child process (stack removed, exit 130, 143 or 129).
-
-    A KeyboardInterrupt raised where Python can only print it (a ``__del__``, a weakref callback, parts
-    of the import machinery) is lost, and pytest would go on, into a test that may wait for minutes (in
-    CI a run given SIGHUP just as pytest started was still running 120 s later). So until pytest says
-    it took the interrupt (``pytest_keyboard_interrupt``), it is raised again every
-    :data:`REDELIVER_SECONDS` (a SIGALRM timer, set only once a signal came and stopped when pytest
-    ends; SIGALRM's own handler is put back)."""
-    import signal
-
+    SIGINT, SIGTERM and SIGHUP reach pytest as KeyboardInterrupt
+    (:func:`stacktest.signals.as_keyboard_interrupt`), so it ends the session as on Ctrl-C (fixtures
+    torn down, a summary), and the run ends exactly as it would have with pytest in a child process
+    (stack removed, exit 130, 143 or 129). Until pytest says it took the interrupt
+    (``pytest_keyboard_interrupt``) it is raised again every :data:`REDELIVER_SECONDS`: in CI a run
+    given SIGHUP just as pytest started, whose interrupt was lost in a weakref callback, was
+    still running 120 s later."""
     import pytest
 
-    raised: list[BaseException] = []
-    taken: list[bool] = []
+    from stacktest import signals
+
     saved_env, saved_cwd, saved_path = dict(os.environ), os.getcwd(), list(sys.path)
-    saved_handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    saved_alarm: list[object] = []  # SIGALRM's handler before the first interrupt armed the timer
-
-    class InterruptTaken:
-        @pytest.hookimpl(tryfirst=True)  # before the terminal's, which takes a while to format it
-        def pytest_keyboard_interrupt(self) -> None:
-            taken.append(True)
-            signal.setitimer(signal.ITIMER_REAL, 0)
-
-    def again(signum: int, frame: object) -> None:
-        if not taken and not isinstance(sys.exc_info()[1], KeyboardInterrupt):  # not while it is handled
-            raise KeyboardInterrupt
-
-    def as_keyboard_interrupt(signum: int, frame: object) -> None:
-        previous = saved_handlers.get(signal.Signals(signum))
-        try:
-            if callable(previous):
-                previous(signum, frame)  # type: ignore[arg-type]
-        except BaseException as exc:  # kept, and raised again once pytest has ended
-            raised.append(exc)
-        if not saved_alarm:
-            saved_alarm.append(signal.signal(signal.SIGALRM, again))
-            signal.setitimer(signal.ITIMER_REAL, REDELIVER_SECONDS, REDELIVER_SECONDS)
-        raise KeyboardInterrupt
-
     os.environ.update(env)
     os.chdir(cwd)
     sys.path.insert(0, str(cwd))
-    for sig in saved_handlers:
-        signal.signal(sig, as_keyboard_interrupt)
     try:
-        code = int(pytest.main([*args, "-W", _ALREADY_IMPORTED], plugins=[InterruptTaken()]))
+        with signals.as_keyboard_interrupt(REDELIVER_SECONDS) as redelivery:
+
+            class InterruptTaken:
+                @pytest.hookimpl(tryfirst=True)  # before the terminal's, which takes a while to format it
+                def pytest_keyboard_interrupt(self) -> None:
+                    redelivery.taken()
+
+            return int(pytest.main([*args, "-W", _ALREADY_IMPORTED], plugins=[InterruptTaken()]))
     finally:
-        if saved_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, saved_alarm[0])  # type: ignore[arg-type]
-        for sig, handler in saved_handlers.items():
-            signal.signal(sig, handler)
         sys.path[:] = saved_path
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-    if raised:
-        raise raised[0]
-    return code

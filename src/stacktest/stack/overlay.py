@@ -1,0 +1,106 @@
+"""The compose overlay stacktest adds to every stack it starts: its labels (which checkout, run and process
+made it, so a reap finds it) and the names of the images it builds (so they are found and removed again)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from stacktest.adapters import compose as _compose
+from stacktest.adapters.engine import Engine
+from stacktest.adapters.engine_model import (
+    LABEL_CHECKOUT,
+    LABEL_CREATED,
+    LABEL_HOST,
+    LABEL_KEPT,
+    LABEL_PID,
+    LABEL_ROOT,
+    LABEL_RUN,
+)
+from stacktest.settings import Settings
+
+__all__ = [
+    "build_contexts",
+    "built_images",
+    "drop_replaced",
+    "image_prefix",
+    "labelled_config",
+    "stack_labels",
+]
+
+
+# start ---------------------------------------------------------------------------------------------
+def stack_labels(settings: Settings, project: str, kept: bool) -> dict[str, str]:
+    return {
+        LABEL_KEPT: "true" if kept else "false",
+        LABEL_RUN: project,
+        LABEL_CHECKOUT: _compose.checkout_id(settings.root),
+        LABEL_ROOT: str(settings.root),
+        LABEL_PID: str(os.getpid()),
+        LABEL_HOST: socket.gethostname(),
+        LABEL_CREATED: f"{time.time():.3f}",
+    }
+
+
+def labelled_config(config: Mapping[str, Any], labels: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """A compose file that puts the run's labels on every service, network and volume, and gives each
+    image that compose builds without a name one stable name per checkout (``<prefix>-<service>``):
+    compose would tag it ``<project>-<service>``, a new tag for every run."""
+    services: dict[str, Any] = {}
+    owner = {k: v for k, v in labels.items() if k in (LABEL_ROOT, LABEL_CHECKOUT, LABEL_HOST)}
+    for name, spec in (config.get("services") or {}).items():
+        services[name] = {"labels": dict(labels)}
+        if (spec or {}).get("build"):
+            services[name]["build"] = {"labels": owner}  # `reap` finds images of vanished checkouts
+            if not (spec or {}).get("image"):
+                services[name]["image"] = _image_name(name, spec, prefix)
+    out: dict[str, Any] = {"services": services}
+    networks: dict[str, Any] = {"default": {}} | dict(config.get("networks") or {})
+    out["networks"] = {
+        n: {"labels": dict(labels)} for n, spec in networks.items() if not (spec or {}).get("external")
+    }
+    volumes = {
+        v: {"labels": dict(labels)}
+        for v, spec in (config.get("volumes") or {}).items()
+        if not (spec or {}).get("external")
+    }
+    if volumes:
+        out["volumes"] = volumes
+    return out
+
+
+def image_prefix(settings: Settings) -> str:
+    """What names the images compose builds without a name of their own: one per checkout."""
+    return f"{settings.project_prefix}-{_compose.checkout_id(settings.root)}"
+
+
+def _image_name(service: str, spec: Mapping[str, Any] | None, prefix: str) -> str:
+    return str((spec or {}).get("image") or f"{prefix}-{service}")
+
+
+def built_images(config: Mapping[str, Any], prefix: str) -> list[str]:
+    """The image names compose builds for this stack (its own names, or the stable ones we give)."""
+    services = (config.get("services") or {}).items()
+    return sorted({_image_name(name, spec, prefix) for name, spec in services if (spec or {}).get("build")})
+
+
+def drop_replaced(engine: Engine, before: Mapping[str, str | None]) -> None:
+    """A rebuild with BuildKit writes a new image even when every step was cached, and the one it
+    replaced stays behind without a name: remove it, unless a container (another run's) still uses it."""
+    for name, old in before.items():
+        if old is not None and engine.image_id(name) not in (None, old):
+            engine.remove_image(old)
+
+
+def build_contexts(config: Mapping[str, Any]) -> dict[str, Path]:
+    out = {}
+    for name, spec in (config.get("services") or {}).items():
+        build = (spec or {}).get("build")
+        context = build.get("context") if isinstance(build, dict) else build
+        if isinstance(context, str) and os.path.isdir(context):
+            out[name] = Path(context)
+    return out

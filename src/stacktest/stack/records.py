@@ -1,0 +1,128 @@
+"""The state file's record of each live stack of a checkout (`.stacktest/stacks/<project>.json`): who
+started it, with which compose files, and at which URLs its services answer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from stacktest.adapters.compose import Compose
+from stacktest.adapters.endpoint import engine_host
+from stacktest.adapters.engine_model import (
+    ServiceState,
+)
+from stacktest.errors import StackNotFound
+from stacktest.settings import Probe, Settings
+
+__all__ = ["Endpoint", "StackRecord", "find_record", "load_records", "service_urls"]
+
+log = logging.getLogger("stacktest")
+
+
+@dataclass
+class StackRecord:
+    """What the state file says of one stack."""
+
+    project: str
+    files: list[str]
+    compose_command: list[str]
+    compose_version: list[int]
+    env: dict[str, str]
+    pid: int
+    created: float
+    kept: bool = False
+    coverage: bool = False
+    services: list[str] = field(default_factory=list)
+    urls: dict[str, list[str]] = field(default_factory=dict)  # as last found ready: service -> per replica
+
+    def path(self, settings: Settings) -> Path:
+        return settings.state.stack_file(self.project)
+
+    def save(self, settings: Settings) -> None:
+        p = self.path(settings)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(p)
+
+    def compose(self, settings: Settings) -> Compose:
+        return Compose(
+            tuple(self.compose_command),
+            (self.compose_version[0], self.compose_version[1], self.compose_version[2]),
+            self.project,
+            tuple(Path(f) for f in self.files),
+            dict(self.env),
+            settings.command_timeout,
+        )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    service: str
+    host: str
+    port: int
+    container_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def _endpoints(replicas: Mapping[str, list[ServiceState]]) -> dict[str, list[list[Endpoint]]]:
+    host = engine_host()
+    return {
+        service: [[Endpoint(service, host, hp, cp) for cp, hp in sorted(st.ports.items())] for st in states]
+        for service, states in sorted(replicas.items())
+    }
+
+
+def _url(probe: Probe | None, endpoints: list[Endpoint]) -> str | None:
+    """The probed port when one is configured, else the first published one; ``tcp://`` for a service
+    probed over TCP (Redis, databases), else ``http://``."""
+    if not endpoints:
+        return None
+    chosen = next((e for e in endpoints if probe and e.container_port == probe.port), endpoints[0])
+    scheme = "tcp" if probe is not None and probe.kind == "tcp" else "http"
+    return f"{scheme}://{chosen.host}:{chosen.port}"
+
+
+def service_urls(
+    probes: Mapping[str, Probe], replicas: Mapping[str, list[ServiceState]]
+) -> dict[str, list[str]]:
+    """A URL per replica of each service that publishes a port (published ports change when a
+    container is stopped and started again, so they are read from the engine, never kept)."""
+    out: dict[str, list[str]] = {}
+    for service, per_replica in _endpoints(replicas).items():
+        urls = [u for u in (_url(probes.get(service), e) for e in per_replica) if u]
+        if urls:
+            out[service] = urls
+    return out
+
+
+# state files -----------------------------------------------------------------------------------------
+def load_records(settings: Settings) -> list[StackRecord]:
+    folder = settings.state.stacks
+    records = []
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            records.append(StackRecord(**json.loads(p.read_text())))
+        except (ValueError, TypeError, OSError):
+            log.warning("ignoring unreadable state file %s", p)
+    return sorted(records, key=lambda r: r.created)
+
+
+def find_record(settings: Settings, project: str | None = None) -> StackRecord:
+    """The stack a command means: the one named, else this checkout's newest kept stack, else its newest."""
+    records = load_records(settings)
+    if project:
+        for r in records:
+            if r.project == project:
+                return r
+        raise StackNotFound(f"no stack named {project!r} is recorded in {settings.state.stacks}")
+    if not records:
+        raise StackNotFound(f"no stack of this checkout ({settings.root}) is running")
+    kept = [r for r in records if r.kept]
+    return (kept or records)[-1]
