@@ -102,11 +102,18 @@ typecheck:
 unit *args:
     {{py}} -m pytest tests/unit "$@"
 
-# the whole suite: lint, types, unit, plugin, integration and end-to-end tests on the real engine
+# on every edit: lint, types, unit and plugin tests; no engine needed (about 20 s)
+check-fast *args:
+    just lint
+    just typecheck
+    {{py}} -m pytest tests/unit tests/plugin -p no:cacheprovider -n 2 -q "$@"
+
+# the whole suite: lint, types, unit, plugin, integration and end-to-end tests on the real engine, the
+# engine tests in parallel (each stack is a compose project of its own); the 15 slowest tests at the end
 check *args:
     just lint
     just typecheck
-    {{py}} -m pytest tests --ignore=tests/stack -p no:cacheprovider "$@"
+    {{py}} -m pytest tests --ignore=tests/stack -p no:cacheprovider -n 4 --dist loadgroup --durations=15 "$@"
 
 # every benchmark, each printing its ratios; the table goes to docs/benchmarks.md
 bench:

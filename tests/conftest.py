@@ -194,9 +194,23 @@ def project(tmp_path: Path, docker_engine: object) -> Iterator[Path]:
     """A private copy of the bundled project; afterwards nothing of it may remain on the engine."""
     root = copy_project(tmp_path / "proj")
     yield root
-    leftovers = engine_leftovers(docker_engine, root)
-    cleanup_root(docker_engine, root)
-    assert leftovers == NOTHING, f"left behind: {leftovers}"
+    left_nothing(docker_engine, root)
+
+
+@pytest.fixture(scope="module")
+def kept_stack(tmp_path_factory: pytest.TempPathFactory, docker_engine: object) -> Iterator[Path]:
+    """The bundled project with its stack started once (`stacktest up`) for the tests of one module that
+    only read it or clean up after themselves (mark them ``xdist_group`` so that they share it); removed
+    after the module, and nothing of it may remain."""
+    root = copy_project(tmp_path_factory.mktemp("kept") / "proj")
+    up = run_cli(["up"], root)
+    try:
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        yield root
+    finally:
+        down = run_cli(["down"], root)
+        left_nothing(docker_engine, root)
+    assert down.returncode == 0, down.stderr[-3000:]
 
 
 @pytest.fixture
@@ -212,9 +226,7 @@ def stack_copy(tmp_path: Path, docker_engine: object) -> Iterator[Callable[[str]
 
     yield make
     for root in roots:
-        leftovers = engine_leftovers(docker_engine, root)
-        cleanup_root(docker_engine, root)
-        assert leftovers == NOTHING, f"left behind: {leftovers}"
+        left_nothing(docker_engine, root)
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float, interval: float = 0.2) -> bool:
@@ -279,6 +291,14 @@ def cleanup_root(engine: object, root: Path) -> None:
     projects |= {v.attrs.get("Labels", {}).get(PROJECT_LABEL) for v in volumes}
     for p in projects - {None}:
         engine.remove_project(p)  # type: ignore[attr-defined]
+
+
+def left_nothing(engine: object, root: Path) -> None:
+    """After a test: what its stacks left on the engine is removed (one failure must not cascade), and it
+    must have been nothing. The one leftover check of every fixture that starts stacks."""
+    leftovers = engine_leftovers(engine, root)
+    cleanup_root(engine, root)
+    assert leftovers == NOTHING, f"left behind: {leftovers}"
 
 
 class Spawn:

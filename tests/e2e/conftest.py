@@ -14,20 +14,11 @@ from tests.conftest import REPO
 
 
 @pytest.fixture(scope="session")
-def installed(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Path:
+def installed(tmp_path_factory: pytest.TempPathFactory, base_image: str, pytestconfig: pytest.Config) -> Path:
     """The ``stacktest`` command of a virtualenv that has stacktest from a wheel built from this checkout.
     Its dependencies come from this interpreter's site-packages (the machine may have no index)."""
     top = tmp_path_factory.mktemp("installed")
-    dist = top / "dist"
-    build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, REPO],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=top,
-    )
-    assert build.returncode == 0, build.stderr
+    dist = _wheel(tmp_path_factory, worker=hasattr(pytestconfig, "workerinput"))
     venv = top / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True, timeout=120)
     python = venv / "bin" / "python"
@@ -46,6 +37,39 @@ def installed(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Path
     ).stdout
     assert where.count(str(venv)) == 2, f"stacktest does not come from the wheel: {where}"
     return venv / "bin" / "stacktest"  # the shapes build FROM base_image
+
+
+def _wheel(tmp_path_factory: pytest.TempPathFactory, *, worker: bool) -> Path:
+    """The folder with one wheel of this checkout, built once for the session and all its xdist workers
+    (the build writes into the checkout's build/ folder: two at once break each other)."""
+    from stacktest.locks import exclusive
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if worker else base  # an xdist worker's is popen-gwN/ in this session's folder
+    dist = shared / "stacktest-dist"
+    with exclusive(shared / "stacktest-dist.lock"):
+        if not any(dist.glob("stacktest-*.whl")):
+            build = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "--no-deps",
+                    "--no-build-isolation",
+                    "-q",
+                    "-w",
+                    dist,
+                    REPO,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+                cwd=shared,
+            )
+            assert build.returncode == 0, build.stderr
+    return dist
 
 
 def stacktest(cmd: Path, root: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,10 +1,12 @@
 """Every stack shape of tests/corpus, run as a new user would: stacktest installed from a built wheel (not
 editable) into a virtualenv, the stack copied into a folder outside this repository.
 
-Per shape: up, diagnose (exit 0 on the healthy stack), down, then the coverage job; the tests pass; the
-number of coverage data files equals the number of Python processes that ran code; reached() is covered
-and never_called() is not; each service was ready within 0.5 s of when it started listening; every
-covered container stopped within 1 s; nothing is left on the engine; the second run added no image.
+Per shape, one start: the coverage job; the tests pass (among them `stacktest diagnose`, exit 0 on the
+running stack); the number of coverage data files equals the number of Python processes that ran code;
+reached() is covered and never_called() is not; each service was found ready by its probe (within 2 s of
+when it started listening, not at a healthcheck interval); every covered container saved its data on the
+stop signal (within 4 s, not at the 10 s grace period); nothing is left on the engine. One shape
+(``up_first`` in expect.toml) is first started by `up`: the coverage job then adds no image.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import coverage
 import pytest
 
-from tests.conftest import NOTHING, REPO, cleanup_root, engine_leftovers
+from tests.conftest import REPO, left_nothing
 from tests.e2e.conftest import stacktest
 
 if sys.version_info >= (3, 11):
@@ -29,8 +31,12 @@ else:  # pragma: no cover
 CORPUS = REPO / "tests" / "corpus"
 SHARED = CORPUS / "_shared"
 SHAPES = sorted(p.name for p in CORPUS.iterdir() if (p / "docker-compose.yml").is_file())
-READY_WITHIN = 0.5  # seconds after the service started listening
-STOPPED_WITHIN = 1.0  # seconds after the stop request
+# Bounds that tell the mechanism apart from its fallback, not speed goals (benchmarks/ measure those): a
+# service found ready by its probe, not by the healthcheck's 30 s interval; a process that saved its data on
+# the stop signal, not one killed at the 10 s grace period. The suite runs in parallel on 2 cores: a
+# container's stop may take a second more than alone.
+READY_WITHIN = 2.0  # seconds after the service started listening
+STOPPED_WITHIN = 4.0  # seconds after the stop request
 
 
 @pytest.fixture
@@ -45,9 +51,7 @@ def shape_root(request: pytest.FixtureRequest, tmp_path: Path, docker_engine: ob
         shutil.copy2(SHARED / f, root / "app" / f)
     shutil.copy2(SHARED / "test_common.py", root / "suite" / "test_common.py")
     yield root
-    leftovers = engine_leftovers(docker_engine, root)
-    cleanup_root(docker_engine, root)
-    assert leftovers == NOTHING, f"left behind: {leftovers}"
+    left_nothing(docker_engine, root)
 
 
 def ensure_debian_base(engine: object, suite: str) -> None:
@@ -59,8 +63,9 @@ def ensure_debian_base(engine: object, suite: str) -> None:
         _images.build_debian_image(engine, name, suite, ("python3",))  # type: ignore[arg-type]
 
 
-def image_count(engine: object) -> int:
-    return len(engine.client.images.list(all=True))  # type: ignore[attr-defined]
+def image_count(engine: object, root: Path) -> int:
+    """The images built for this shape's checkout (other tests build theirs at the same time)."""
+    return len(engine.client.images.list(all=True, filters={"label": f"io.stacktest.root={root}"}))  # type: ignore[attr-defined]
 
 
 def line_of(path: Path, text: str) -> int:
@@ -80,14 +85,15 @@ def test_shape(shape: str, installed: Path, shape_root: Path, docker_engine: obj
     if "base" in expect:
         ensure_debian_base(docker_engine, expect["base"])
 
-    up = stacktest(installed, root, "up")
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        images = image_count(docker_engine)
-        diagnosis = stacktest(installed, root, "diagnose", "--json")
-        assert diagnosis.returncode == 0, diagnosis.stdout + diagnosis.stderr
-    finally:
-        assert stacktest(installed, root, "down").returncode == 0
+    images = None
+    if expect.get("up_first"):  # `up` builds; the coverage job then reuses its images
+        up = stacktest(installed, root, "up")
+        try:
+            assert up.returncode == 0, up.stdout + up.stderr
+            images = image_count(docker_engine, root)
+            assert images > 0, "up built no image labelled with this checkout"
+        finally:
+            assert stacktest(installed, root, "down").returncode == 0
 
     run = stacktest(installed, root, "coverage", "run")
     if "fails" in expect:  # clearly: early, before any test ran, or after tests that passed
@@ -101,7 +107,10 @@ def test_shape(shape: str, installed: Path, shape_root: Path, docker_engine: obj
         return
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert " 0 failed" in run.stdout and " passed" in run.stdout
-    assert image_count(docker_engine) == images, "the second run added images"
+    junit = (root / ".stacktest/last/junit.xml").read_text()
+    assert 'name="test_diagnose_finds_the_stack_healthy"' in junit, "diagnose was not run on the stack"
+    if images is not None:
+        assert image_count(docker_engine, root) == images, "the coverage job added images"
 
     last = json.loads((root / ".stacktest/last/coverage.json").read_text())
     assert last["files"] == expect["data_files"], last
@@ -151,6 +160,4 @@ def test_init_adopts_a_stack_that_has_no_settings(
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         assert json.loads((root / ".stacktest/last/coverage.json").read_text())["files"] == {"web": 1}
     finally:
-        leftovers = engine_leftovers(docker_engine, root)
-        cleanup_root(docker_engine, root)
-    assert leftovers == NOTHING, f"left behind: {leftovers}"
+        left_nothing(docker_engine, root)

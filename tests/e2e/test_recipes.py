@@ -13,15 +13,34 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Spawn, children_of, engine_leftovers, run_cli, wait_until
+from tests.conftest import (
+    NOTHING,
+    REPO,
+    Spawn,
+    children_of,
+    engine_leftovers,
+    run_cli,
+    wait_until,
+)
 
 TOTAL, SERIAL = 50, 7  # the live suite: tests/stack (serial: 2 marked, 5 that act on the stack)
+# the tests that only run the live suite share one kept stack, on one xdist worker
+shared_stack = pytest.mark.xdist_group("recipes-live")
 
 
 @pytest.fixture
 def proj(project: Path) -> Path:
+    """A project of its own: for the recipes that start and remove their stack."""
     shutil.copy2(REPO / "justfile", project / "justfile")
     return project
+
+
+@pytest.fixture(scope="module")
+def live(kept_stack: Path) -> Path:
+    """One kept stack (`stacktest up`): `just test` and the xdist modes reuse a running stack, as they do
+    for a user who started it."""
+    shutil.copy2(REPO / "justfile", kept_stack / "justfile")
+    return kept_stack
 
 
 def just(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -50,6 +69,7 @@ def test_test_runs_the_whole_live_suite(proj: Path) -> None:
     assert f"{TOTAL} passed" in result.stdout
 
 
+@shared_stack
 @pytest.mark.parametrize(
     "recipe",
     [
@@ -60,13 +80,13 @@ def test_test_runs_the_whole_live_suite(proj: Path) -> None:
         ["test-by-class"],
     ],
 )
-def test_parallel_recipes_run_each_test_once_serial_ones_last(proj: Path, recipe: list[str]) -> None:
-    result = just(proj, *recipe, "-q")
+def test_parallel_recipes_run_each_test_once_serial_ones_last(live: Path, recipe: list[str]) -> None:
+    result = just(live, *recipe, "-q")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert f"{TOTAL - SERIAL} passed" in result.stdout  # the parallel phase
     assert f"{SERIAL} passed, {TOTAL - SERIAL} deselected" in result.stdout  # the serial phase
     assert f"total: {TOTAL} passed, 0 failed" in result.stdout
-    suites = junit_suites(proj)
+    suites = junit_suites(live)
     parallel = [n for name, cases in suites.items() if name.endswith("-parallel") for n in cases]
     serial = [n for name, cases in suites.items() if name.endswith("-serial") for n in cases]
     assert len(parallel) + len(serial) == TOTAL and len(set(parallel) | set(serial)) == TOTAL
@@ -81,45 +101,55 @@ def test_parallel_recipes_run_each_test_once_serial_ones_last(proj: Path, recipe
     ]
 
 
-def test_serial_runs_only_the_serial_tests(proj: Path) -> None:
-    result = just(proj, "test-serial", "-q")
+@shared_stack
+def test_serial_runs_only_the_serial_tests(live: Path) -> None:
+    result = just(live, "test-serial", "-q")
     assert result.returncode == 0, result.stdout[-3000:]
     assert f"{SERIAL} passed, {TOTAL - SERIAL} deselected" in result.stdout
 
 
-def test_parallel_safe_skips_the_serial_tests(proj: Path) -> None:
-    result = just(proj, "test-parallel-safe", "-q")
+@shared_stack
+def test_parallel_safe_skips_the_serial_tests(live: Path) -> None:
+    result = just(live, "test-parallel-safe", "-q")
     assert result.returncode == 0, result.stdout[-3000:]
     assert f"{TOTAL - SERIAL} passed" in result.stdout
 
 
-def test_quoting_of_a_k_expression_survives(proj: Path) -> None:
-    result = just(proj, "test", "-k", "oauth and not slow", "-q")
+@shared_stack
+def test_quoting_of_a_k_expression_survives(live: Path) -> None:
+    result = just(live, "test", "-k", "oauth and not slow", "-q")
     assert result.returncode == 0, result.stdout[-3000:]
     assert f"13 passed, {TOTAL - 13} deselected" in result.stdout
 
 
-def test_a_node_id_with_verbose_flags(proj: Path) -> None:
-    result = just(proj, "test", "tests/stack/test_oauth_flow.py::test_pkce_flow", "-vvv", "-s")
+@shared_stack
+def test_a_node_id_with_verbose_flags(live: Path) -> None:
+    result = just(live, "test", "tests/stack/test_oauth_flow.py::test_pkce_flow", "-vvv", "-s")
     assert result.returncode == 0, result.stdout[-3000:]
     assert "test_oauth_flow.py::test_pkce_flow PASSED" in result.stdout
     assert "1 passed" in result.stdout
 
 
-def test_exit_code_1_and_the_server_side_of_the_failure(proj: Path) -> None:
-    (proj / "tests" / "stack" / "test_zz_fails.py").write_text(
+@shared_stack
+def test_exit_code_1_and_the_server_side_of_the_failure(live: Path) -> None:
+    failing = live / "tests" / "stack" / "test_zz_fails.py"  # removed after: the stack's suite is shared
+    failing.write_text(
         "def test_fails(auth_client):\n    assert auth_client.get('/no/such/route').status_code == 200\n"
     )
-    result = just(proj, "test", "tests/stack/test_zz_fails.py", "-q")
+    try:
+        result = just(live, "test", "tests/stack/test_zz_fails.py", "-q")
+    finally:
+        failing.unlink()
     assert result.returncode == 1
     assert "stacktest: auth log during the test" in result.stdout
     assert '"GET /no/such/route HTTP/1.1" 404' in result.stdout
 
 
-def test_exit_code_5_when_nothing_is_collected(proj: Path) -> None:
-    result = just(proj, "test", "-k", "no_test_has_this_name", "-q")
+@shared_stack
+def test_exit_code_5_when_nothing_is_collected(live: Path) -> None:
+    result = just(live, "test", "-k", "no_test_has_this_name", "-q")
     assert result.returncode == 5
-    result = just(proj, "test-fast", "-k", "no_test_has_this_name", "-q")
+    result = just(live, "test-fast", "-k", "no_test_has_this_name", "-q")
     assert result.returncode == 5
 
 
@@ -131,7 +161,7 @@ def test_sidecar_coverage_reports_auth_and_api(proj: Path, docker_engine: object
     assert all(float(v) > 80 for v in figures.values()), figures
     report = proj / ".stacktest" / "coverage" / "latest"
     assert (report / "coverage.xml").is_file() and (report / "html" / "index.html").is_file()
-    assert engine_leftovers(docker_engine, proj) == {"containers": [], "networks": [], "volumes": []}
+    assert engine_leftovers(docker_engine, proj) == NOTHING
 
 
 def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path, spawn: Spawn) -> None:

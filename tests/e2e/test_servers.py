@@ -24,7 +24,7 @@ import coverage
 import pytest
 from coverage.parser import PythonParser
 
-from tests.conftest import NOTHING, REPO, cleanup_root, engine_leftovers
+from tests.conftest import REPO, left_nothing
 from tests.e2e.conftest import stacktest
 
 SERVERS = REPO / "tests" / "corpus" / "servers"
@@ -61,9 +61,7 @@ def servers_root(tmp_path: Path, docker_engine: object) -> Iterator[Path]:
     root = tmp_path / "servers"
     shutil.copytree(SERVERS, root, ignore=shutil.ignore_patterns("wheels", ".stacktest", "__pycache__"))
     yield root
-    leftovers = engine_leftovers(docker_engine, root)
-    cleanup_root(docker_engine, root)
-    assert leftovers == NOTHING, f"left behind: {leftovers}"
+    left_nothing(docker_engine, root)
 
 
 def function_statements(path: Path, name: str) -> set[int]:

@@ -71,30 +71,25 @@ def terminal() -> Iterator[Callable[[Path, int], Terminal]]:
         t.close()
 
 
+@pytest.mark.xdist_group("terminal-status")  # both widths read one running stack
 @pytest.mark.parametrize("width", [80, 200])
 def test_status_shows_every_url_whole(
-    project: Path, terminal: Callable[[Path, int], Terminal], width: int
+    kept_stack: Path, terminal: Callable[[Path, int], Terminal], width: int
 ) -> None:
-    assert run_cli(["up"], project).returncode == 0
-    try:
-        urls = {
-            s: v["url"]
-            for s, v in json.loads(run_cli(["status", "--json"], project).stdout)["services"].items()
-        }
-        term = terminal(project, width)
-        term.run("status")
-        text = term.wait_for(r"__exit_0__")
-        for service, url in urls.items():
-            assert re.search(rf"\b{service}\b.*{re.escape(url)}(\s|$)", text), (url, text)
-        assert "…" not in text, text  # nothing cut short
-        if width == 80:  # too narrow for the table: one whole line per container
-            assert re.search(rf"^auth: running, ready: yes .*url: {re.escape(urls['auth'])}$", text, re.M), (
-                text
-            )
-        else:  # wide: the table, with its frame
-            assert "┃" in text or "│" in text or "━" in text, text
-    finally:
-        assert run_cli(["down"], project).returncode == 0
+    urls = {
+        s: v["url"]
+        for s, v in json.loads(run_cli(["status", "--json"], kept_stack).stdout)["services"].items()
+    }
+    term = terminal(kept_stack, width)
+    term.run("status")
+    text = term.wait_for(r"__exit_0__")
+    for service, url in urls.items():
+        assert re.search(rf"\b{service}\b.*{re.escape(url)}(\s|$)", text), (url, text)
+    assert "…" not in text, text  # nothing cut short
+    if width == 80:  # too narrow for the table: one whole line per container
+        assert re.search(rf"^auth: running, ready: yes .*url: {re.escape(urls['auth'])}$", text, re.M), text
+    else:  # wide: the table, with its frame
+        assert "┃" in text or "│" in text or "━" in text, text
 
 
 @pytest.mark.parametrize("width", [80, 200])

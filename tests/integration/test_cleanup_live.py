@@ -21,11 +21,12 @@ def urls(project: Path) -> dict[str, str]:
     return {k: v["url"] for k, v in data["services"].items()}
 
 
+pytestmark = pytest.mark.xdist_group("cleanup-live")  # one stack for the module
+
+
 @pytest.fixture
-def live(project: Path):  # type: ignore[no-untyped-def]
-    assert run_cli(["up"], project).returncode == 0
-    yield project, urls(project)
-    assert run_cli(["down"], project).returncode == 0
+def live(kept_stack: Path) -> tuple[Path, dict[str, str]]:
+    return kept_stack, urls(kept_stack)
 
 
 def redis_of(url: str) -> redis.Redis:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +74,17 @@ def test_two_stacks_of_one_checkout_at_once(project: Path) -> None:
 def kill_a_run_midtest(project: Path, docker_engine: object, spawn: Spawn) -> tuple[int, str]:
     """A `stacktest test` run killed with SIGKILL cannot tear down: its stack stays, labelled with its
     pid. Returns that pid and the stack's compose project."""
-    proc = spawn.test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
+    body = (
+        "import pathlib, time\n\ndef test_hang():\n    pathlib.Path('started').touch()\n    time.sleep(600)\n"
+    )
+    proc = spawn.test_run(project, "test_zz_hang", body)
     run_labels = (f"io.stacktest.root={project}", "io.stacktest.run")  # not a build's containers
 
     def running() -> list[dict[str, Any]]:
         return [c for c in labelled_containers(docker_engine, *run_labels) if c["State"] == "running"]
 
-    assert wait_until(lambda: len(running()) == 3, timeout=120)
-    time.sleep(3)  # let it get into the test (when exactly does not matter: SIGKILL leaves all behind)
+    assert wait_until((project / "started").exists, timeout=120)  # pytest is in the test
+    assert len(running()) == 3
     name = running()[0]["Labels"]["com.docker.compose.project"]
     children = children_of(proc.pid)  # before the kill: then they are init's
     proc.send_signal(signal.SIGKILL)
@@ -94,19 +96,13 @@ def kill_a_run_midtest(project: Path, docker_engine: object, spawn: Spawn) -> tu
     return proc.pid, name
 
 
-def test_reap_removes_a_stack_whose_owner_died(project: Path, docker_engine: object, spawn: Spawn) -> None:
-    pid, _ = kill_a_run_midtest(project, docker_engine, spawn)
-    show = run_cli(["reap"], project)
-    assert show.returncode == 0 and f"pid {pid}" in show.stdout and "is gone" in show.stdout
-    assert engine_leftovers(docker_engine, project)["containers"], "reap without --yes must not delete"
-    gone = run_cli(["reap", "--yes"], project)
-    assert gone.returncode == 0 and "removed" in gone.stdout
-
-
-def test_the_next_start_removes_the_stack_of_a_run_killed_with_sigkill(
+def test_a_stack_whose_run_was_killed_is_shown_by_reap_and_removed_by_the_next_start(
     project: Path, docker_engine: object, spawn: Spawn
 ) -> None:
     pid, first = kill_a_run_midtest(project, docker_engine, spawn)
+    show = run_cli(["reap"], project)
+    assert show.returncode == 0 and f"pid {pid}" in show.stdout and "is gone" in show.stdout
+    assert engine_leftovers(docker_engine, project)["containers"], "reap without --yes must not delete"
     client = docker_engine.client  # type: ignore[attr-defined]
     second = run_cli(["test", "tests/stack/test_errors.py", "-q"], project)
     assert second.returncode == 0, second.stderr

@@ -21,6 +21,7 @@ from pathlib import Path
 from stacktest.adapters import process as _process
 from stacktest.adapters.engine import Engine
 from stacktest.errors import CommandFailed, ConfigError
+from stacktest.locks import exclusive
 from stacktest.settings import Settings
 
 __all__ = [
@@ -90,6 +91,14 @@ def ensure_base_image(engine: Engine, settings: Settings) -> bool:
     """Build the local base image when it is missing. Returns True when it built one."""
     if settings.images != "local" or engine.image_exists(settings.base_image):
         return False
+    safe = "".join(c if c.isalnum() else "-" for c in settings.base_image)
+    with exclusive(Path(tempfile.gettempdir()) / f"stacktest-image-{safe}.lock"):
+        if engine.image_exists(settings.base_image):  # another process built it while this one waited
+            return False
+        return _build_base_image(engine, settings)
+
+
+def _build_base_image(engine: Engine, settings: Settings) -> bool:
     if shutil.which("mmdebstrap") is None:
         raise ConfigError(
             f"the base image {settings.base_image} is missing and mmdebstrap is not installed",
@@ -136,17 +145,23 @@ def ensure_wheels(build_contexts: Mapping[str, Path]) -> list[str]:
         digest = hashlib.sha256(req.read_bytes()).hexdigest()
         if stamp.is_file() and stamp.read_text().strip() == digest:
             continue
-        wheels.mkdir(exist_ok=True)
-        for old in wheels.glob("*.whl"):
-            old.unlink()
-        try:
-            pip_download(
-                ["-r", str(req), "-d", str(wheels), "--python-version", WHEEL_PYTHON, *LINUX_WHEELS],
-                what=f"pip download (wheels for {service})",
-            )
-        except CommandFailed as exc:
-            exc.hint = "the host must reach the package index to fetch wheels; check the requirement names"
-            raise
-        stamp.write_text(digest + "\n")
+        with exclusive(wheels / ".lock"):
+            if stamp.is_file() and stamp.read_text().strip() == digest:
+                continue  # another process fetched them while this one waited
+            _download_wheels(service, req, wheels)
+            stamp.write_text(digest + "\n")
         fetched.append(service)
     return fetched
+
+
+def _download_wheels(service: str, req: Path, wheels: Path) -> None:
+    for old in wheels.glob("*.whl"):
+        old.unlink()
+    try:
+        pip_download(
+            ["-r", str(req), "-d", str(wheels), "--python-version", WHEEL_PYTHON, *LINUX_WHEELS],
+            what=f"pip download (wheels for {service})",
+        )
+    except CommandFailed as exc:
+        exc.hint = "the host must reach the package index to fetch wheels; check the requirement names"
+        raise

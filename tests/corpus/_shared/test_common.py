@@ -1,4 +1,5 @@
-"""What every stack of the corpus must do: each replica of each service answers, and reaches ``reached``.
+"""What every stack of the corpus must do: each replica of each service answers, and reaches ``reached``;
+`stacktest diagnose` finds the running stack healthy.
 
 It also writes what the services said of themselves (when each one started listening) to
 ``observed.json``, for the harness to compare with when stacktest declared them ready."""
@@ -6,6 +7,7 @@ It also writes what the services said of themselves (when each one started liste
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -32,3 +34,17 @@ def test_every_replica_reaches_the_code(stack: StackHandle) -> None:
             observed.setdefault(service, []).append(started["listening_at"])
     assert observed, "no covered service publishes an HTTP port"
     Path("observed.json").write_text(json.dumps(observed))
+
+
+def test_diagnose_finds_the_stack_healthy(stack: StackHandle) -> None:
+    """`stacktest diagnose` on the stack that serves these tests (the coverage job's, spy and all) exits 0:
+    the harness starts each shape once, and this is the healthy stack diagnose must find no fault in."""
+    found = subprocess.run(
+        [sys.executable, "-m", "stacktest", "diagnose", "--json", "--project", stack.project],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert found.returncode == 0, found.stdout[-3000:] + found.stderr[-2000:]
+    assert json.loads(found.stdout), "diagnose printed no report"
