@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "ENV_LOG_LINES",
     "ENV_PROJECT",
     "ENV_REPLICA_URLS",
     "ENV_SHARD",
@@ -44,7 +43,6 @@ HARVEST_MARK = FOLDER + "-harvest"  # in a folder `coverage harvest --into` made
 ENV_PROJECT = "STACKTEST_PROJECT"  # the compose project of the stack under test
 ENV_URLS = "STACKTEST_URLS"  # JSON: service -> URL of its first replica
 ENV_REPLICA_URLS = "STACKTEST_REPLICA_URLS"  # JSON: service -> [URL of each replica]
-ENV_LOG_LINES = "STACKTEST_LOG_SECTION_LINES"  # log lines per service in a failing test's report
 ENV_SHARD = "STACKTEST_SHARD"  # I/N: the part of the suite this run runs
 ENV_SHARD_TIMES = "STACKTEST_SHARD_TIMES"  # JSON file: the test times every phase splits by, read once
 

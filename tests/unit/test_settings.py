@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stacktest.errors import ConfigError
-from stacktest.settings import FIELDS, Probe, load_settings
+from stacktest.settings import FIELDS, Field, Probe, load_settings
 
 pytestmark = pytest.mark.unit
 
@@ -154,21 +154,50 @@ def test_pyproject_is_found_upwards(tmp_path: Path) -> None:
     assert load_settings(cwd=tmp_path / "a" / "b", environ={}).ready_timeout == 7.0
 
 
-SAMPLES = {"str": "x-sample", "optional-str": "x-sample", "float": "7.5", "optional-float": "7.5", "int": "7"}
+# per kind: a text as an environment variable or --set gives it, and the typed value it must become
+SAMPLES: dict[str, tuple[str, object]] = {
+    "str": ("x-sample", "x-sample"),
+    "optional-str": ("x-sample", "x-sample"),
+    "float": ("7.5", 7.5),
+    "optional-float": ("7.5", 7.5),
+    "int": ("7", 7),
+    "list": ("a.yml,b.yml", ("a.yml", "b.yml")),
+}
+
+
+def sample(f: Field) -> tuple[str, object]:
+    """A text for ``f`` that is not its default, and the value it must be read as."""
+    if f.kind == "choice":
+        choice = next(c for c in f.choices if c != f.default)
+        return choice, choice
+    if f.kind == "bool":
+        return ("false", False) if f.default else ("true", True)
+    return SAMPLES[f.kind]
 
 
 def test_every_field_is_read_from_its_own_environment_variable(tmp_path: Path) -> None:
     for f in FIELDS:
-        if f.kind == "choice":
-            raw = next(c for c in f.choices if c != f.default)
-        elif f.kind == "bool":
-            raw = "false" if f.default else "true"
-        elif f.kind == "list":
-            raw = "a.yml,b.yml"
-        else:
-            raw = SAMPLES[f.kind]
+        raw, expected = sample(f)
+        assert expected != f.default, f.key
         s = load_settings(cwd=tmp_path, environ={f.env: raw})
-        assert f.help and getattr(s, f.attr) != f.default, f"{f.env}={raw!r} did not change {f.key}"
+        assert f.help and getattr(s, f.attr) == expected, f"{f.env}={raw!r} did not set {f.key}"
+
+
+def test_what_the_command_line_set_reaches_a_child_process_s_settings(tmp_path: Path) -> None:
+    """`--set` (and named flags) given to stacktest reach the plugin in pytest and in each xdist worker:
+    they read the settings again from the environment stacktest gives them (Settings.environment)."""
+    (tmp_path / "pyproject.toml").write_text("[tool.stacktest]\nready_timeout = 9\n")
+    parent = load_settings(cwd=tmp_path, environ={})
+    for f in FIELDS:
+        raw, expected = sample(f)
+        given = parent.with_cli({f.key: raw})
+        child = load_settings(cwd=tmp_path / "elsewhere", environ=given.environment())
+        assert getattr(child, f.attr) == expected, f"--set {f.key}={raw!r} did not reach the child"
+        assert child.source == tmp_path / "pyproject.toml"
+    flagged = parent.with_cli({}, ready_timeout=3.0, domain_markers=("a", "b"))
+    child = load_settings(cwd=tmp_path, environ=flagged.environment())
+    assert (child.ready_timeout, child.domain_markers) == (3.0, ("a", "b"))
+    assert load_settings(cwd=tmp_path, environ=parent.environment()).ready_timeout == 9.0
 
 
 def test_the_repository_settings_load() -> None:

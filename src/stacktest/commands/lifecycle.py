@@ -28,9 +28,8 @@ from stacktest.stack import lifecycle as stacks
 from stacktest.stack import reap as reaping
 from stacktest.stack import records
 from stacktest.stack.lifecycle import Stack
-from stacktest.stack.readiness import Progress
+from stacktest.stack.rules import Progress
 from stacktest.state import (
-    ENV_LOG_LINES,
     ENV_PROJECT,
     ENV_REPLICA_URLS,
     ENV_URLS,
@@ -224,12 +223,13 @@ def _reusable(settings: Settings, on_progress: ProgressFn | None) -> Stack | Non
 
 
 def stack_env(stack: Stack) -> dict[str, str]:
-    """What the pytest plugin reads to find the stack (no second stack per xdist worker)."""
+    """What the pytest plugin reads to find the stack (no second stack per xdist worker), and the run's
+    settings as given on the command line (the plugin reads the settings again, in each worker)."""
     return {
+        **stack.settings.environment(),
         ENV_PROJECT: stack.project,
         ENV_URLS: json.dumps(stack.urls()),
         ENV_REPLICA_URLS: json.dumps(stack.replica_urls()),
-        ENV_LOG_LINES: str(stack.settings.log_section_lines),
     }
 
 
