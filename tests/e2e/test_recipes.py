@@ -153,6 +153,24 @@ def test_exit_code_5_when_nothing_is_collected(live: Path) -> None:
     assert result.returncode == 5
 
 
+@shared_stack
+def test_settings_set_on_the_command_line_reach_every_xdist_worker(live: Path) -> None:
+    """`--set` given to `stacktest test` reaches the plugin in each worker: the marker it declares is
+    known under --strict-markers there, and unique_name uses the prefix it sets."""
+    marked = live / "tests" / "stack" / "test_zz_marked.py"  # removed after: the stack's suite is shared
+    marked.write_text(
+        "import pytest\n\n@pytest.mark.zz_flavour\n@pytest.mark.parametrize('i', range(4))\n"
+        "def test_marked(i, unique_name):\n    assert unique_name('x').startswith('QA ')\n"
+    )
+    argv = ["--set", "domain_markers=zz_flavour", "--set", "cleanup.prefix=QA ", "test", "--mode", "n"]
+    try:
+        result = run_cli([*argv, "--workers", "2", "tests/stack/test_zz_marked.py", "--strict-markers"], live)
+    finally:
+        marked.unlink()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "4 passed" in result.stdout
+
+
 def test_sidecar_coverage_reports_auth_and_api(proj: Path, docker_engine: object) -> None:
     result = just(proj, "test-sidecar-coverage")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

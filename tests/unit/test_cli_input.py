@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stacktest.cli.app import main
+from stacktest.cli.boundary import main
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.unit

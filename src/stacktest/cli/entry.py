@@ -19,7 +19,7 @@ _noted: list[int] = []
 
 def main() -> int:
     signals.note_early(_noted)
-    from stacktest.cli.app import main as cli_main
+    from stacktest.cli.boundary import main as cli_main
     from stacktest.errors import Interrupted
 
     if _noted:

@@ -14,14 +14,14 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from stacktest.stack.readiness import Progress, Status
+from stacktest.stack.rules import Progress, Status
 
 if TYPE_CHECKING:
     from stacktest.adopt.propose import Proposal
     from stacktest.cleanup.rules import BackendResult
     from stacktest.commands.lifecycle import Reaped
     from stacktest.coverage.report import Report
-    from stacktest.diagnose.checks import Report as Diagnosis
+    from stacktest.diagnose.report import Report as Diagnosis
     from stacktest.stack.lifecycle import Stack
 
 __all__ = [
@@ -225,7 +225,7 @@ def init(proposal: Proposal, written: list[Path], *, yes: bool) -> None:
 
 
 def diagnose(report: Diagnosis, *, as_json: bool) -> None:
-    from stacktest.diagnose.checks import github_annotations, to_markdown
+    from stacktest.diagnose.report import github_annotations, to_markdown
 
     if as_json:
         out.print_json(report.to_json())
