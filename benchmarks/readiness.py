@@ -26,7 +26,7 @@ from stacktest.adapters.endpoint import engine_host
 from stacktest.adapters.engine import Engine
 from stacktest.settings import load_settings
 from stacktest.stack import lifecycle as stacks
-from stacktest.stack.readiness import probe_once
+from stacktest.stack.rules import probe_once
 
 RESOLUTION = 0.002  # the independent prober's own lag: a tool's delay below this cannot be told apart
 

@@ -28,7 +28,7 @@ from _common import REPO, median, record
 from stacktest.adapters.engine import Engine
 from stacktest.settings import load_settings
 from stacktest.stack import lifecycle as stacks
-from stacktest.stack.readiness import Status
+from stacktest.stack.rules import Status
 
 SHAPE = REPO / "tests" / "corpus" / "healthcheck-only"
 CHECK = (

@@ -39,7 +39,7 @@ def test_healthy_stack_exits_0_and_a_stopped_service_is_named_first(
         )
         assert bad.returncode == 1
         first_error = next(line for line in bad.stdout.splitlines() if "error" in line)
-        assert "auth: exited (exit code 137)" in first_error
+        assert "auth: exited with code 137" in first_error
         assert first_error.endswith("(fix: `just logs auth`; then `just down && just up`)")  # whole, one line
         assert "auth listening on" in bad.stdout  # its log tail
         assert "::error title=stacktest service::auth: exited" in bad.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stacktest.diagnose import checks as diagnose
-from stacktest.diagnose.checks import Finding, Report
+from stacktest.diagnose.report import Finding, Report, github_annotations, to_markdown
 from stacktest.settings import load_settings
 
 
@@ -13,7 +13,7 @@ def test_a_log_line_cannot_break_out_of_the_step_summary() -> None:
     report = Report()
     evil = "ok\n```\n# Injected heading\n[click](https://example.invalid)\n````"
     report.add(Finding("service", "error", "web | exited", evidence=evil, fix="a|b"))
-    text = diagnose.to_markdown(report)
+    text = to_markdown(report)
     body = text[text.index("### ") :]
     fence = body.splitlines()[2]
     assert set(fence) == {"`"} and len(fence) > 4  # longer than any run of backticks in the log
@@ -24,7 +24,7 @@ def test_a_log_line_cannot_break_out_of_the_step_summary() -> None:
 def test_annotations_escape_carriage_returns() -> None:
     report = Report()
     report.add(Finding("service", "error", "web\r::error::forged", fix=""))
-    (line,) = diagnose.github_annotations(report)
+    (line,) = github_annotations(report)
     assert "\r" not in line and "\n" not in line  # the forged command cannot start a line of its own
     assert line == "::error title=stacktest service::web%0D::error::forged"
 

@@ -13,7 +13,7 @@ import pytest
 from stacktest.cleanup.rules import HttpBackend
 from stacktest.errors import CleanupError
 from stacktest.settings import CleanupBackend, Probe
-from stacktest.stack.readiness import probe_once
+from stacktest.stack.rules import probe_once
 
 TOKEN = "s3cret-admin-token"
 CONFIG = CleanupBackend(

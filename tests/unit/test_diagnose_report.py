@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stacktest.diagnose import checks as diagnose
-from stacktest.diagnose.checks import Finding, Report
+from stacktest.diagnose.report import Finding, Report, github_annotations, to_markdown
 from stacktest.settings import load_settings
 
 pytestmark = pytest.mark.unit
@@ -28,9 +28,9 @@ def test_errors_come_first_and_json_parses() -> None:
 
 def test_markdown_and_annotations() -> None:
     r = Report([Finding("service", "error", "api: exited", evidence="boom\n100%", fix="just logs api")])
-    md = diagnose.to_markdown(r)
+    md = to_markdown(r)
     assert "| ❌ | service | api: exited | just logs api |" in md and "boom" in md
-    assert diagnose.github_annotations(r) == ["::error title=stacktest service::api: exited — just logs api"]
+    assert github_annotations(r) == ["::error title=stacktest service::api: exited — just logs api"]
 
 
 def test_env_variables_without_defaults_are_errors_and_values_never_shown(

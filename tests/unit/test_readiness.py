@@ -11,7 +11,8 @@ import pytest
 from stacktest.adapters.engine_model import ExecResult, ServiceState
 from stacktest.errors import NotReady
 from stacktest.settings import Probe
-from stacktest.stack.readiness import ServiceWaiter, Status, wait_ready
+from stacktest.stack.readiness import wait_ready
+from stacktest.stack.rules import ServiceWaiter, Status
 
 pytestmark = pytest.mark.unit
 

@@ -6,65 +6,31 @@ Services with problems come first, so the first thing a CI log shows is what bro
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from stacktest.adapters import compose as _compose
 from stacktest.adapters.endpoint import engine_host
 from stacktest.adapters.engine import Engine
 from stacktest.adapters.engine_model import ServiceState
-from stacktest.errors import EngineUnavailable, StacktestError
+from stacktest.diagnose.report import Finding, Report, Severity
+from stacktest.errors import StacktestError
 from stacktest.settings import Probe, Settings
 from stacktest.stack import reap as reaping
 from stacktest.stack import records
-from stacktest.stack.readiness import probe_once
+from stacktest.stack.rules import Status, judge, probe_once
 from stacktest.state import shown
 
-__all__ = ["Finding", "Report", "diagnose", "github_annotations", "to_markdown"]
+__all__ = ["diagnose"]
 
-Severity = Literal["ok", "info", "warning", "error"]
-_RANK = {"error": 0, "warning": 1, "info": 2, "ok": 3}
+
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+])?[^}]*\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
 LOG_TAIL = 20
-
-
-@dataclass
-class Finding:
-    check: str
-    severity: Severity
-    title: str
-    evidence: str = ""
-    fix: str = ""
-    subject: str = ""  # the service, file or stack it is about
-
-
-@dataclass
-class Report:
-    findings: list[Finding] = field(default_factory=list)
-    could_not_check: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        if self.could_not_check:
-            return EngineUnavailable.exit_code
-        return 1 if any(f.severity == "error" for f in self.findings) else 0
-
-    def add(self, *findings: Finding) -> None:
-        self.findings.extend(findings)
-
-    def sorted(self) -> list[Finding]:
-        return sorted(self.findings, key=lambda f: _RANK[f.severity])
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"exit_code": self.exit_code, "findings": [asdict(f) for f in self.sorted()]}, indent=2
-        )
 
 
 def diagnose(settings: Settings, project: str | None = None) -> Report:
@@ -263,13 +229,8 @@ def _check_container(settings: Settings, engine: Engine, report: Report, host: s
     if st.completed and st.service not in settings.probes:
         report.add(Finding("service", "ok", f"{service}: completed (one-shot, exit code 0)", subject=service))
         return
-    problems = []
-    if st.status != "running":
-        problems.append(f"{st.status} (exit code {st.exit_code})")
-    if st.oom_killed:
-        problems.append("killed for running out of memory")
-    if st.health == "unhealthy":
-        problems.append("unhealthy")
+    verdict = judge(engine, st, settings.probes.get(st.service), host)  # the rules `wait` decides by
+    problems = [] if verdict.status is Status.READY else [verdict.detail]
     if st.restart_count:
         problems.append(f"restarted {st.restart_count} times")
     if problems:
@@ -286,7 +247,12 @@ def _check_container(settings: Settings, engine: Engine, report: Report, host: s
         )
         return
     report.add(
-        Finding("service", "ok", f"{service}: {st.status}, health {st.health or 'n/a'}", subject=service)
+        Finding(
+            "service",
+            "ok",
+            f"{service}: {st.status}, ready ({verdict.detail}), health {st.health or 'n/a'}",
+            subject=service,
+        )
     )
     probe = settings.probes.get(st.service)
     for container_port, host_port in sorted(st.ports.items()):
@@ -380,36 +346,3 @@ def _check_junit(settings: Settings, report: Report) -> None:
                 subject=name,
             )
         )
-
-
-def to_markdown(report: Report) -> str:
-    icon = {"ok": "✅", "info": "🛈", "warning": "⚠️", "error": "❌"}
-    lines = ["## stacktest diagnose", "", "| | check | finding | fix |", "|---|---|---|---|"]
-    for f in report.sorted():
-        lines.append(f"| {icon[f.severity]} | {f.check} | {_cell(f.title)} | {_cell(f.fix)} |")
-    errors = [f for f in report.sorted() if f.severity == "error" and f.evidence]
-    for f in errors:
-        fence = "`" * max(3, _longest_run(f.evidence, "`") + 1)  # longer than any run in the text
-        lines += ["", f"### {_cell(f.title)}", "", fence, f.evidence, fence]
-    return "\n".join(lines) + "\n"
-
-
-def _longest_run(text: str, char: str) -> int:
-    runs = re.findall(f"{re.escape(char)}+", text)
-    return max((len(r) for r in runs), default=0)
-
-
-def _cell(text: str) -> str:
-    """Text for one Markdown table cell or heading: one line, no cell breaks."""
-    return " ".join(text.split()).replace("|", "\\|")
-
-
-def github_annotations(report: Report) -> list[str]:
-    """GitHub Actions workflow commands for the errors."""
-    out = []
-    for f in report.sorted():
-        if f.severity == "error":
-            message = f.title + (f" — {f.fix}" if f.fix else "")
-            message = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            out.append(f"::error title=stacktest {f.check}::{message}")
-    return out

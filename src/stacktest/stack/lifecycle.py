@@ -36,9 +36,10 @@ from stacktest.stack.overlay import (
     labelled_config,
     stack_labels,
 )
-from stacktest.stack.readiness import Progress, wait_ready
+from stacktest.stack.readiness import wait_ready
 from stacktest.stack.reap import reap_orphans
 from stacktest.stack.records import Endpoint, StackRecord, _endpoints, find_record, service_urls
+from stacktest.stack.rules import Progress
 from stacktest.state import KEEP_LOGS
 
 __all__ = [
@@ -139,28 +140,17 @@ class Stack:
     def ready_now(
         self, replicas: Mapping[str, list[ServiceState]] | None = None
     ) -> dict[str, tuple[bool, str]]:
-        """Each container's readiness as stacktest judges it at this moment (keyed ``web``, ``web-2``):
-        its probe from the host, else the engine's health, else whether it runs or completed."""
-        from stacktest.stack.readiness import log_found, probe_once
+        """Each container's readiness as stacktest judges it at this moment (keyed ``web``, ``web-2``): the
+        readiness rules (:func:`~stacktest.stack.rules.judge`) on one observation."""
+        from stacktest.stack.rules import Status, judge
 
         host = engine_host()
-        out: dict[str, tuple[bool, str]] = {}
         found = self.engine.replicas(self.project) if replicas is None else replicas
+        out: dict[str, tuple[bool, str]] = {}
         for service, states in sorted(found.items()):
-            probe = self.settings.probes.get(service)
             for st in states:
-                if st.completed and probe is None:
-                    out[st.label] = (True, "completed (exit code 0)")
-                elif st.status != "running":
-                    out[st.label] = (False, f"{st.status} (exit code {st.exit_code})")
-                elif probe is not None and probe.kind == "log":
-                    out[st.label] = log_found(self.engine, st, probe.pattern)
-                elif probe is not None and probe.port in st.ports:
-                    out[st.label] = probe_once(probe, host, st.ports[probe.port])
-                elif st.has_healthcheck:
-                    out[st.label] = (st.health == "healthy", f"health: {st.health}")
-                else:
-                    out[st.label] = (True, "running")
+                verdict = judge(self.engine, st, self.settings.probes.get(service), host)
+                out[st.label] = (verdict.status is Status.READY, verdict.detail)
         return out
 
     def wait(
@@ -281,15 +271,7 @@ def start(
         if build
         else {}
     )
-    pull = settings.pull
-    if compose.is_v1 and pull != "missing":
-        if pull == "never":
-            raise UsageError(
-                "pull = 'never' needs Compose v2: Compose v1 pulls missing images and cannot be told not to",
-                hint="install Compose v2 (scripts/setup does), or leave pull at 'missing'",
-            )
-        compose.run(compose.pull_argv(services), what="compose pull")
-        pull = "missing"
+    pull = _pull_first(compose, settings.pull, services)
     try:
         if before_start is not None:
             compose.run(
@@ -300,14 +282,32 @@ def start(
         compose.run(compose.up_argv(services, build=build, pull=pull), what="compose up")
         drop_replaced(engine, before)
     except ComposeError as exc:
-        if "port is already allocated" in exc.stderr_tail or "address already in use" in exc.stderr_tail:
-            exc.hint = (
-                "a fixed host port is taken: publish as '127.0.0.1::PORT' so the engine picks a free one"
-            )
-        elif "container name" in exc.stderr_tail and "already in use" in exc.stderr_tail:
-            exc.hint = "remove the fixed container_name from the compose file: two runs cannot share one name"
+        exc.hint = _up_hint(exc.stderr_tail) or exc.hint
         raise
     return stack
+
+
+def _pull_first(compose: Compose, pull: str, services: Sequence[str]) -> str:
+    """Compose v1 cannot be told how to pull on `up`: pull first ('always'), or refuse ('never'). Returns
+    the pull policy left for `up`."""
+    if not compose.is_v1 or pull == "missing":
+        return pull
+    if pull == "never":
+        raise UsageError(
+            "pull = 'never' needs Compose v2: Compose v1 pulls missing images and cannot be told not to",
+            hint="install Compose v2 (scripts/setup does), or leave pull at 'missing'",
+        )
+    compose.run(compose.pull_argv(services), what="compose pull")
+    return "missing"
+
+
+def _up_hint(stderr_tail: str) -> str:
+    """What to do about a failed `compose up`, when the cause is one a user can fix in the compose file."""
+    if "port is already allocated" in stderr_tail or "address already in use" in stderr_tail:
+        return "a fixed host port is taken: publish as '127.0.0.1::PORT' so the engine picks a free one"
+    if "container name" in stderr_tail and "already in use" in stderr_tail:
+        return "remove the fixed container_name from the compose file: two runs cannot share one name"
+    return ""
 
 
 def attach(settings: Settings, project: str | None = None) -> Stack:
@@ -325,7 +325,7 @@ def ready_by_probes(settings: Settings, record: StackRecord) -> dict[str, list[s
     (http or tcp) and the state file knows its URLs, each replica's probe is asked once at its URL. All
     answer: the stack is found and ready, and these are its URLs. Otherwise None, and the caller asks
     the engine (a container started again since has other ports: its old URL no longer answers)."""
-    from stacktest.stack.readiness import probe_once
+    from stacktest.stack.rules import probe_once
 
     if not record.urls or not record.services:
         return None
