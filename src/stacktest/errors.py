@@ -2,7 +2,7 @@
 
 Every error a user can meet is a subclass of :class:`StacktestError`. Each carries a short ``slug``
 (docs/troubleshooting.md has a section per slug), a ``hint`` that says what to do, and the process
-``exit_code`` the CLI uses. Only ``stacktest.cli.app.main`` prints errors; library code raises them.
+``exit_code`` the CLI uses. Only ``stacktest.cli.boundary.main`` prints errors; library code raises them.
 
 ::
 
@@ -19,7 +19,9 @@ Every error a user can meet is a subclass of :class:`StacktestError`. Each carri
     ├── CoverageBelowTarget  fail-under 16   tests passed but coverage missed fail_under
     └── CleanupError         cleanup    17   a cleanup backend refused or failed
 
-    Interrupted (a BaseException, like KeyboardInterrupt)  interrupted  130 / 143  Ctrl-C or SIGTERM
+    Interrupted (a BaseException, like KeyboardInterrupt)  interrupted  129 / 130 / 143  SIGHUP, Ctrl-C
+                                                                              or SIGTERM
+    a bug of ours (any other exception at the CLI boundary)           internal     70
 
 Exit codes 0, 1, 2, 3, 4 and 5 are pytest's and pass through unchanged; a bad command line (stacktest's
 own options) is 18 like any UsageError; ``diagnose`` exits 0 (all well), 1 (problems found) or 11 (the
@@ -31,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "INTERNAL_EXIT",
     "CleanupError",
     "CommandFailed",
     "ComposeError",
@@ -44,6 +47,7 @@ __all__ = [
     "StackNotFound",
     "StacktestError",
     "UsageError",
+    "exit_code_table",
 ]
 
 
@@ -171,3 +175,59 @@ class Interrupted(BaseException):
         super().__init__(self.message)
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+INTERNAL_EXIT = 70  # a bug of ours (EX_SOFTWARE): the CLI boundary's last resort
+
+# The exit codes, one row each: the README's table is made from this (exit_code_table; a test compares).
+_MEANINGS: tuple[tuple[type[StacktestError] | str, str], ...] = (
+    (
+        "0, 1, 2, 3, 4, 5",
+        "pytest's own: passed, tests failed, interrupted, internal error, usage error, no tests collected",
+    ),
+    (ConfigError, "a setting is unknown, mistyped or missing"),
+    (EngineUnavailable, "the Docker Engine cannot be reached"),
+    (
+        ComposeError,
+        "a compose command or another subprocess failed (its stderr tail is shown), or there is no "
+        "compose tool",
+    ),
+    (StackNotFound, "no running stack for this checkout"),
+    (NotReady, "a service exited, restarted, turned unhealthy, or missed the deadline"),
+    (
+        CoverageError,
+        "the coverage configuration is broken, the spy did not start, a covered service produced "
+        "no data, a measured process left no data, or data maps to no file of the repository",
+    ),
+    (CoverageBelowTarget, "tests passed but coverage is below `fail_under`"),
+    (CleanupError, "a cleanup backend failed, or the prefix is empty"),
+    (
+        UsageError,
+        "options that cannot go together, an unknown service, mode, command or option (not 2, which "
+        'is pytest\'s "interrupted")',
+    ),
+    (str(INTERNAL_EXIT), "`internal`: a bug in stacktest (run with `-v` for the traceback)"),
+    (
+        "129, 130, 143",
+        "interrupted by SIGHUP (terminal closed), Ctrl-C or SIGTERM; the run's stack was removed",
+    ),
+)
+
+
+def exit_code_table() -> str:
+    """The README's table of exit codes (a test keeps the README equal to it)."""
+    rows = ["| code | meaning |", "|---|---|"]
+    for source, meaning in _MEANINGS:
+        if isinstance(source, str):
+            rows.append(f"| {source} | {meaning} |")
+            continue
+        slugs = " / ".join(f"`{c.slug}`" for c in (source, *_same_code(source)))
+        rows.append(f"| {source.exit_code} | {slugs}: {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+def _same_code(cls: type[StacktestError]) -> list[type[StacktestError]]:
+    """The subclasses that share ``cls``'s code but have a slug of their own, listed in its row."""
+    if cls is ComposeError:
+        return [CommandFailed, ComposeNotFound]
+    return []

@@ -45,3 +45,23 @@ def test_every_name_imported_across_modules_is_public() -> None:
                 if not alias.name.startswith("_") and alias.name not in public:
                     undeclared.append(f"{path.relative_to(SRC)} imports {node.module}.{alias.name}")
     assert not undeclared, "\n".join(sorted(undeclared))
+
+
+def test_the_readme_s_exit_codes_are_the_error_tree_s() -> None:
+    """One source: errors.py makes the README's table; every error's code and slug is in it, and so are
+    the codes the CLI boundary returns itself (70, and 128 + each stop signal)."""
+    from stacktest import errors
+    from stacktest.signals import STOPS
+
+    table = errors.exit_code_table()
+    readme = (SRC.parents[1] / "README.md").read_text()
+    assert table in readme, "README.md's exit codes are out of date: paste errors.exit_code_table() into it"
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
+    codes = {c.strip() for key in rows for c in key.split(",")}
+    subclasses = [errors.StacktestError]
+    while subclasses:
+        cls = subclasses.pop()
+        subclasses.extend(cls.__subclasses__())
+        if cls is not errors.StacktestError:
+            assert f"`{cls.slug}`" in rows.get(str(cls.exit_code), ""), f"{cls.__name__} is not in its row"
+    assert {str(errors.INTERNAL_EXIT)} | {str(128 + s) for s in STOPS} <= codes
