@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from stacktest.coverage import paths as _paths
     from stacktest.coverage import report as _report
     from stacktest.coverage import spy as _spy
-    from stacktest.diagnose.checks import Report as DiagnoseReport
+    from stacktest.diagnose.report import Report as DiagnoseReport
 else:  # coverage and yaml load only for the commands that measure (the edit-test loop never does)
     _harvest = lazy_module("stacktest.coverage.harvest")
     _report = lazy_module("stacktest.coverage.report")
