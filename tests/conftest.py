@@ -197,20 +197,44 @@ def project(tmp_path: Path, docker_engine: object) -> Iterator[Path]:
     left_nothing(docker_engine, root)
 
 
-@pytest.fixture(scope="module")
-def kept_stack(tmp_path_factory: pytest.TempPathFactory, docker_engine: object) -> Iterator[Path]:
+class KeptStacks:
+    """Started copies of the bundled project, one per name, kept for the session (the ``kept_stack``
+    fixture): pytest may tear a module's fixtures down and set them up again when an xdist worker runs
+    other modules' tests in between; a stack must not be started twice for that."""
+
+    def __init__(self, top: Path, engine: object) -> None:
+        self.top, self.engine = top, engine
+        self.roots: dict[str, Path] = {}
+
+    def get(self, name: str) -> Path:
+        if name not in self.roots:
+            root = copy_project(self.top / name / "proj")
+            self.roots[name] = root
+            up = run_cli(["up"], root)
+            assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        return self.roots[name]
+
+    def close(self) -> None:
+        downs = {name: run_cli(["down"], root) for name, root in self.roots.items()}
+        for root in self.roots.values():
+            left_nothing(self.engine, root)
+        failed = {name: d.stderr[-2000:] for name, d in downs.items() if d.returncode != 0}
+        assert not failed, f"`stacktest down` failed: {failed}"
+
+
+@pytest.fixture(scope="session")
+def kept_stacks(tmp_path_factory: pytest.TempPathFactory, docker_engine: object) -> Iterator[KeptStacks]:
+    stacks = KeptStacks(tmp_path_factory.mktemp("kept"), docker_engine)
+    yield stacks
+    stacks.close()
+
+
+@pytest.fixture
+def kept_stack(request: pytest.FixtureRequest, kept_stacks: KeptStacks) -> Path:
     """The bundled project with its stack started once (`stacktest up`) for the tests of one module that
-    only read it or clean up after themselves (mark them ``xdist_group`` so that they share it); removed
-    after the module, and nothing of it may remain."""
-    root = copy_project(tmp_path_factory.mktemp("kept") / "proj")
-    up = run_cli(["up"], root)
-    try:
-        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-        yield root
-    finally:
-        down = run_cli(["down"], root)
-        left_nothing(docker_engine, root)
-    assert down.returncode == 0, down.stderr[-3000:]
+    only read it or clean up after themselves (mark them with one ``xdist_group`` so that they run on one
+    worker and share it); removed at the end of the session, and nothing of it may remain."""
+    return kept_stacks.get(request.module.__name__.rsplit(".", 1)[-1])
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def proj(project: Path) -> Path:
     return project
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def live(kept_stack: Path) -> Path:
     """One kept stack (`stacktest up`): `just test` and the xdist modes reuse a running stack, as they do
     for a user who started it."""
@@ -86,6 +86,7 @@ def test_parallel_recipes_run_each_test_once_serial_ones_last(live: Path, recipe
     assert f"{TOTAL - SERIAL} passed" in result.stdout  # the parallel phase
     assert f"{SERIAL} passed, {TOTAL - SERIAL} deselected" in result.stdout  # the serial phase
     assert f"total: {TOTAL} passed, 0 failed" in result.stdout
+    assert '"id"' not in run_cli(["cleanup", "--json"], live).stdout, "the suite left test data"
     suites = junit_suites(live)
     parallel = [n for name, cases in suites.items() if name.endswith("-parallel") for n in cases]
     serial = [n for name, cases in suites.items() if name.endswith("-serial") for n in cases]
@@ -182,23 +183,19 @@ def test_sidecar_coverage_reports_auth_and_api(proj: Path, docker_engine: object
     assert engine_leftovers(docker_engine, proj) == NOTHING
 
 
-def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path, spawn: Spawn) -> None:
-    assert just(proj, "up").returncode == 0
+@shared_stack
+def test_cleanup_after_a_killed_run(live: Path, spawn: Spawn) -> None:
+    """A run killed midway cannot run its cleanup callbacks: what it registered is found by
+    test-cleanup-show and removed by test-cleanup (the runs above left nothing: checked after each)."""
+    proc = spawn.test_run(
+        live,
+        "test_zz_slow",
+        "import time\n\ndef test_leaves_a_client(registered):\n"
+        "    registered('left-behind')\n    time.sleep(600)\n",
+        stderr=subprocess.PIPE,
+    )
     try:
-        assert just(proj, "test", "-q").returncode == 0  # reuses the running stack
-        show = run_cli(["cleanup", "--json"], proj)
-        assert '"id"' not in show.stdout, "the suite cleaned up after itself"
-        # a run killed midway cannot run its cleanup callbacks
-        proc = spawn.test_run(
-            proj,
-            "test_zz_slow",
-            "import time\n\n"
-            "def test_leaves_a_client(registered):\n"
-            "    registered('left-behind')\n"
-            "    time.sleep(600)\n",
-            stderr=subprocess.PIPE,
-        )
-        if not wait_until(lambda: '"id"' in run_cli(["cleanup", "--json"], proj).stdout, timeout=120):
+        if not wait_until(lambda: '"id"' in run_cli(["cleanup", "--json"], live).stdout, timeout=120):
             proc.kill()
             _, err = proc.communicate()
             raise AssertionError(f"the killed run never registered its client:\n{(err or '')[-3000:]}")
@@ -208,10 +205,10 @@ def test_cleanup_after_a_clean_run_and_after_a_killed_one(proj: Path, spawn: Spa
         # a pytest child, when there is one, lives on (nothing told it to stop): end it the same way
         for child, _ in children:
             os.kill(child, signal.SIGKILL)
-        shown = just(proj, "test-cleanup-show")
-        assert shown.returncode == 0 and "left-behind" in shown.stdout
-        removed = just(proj, "test-cleanup")
-        assert removed.returncode == 0 and "deleted" in removed.stdout
-        assert '"id"' not in run_cli(["cleanup", "--json"], proj).stdout
     finally:
-        assert just(proj, "down").returncode == 0
+        (live / "tests" / "stack" / "test_zz_slow.py").unlink()
+    shown = just(live, "test-cleanup-show")
+    assert shown.returncode == 0 and "left-behind" in shown.stdout
+    removed = just(live, "test-cleanup")
+    assert removed.returncode == 0 and "deleted" in removed.stdout
+    assert '"id"' not in run_cli(["cleanup", "--json"], live).stdout
