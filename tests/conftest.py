@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from stacktest.adapters.engine import Engine
+
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,10 +115,9 @@ def bind_watcher() -> Iterator[BindWatcher]:
 
 
 @pytest.fixture(scope="session")
-def docker_engine(bind_watcher: BindWatcher) -> Iterator[object]:
-    """A connected Engine API client, or a skip (a failure under CI=true). Every container started on it
-    is checked by ``bind_watcher``."""
-    from stacktest.adapters.engine import Engine
+def docker_engine(bind_watcher: BindWatcher) -> Iterator[Engine]:
+    """stacktest's own adapter of the engine, connected, or a skip (a failure under CI=true). Every
+    container started on it is checked by ``bind_watcher``."""
     from stacktest.errors import EngineUnavailable
 
     try:
@@ -152,13 +153,13 @@ def artifact_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def base_image(docker_engine: object) -> str:
+def base_image(docker_engine: Engine) -> str:
     """The offline base image the test stacks build on, made as the bundled stack makes it."""
     from stacktest.adapters import images as _images
     from stacktest.settings import load_settings
 
     settings = load_settings(config=REPO / "pyproject.toml", environ={})
-    _images.ensure_base_image(docker_engine, settings)  # type: ignore[arg-type]
+    _images.ensure_base_image(docker_engine, settings)
     return settings.base_image
 
 
@@ -190,7 +191,7 @@ def copy_project(dest: Path, *, with_suite: bool = True) -> Path:
 
 
 @pytest.fixture
-def project(tmp_path: Path, docker_engine: object) -> Iterator[Path]:
+def project(tmp_path: Path, docker_engine: Engine) -> Iterator[Path]:
     """A private copy of the bundled project; afterwards nothing of it may remain on the engine."""
     root = copy_project(tmp_path / "proj")
     yield root
@@ -202,7 +203,7 @@ class KeptStacks:
     fixture): pytest may tear a module's fixtures down and set them up again when an xdist worker runs
     other modules' tests in between; a stack must not be started twice for that."""
 
-    def __init__(self, top: Path, engine: object) -> None:
+    def __init__(self, top: Path, engine: Engine) -> None:
         self.top, self.engine = top, engine
         self.roots: dict[str, Path] = {}
 
@@ -223,7 +224,7 @@ class KeptStacks:
 
 
 @pytest.fixture(scope="session")
-def kept_stacks(tmp_path_factory: pytest.TempPathFactory, docker_engine: object) -> Iterator[KeptStacks]:
+def kept_stacks(tmp_path_factory: pytest.TempPathFactory, docker_engine: Engine) -> Iterator[KeptStacks]:
     stacks = KeptStacks(tmp_path_factory.mktemp("kept"), docker_engine)
     yield stacks
     stacks.close()
@@ -238,7 +239,7 @@ def kept_stack(request: pytest.FixtureRequest, kept_stacks: KeptStacks) -> Path:
 
 
 @pytest.fixture
-def stack_copy(tmp_path: Path, docker_engine: object) -> Iterator[Callable[[str], Path]]:
+def stack_copy(tmp_path: Path, docker_engine: Engine) -> Iterator[Callable[[str], Path]]:
     """``stack_copy("faults")``: a private copy of a test-only stack; afterwards nothing of it may remain."""
     roots: list[Path] = []
 
@@ -278,13 +279,13 @@ def children_of(pid: int) -> list[tuple[int, str]]:
     return out
 
 
-def labelled_containers(engine: object, *labels: str) -> list[dict[str, Any]]:
+def labelled_containers(engine: Engine, *labels: str) -> list[dict[str, Any]]:
     """The engine's summaries (``Names``, ``Labels``, ``State``) of every container, running or not, with
     all ``labels`` (``key`` or ``key=value``). One list call: the SDK's ``containers.list`` inspects each
     container it listed, and fails with 404 for one that is being created (the engine lists a container
     before inspect can find it: moby's create checkpoints it to the list's view before registering it)
     or removed meanwhile. CI saw the first while `up` created its containers."""
-    client = engine.client  # type: ignore[attr-defined]
+    client = engine.client
     return list(client.api.containers(all=True, filters={"label": list(labels)}))
 
 
@@ -292,10 +293,10 @@ def container_name(summary: Mapping[str, Any]) -> str:
     return str(summary["Names"][0]).lstrip("/")
 
 
-def engine_leftovers(engine: object, root: Path) -> dict[str, list[str]]:
+def engine_leftovers(engine: Engine, root: Path) -> dict[str, list[str]]:
     from stacktest.adapters.engine_model import LABEL_ROOT
 
-    client = engine.client  # type: ignore[attr-defined]
+    client = engine.client
     owned = f"{LABEL_ROOT}={root}"
     return {
         "containers": sorted(container_name(c) for c in labelled_containers(engine, owned)),
@@ -304,20 +305,20 @@ def engine_leftovers(engine: object, root: Path) -> dict[str, list[str]]:
     }
 
 
-def cleanup_root(engine: object, root: Path) -> None:
+def cleanup_root(engine: Engine, root: Path) -> None:
     """Remove whatever a failed test left, so one failure does not cascade."""
     from stacktest.adapters.engine_model import LABEL_ROOT, PROJECT_LABEL
 
-    client = engine.client  # type: ignore[attr-defined]
+    client = engine.client
     owned = f"{LABEL_ROOT}={root}"
     projects = {c["Labels"].get(PROJECT_LABEL) for c in labelled_containers(engine, owned)}
     volumes = client.volumes.list(filters={"label": owned})
     projects |= {v.attrs.get("Labels", {}).get(PROJECT_LABEL) for v in volumes}
     for p in projects - {None}:
-        engine.remove_project(p)  # type: ignore[attr-defined]
+        engine.remove_project(p)
 
 
-def left_nothing(engine: object, root: Path) -> None:
+def left_nothing(engine: Engine, root: Path) -> None:
     """After a test: what its stacks left on the engine is removed (one failure must not cascade), and it
     must have been nothing. The one leftover check of every fixture that starts stacks."""
     leftovers = engine_leftovers(engine, root)

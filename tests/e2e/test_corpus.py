@@ -20,6 +20,7 @@ from pathlib import Path
 import coverage
 import pytest
 
+from stacktest.adapters.engine import Engine
 from tests.conftest import REPO, left_nothing
 from tests.e2e.conftest import stacktest
 
@@ -40,7 +41,7 @@ STOPPED_WITHIN = 4.0  # seconds after the stop request
 
 
 @pytest.fixture
-def shape_root(request: pytest.FixtureRequest, tmp_path: Path, docker_engine: object) -> Iterator[Path]:
+def shape_root(request: pytest.FixtureRequest, tmp_path: Path, docker_engine: Engine) -> Iterator[Path]:
     """The shape in a folder of its own outside the repository, with the shared files added."""
     name = request.node.callspec.params["shape"]
     root = tmp_path / name
@@ -54,18 +55,18 @@ def shape_root(request: pytest.FixtureRequest, tmp_path: Path, docker_engine: ob
     left_nothing(docker_engine, root)
 
 
-def ensure_debian_base(engine: object, suite: str) -> None:
+def ensure_debian_base(engine: Engine, suite: str) -> None:
     """``stacktest-base:<suite>``: that Debian release with its own python3, built offline."""
     from stacktest.adapters import images as _images
 
     name = f"stacktest-base:{suite}"
-    if not engine.image_exists(name):  # type: ignore[attr-defined]
-        _images.build_debian_image(engine, name, suite, ("python3",))  # type: ignore[arg-type]
+    if not engine.image_exists(name):
+        _images.build_debian_image(engine, name, suite, ("python3",))
 
 
-def image_count(engine: object, root: Path) -> int:
+def image_count(engine: Engine, root: Path) -> int:
     """The images built for this shape's checkout (other tests build theirs at the same time)."""
-    return len(engine.client.images.list(all=True, filters={"label": f"io.stacktest.root={root}"}))  # type: ignore[attr-defined]
+    return len(engine.client.images.list(all=True, filters={"label": f"io.stacktest.root={root}"}))
 
 
 def line_of(path: Path, text: str) -> int:
@@ -79,7 +80,7 @@ def covered_lines(root: Path, service: str, path: Path) -> set[int]:
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_shape(shape: str, installed: Path, shape_root: Path, docker_engine: object) -> None:
+def test_shape(shape: str, installed: Path, shape_root: Path, docker_engine: Engine) -> None:
     root = shape_root
     expect = tomllib.loads((root / "expect.toml").read_text())
     if "base" in expect:
@@ -135,7 +136,7 @@ def test_shape(shape: str, installed: Path, shape_root: Path, docker_engine: obj
 
 
 def test_init_adopts_a_stack_that_has_no_settings(
-    installed: Path, tmp_path: Path, docker_engine: object
+    installed: Path, tmp_path: Path, docker_engine: Engine
 ) -> None:
     """A repository with a compose file, a Dockerfile and tests, but no stacktest: `init` shows, then
     writes, settings on which the coverage job runs; a second `init` changes nothing."""

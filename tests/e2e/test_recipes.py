@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from stacktest.adapters.engine import Engine
 from tests.conftest import (
     NOTHING,
     REPO,
@@ -172,7 +173,7 @@ def test_settings_set_on_the_command_line_reach_every_xdist_worker(live: Path) -
     assert "4 passed" in result.stdout
 
 
-def test_sidecar_coverage_reports_auth_and_api(proj: Path, docker_engine: object) -> None:
+def test_sidecar_coverage_reports_auth_and_api(proj: Path, docker_engine: Engine) -> None:
     result = just(proj, "test-sidecar-coverage")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     figures = dict(re.findall(r"│ (auth|api|TOTAL)\s*│\s*\d+\s*│\s*\d+\s*│\s*([0-9.]+)%", result.stdout))

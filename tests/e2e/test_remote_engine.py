@@ -34,7 +34,7 @@ SUITE = ["tests/stack/test_oauth_flow.py", "tests/stack/test_errors.py", "tests/
 
 @pytest.fixture
 def remote(
-    project: Path, base_image: str, docker_engine: object, bind_watcher: BindWatcher
+    project: Path, base_image: str, docker_engine: Engine, bind_watcher: BindWatcher
 ) -> Iterator[SecondEngine]:
     for tool in ("dockerd", "unshare", "ip", "iptables"):
         required_tool(tool)
@@ -42,7 +42,7 @@ def remote(
         if IN_CI:
             pytest.fail("CI=true and not root: a second engine needs root", pytrace=False)
         pytest.skip("a second engine needs root")
-    first = docker_engine.client  # type: ignore[attr-defined]
+    first = docker_engine.client
     hide = [REPO, Path(tempfile.gettempdir()), project]
     with second_engine(hide, copy_images=[base_image], first=first) as engine:
         bind_watcher.watch(engine.client)  # the session's property holds on that engine too
@@ -59,7 +59,7 @@ def table(stdout: str) -> list[str]:
 
 
 def test_the_coverage_job_on_an_engine_that_cannot_see_this_checkout(
-    project: Path, remote: SecondEngine, base_image: str, docker_engine: object
+    project: Path, remote: SecondEngine, base_image: str, docker_engine: Engine
 ) -> None:
     client = remote.client
     # that engine cannot see this machine's files: a bind mount of the project comes up empty there

@@ -24,6 +24,7 @@ import coverage
 import pytest
 from coverage.parser import PythonParser
 
+from stacktest.adapters.engine import Engine
 from tests.conftest import REPO, left_nothing
 from tests.e2e.conftest import stacktest
 
@@ -55,7 +56,7 @@ SHAPES = {
 
 
 @pytest.fixture
-def servers_root(tmp_path: Path, docker_engine: object) -> Iterator[Path]:
+def servers_root(tmp_path: Path, docker_engine: Engine) -> Iterator[Path]:
     """The stack in a folder of its own outside the repository (without wheels the checkout may have:
     stacktest downloads them); afterwards nothing of it may remain on the engine."""
     root = tmp_path / "servers"
@@ -121,7 +122,7 @@ def shape_problem(root: Path, shape: str, data: coverage.CoverageData | None) ->
 
 
 def test_every_server_shape_is_measured_in_the_process_that_ran_it(
-    installed: Path, servers_root: Path, docker_engine: object
+    installed: Path, servers_root: Path, docker_engine: Engine
 ) -> None:
     root = servers_root
     run = stacktest(installed, root, "coverage", "run")

@@ -40,10 +40,19 @@ def line_of(root: Path, service: str, text: str) -> int:
     return next(i for i, line in enumerate(lines, 1) if text in line)
 
 
-def test_pid1_and_forking_services_are_measured(cov_project: Path, docker_engine: object) -> None:
-    result = run_cli(["coverage", "run"], cov_project)
+def test_pid1_and_forking_services_are_measured(cov_project: Path, docker_engine: Engine) -> None:
+    result = run_cli(["--verbose", "coverage", "run"], cov_project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed, 0 failed, 1 skipped" in result.stdout
+    # the run asks compose each thing once: its configuration, the creation of the containers, the start
+    ran = [line.split("run: ", 1)[1] for line in result.stderr.splitlines() if "run: " in line]
+    compose = [
+        argv + " " for argv in ran if argv.split()[0].endswith("docker-compose") or " compose " in argv
+    ]
+    config = [a for a in compose if " config " in a]
+    create = [a for a in compose if " up " in a and "--no-start" in a]
+    start = [a for a in compose if " up " in a and "--no-start" not in a]
+    assert (len(config), len(create), len(start)) == (1, 1, 1), "\n".join(compose)
     # PID 1 with no signal handling: its lines are there, the untaken one is not
     pid1 = covered_lines(cov_project, "pid1")
     assert line_of(cov_project, "pid1", 'return "negative"') in pid1

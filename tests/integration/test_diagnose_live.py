@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stacktest.adapters.engine import Engine
 from tests.conftest import run_cli
 
 
 def test_healthy_stack_exits_0_and_a_stopped_service_is_named_first(
-    project: Path, docker_engine: object, tmp_path: Path
+    project: Path, docker_engine: Engine, tmp_path: Path
 ) -> None:
     assert run_cli(["up"], project).returncode == 0
     try:
@@ -24,7 +25,7 @@ def test_healthy_stack_exits_0_and_a_stopped_service_is_named_first(
         }
         # stop one service: diagnose names it first, with its log tail, and exits 1
         project_name = next((project / ".stacktest" / "stacks").glob("*.json")).stem
-        [auth] = docker_engine.client.containers.list(  # type: ignore[attr-defined]
+        [auth] = docker_engine.client.containers.list(
             filters={
                 "label": [
                     f"com.docker.compose.project={project_name}",

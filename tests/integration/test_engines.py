@@ -45,7 +45,7 @@ def test_the_engine_is_chosen_as_the_docker_cli_chooses_it(
 
 
 def test_a_context_reaches_the_engine_for_the_sdk_and_compose_alike(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stack_copy: object, docker_engine: object
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stack_copy: object, docker_engine: Engine
 ) -> None:
     config = tmp_path / "docker-config"
     make_context(config, "here", "unix:///var/run/docker.sock")

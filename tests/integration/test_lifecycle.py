@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from stacktest.adapters.engine import Engine
 from tests.conftest import (
     NOTHING,
     BindWatcher,
@@ -30,7 +31,7 @@ def status(project: Path, name: str | None = None) -> dict[str, Any]:
     return dict(json.loads(result.stdout))
 
 
-def test_up_wait_status_logs_down(project: Path, docker_engine: object) -> None:
+def test_up_wait_status_logs_down(project: Path, docker_engine: Engine) -> None:
     up = run_cli(["up"], project)
     assert up.returncode == 0, up.stderr
     assert "ready" in up.stderr
@@ -71,7 +72,7 @@ def test_two_stacks_of_one_checkout_at_once(project: Path) -> None:
     assert run_cli(["down", "--all"], project).returncode == 0
 
 
-def kill_a_run_midtest(project: Path, docker_engine: object, spawn: Spawn) -> tuple[int, str]:
+def kill_a_run_midtest(project: Path, docker_engine: Engine, spawn: Spawn) -> tuple[int, str]:
     """A `stacktest test` run killed with SIGKILL cannot tear down: its stack stays, labelled with its
     pid. Returns that pid and the stack's compose project."""
     body = (
@@ -97,13 +98,13 @@ def kill_a_run_midtest(project: Path, docker_engine: object, spawn: Spawn) -> tu
 
 
 def test_a_stack_whose_run_was_killed_is_shown_by_reap_and_removed_by_the_next_start(
-    project: Path, docker_engine: object, spawn: Spawn
+    project: Path, docker_engine: Engine, spawn: Spawn
 ) -> None:
     pid, first = kill_a_run_midtest(project, docker_engine, spawn)
     show = run_cli(["reap"], project)
     assert show.returncode == 0 and f"pid {pid}" in show.stdout and "is gone" in show.stdout
     assert engine_leftovers(docker_engine, project)["containers"], "reap without --yes must not delete"
-    client = docker_engine.client  # type: ignore[attr-defined]
+    client = docker_engine.client
     second = run_cli(["test", "tests/stack/test_errors.py", "-q"], project)
     assert second.returncode == 0, second.stderr
     assert f"removed stack {first}: its run (pid {pid}) died without removing it" in second.stderr
@@ -115,7 +116,7 @@ def test_a_stack_whose_run_was_killed_is_shown_by_reap_and_removed_by_the_next_s
 
 
 def test_reap_removes_images_of_checkouts_that_are_gone(
-    tmp_path: Path, docker_engine: object, base_image: str
+    tmp_path: Path, docker_engine: Engine, base_image: str
 ) -> None:
     checkout = tmp_path / "gone"
     checkout.mkdir()
@@ -124,7 +125,7 @@ def test_reap_removes_images_of_checkouts_that_are_gone(
     (checkout / "pyproject.toml").write_text("[tool.stacktest]\nproject_prefix = 'streap'\n")
     assert run_cli(["up"], checkout).returncode == 0
     assert run_cli(["down"], checkout).returncode == 0
-    client = docker_engine.client  # type: ignore[attr-defined]
+    client = docker_engine.client
     built = client.images.list(filters={"label": f"io.stacktest.root={checkout}"})
     assert len(built) == 1 and built[0].tags[0].startswith("streap-")
     elsewhere = tmp_path / "elsewhere"
@@ -139,11 +140,11 @@ def test_reap_removes_images_of_checkouts_that_are_gone(
     assert client.images.list(filters={"label": f"io.stacktest.root={checkout}"}) == []
 
 
-def test_stacktest_mounts_no_folder_of_this_machine(project: Path, docker_engine: object) -> None:
+def test_stacktest_mounts_no_folder_of_this_machine(project: Path, docker_engine: Engine) -> None:
     """What stacktest adds to a stack reaches the containers through the Engine API, never through a bind
     mount of a host path (a remote engine would mount an empty folder, and measure nothing): the bundled
     stack has none, so a covered run of it must have none either, and nothing of it stays behind."""
-    client = docker_engine.client  # type: ignore[attr-defined]
+    client = docker_engine.client
     result = run_cli(["coverage", "run", "--keep", "-k", "oauth"], project)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     try:
@@ -166,13 +167,13 @@ def test_stacktest_mounts_no_folder_of_this_machine(project: Path, docker_engine
 
 
 def test_the_session_watcher_sees_a_bind_mount_of_a_host_path(
-    tmp_path: Path, docker_engine: object, base_image: str
+    tmp_path: Path, docker_engine: Engine, base_image: str
 ) -> None:
     """The session-wide property (tests/conftest.py BindWatcher) is not vacuous: a container with the
     watched label and a bind mount its compose files never declared is reported. (Another label than
     stacktest's, so that the session's own watcher does not count this one.)"""
     watcher = BindWatcher()
-    client = docker_engine.client  # type: ignore[attr-defined]
+    client = docker_engine.client
     watcher.watch(client, label="io.stacktest.test-watcher")
     container = client.containers.create(
         base_image,

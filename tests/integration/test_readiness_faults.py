@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from stacktest.adapters.engine import Engine
 from tests.conftest import NOTHING, Spawn, engine_leftovers, run_cli, wait_until
 
 
@@ -80,7 +81,7 @@ def test_unknown_service_is_refused(faults: Path) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_wait_leaves_nothing(
-    faults: Path, docker_engine: object, sig: signal.Signals, spawn: Spawn
+    faults: Path, docker_engine: Engine, sig: signal.Signals, spawn: Spawn
 ) -> None:
     proc = spawn(
         [sys.executable, "-m", "stacktest", "up", "ok", "stuck"],
@@ -117,7 +118,7 @@ def test_a_service_s_own_ready_timeout_ends_the_wait_before_the_stack_s(faults: 
     assert time.monotonic() - started < 45  # the stack's own ready_timeout is 60 s
 
 
-def test_the_pull_policy_reaches_compose(faults: Path, docker_engine: object) -> None:
+def test_the_pull_policy_reaches_compose(faults: Path, docker_engine: Engine) -> None:
     never = run_cli(["up", "ok", "--pull", "never"], faults)  # the image is local: nothing to pull
     assert never.returncode == 0, never.stderr
     assert run_cli(["down"], faults).returncode == 0

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from stacktest.adapters.engine import Engine
 from tests.conftest import NOTHING, STACKS, cleanup_root, copy_project, engine_leftovers, run_cli
 
 
@@ -162,7 +163,7 @@ CASES = [
 
 
 @pytest.fixture
-def root(tmp_path: Path, docker_engine: object, request: pytest.FixtureRequest) -> Iterator[Path]:
+def root(tmp_path: Path, docker_engine: Engine, request: pytest.FixtureRequest) -> Iterator[Path]:
     case: Case = request.param
     dest = tmp_path / "proj"
     if case.stack == "bundled":
@@ -191,7 +192,7 @@ def test_bad_input(root: Path, request: pytest.FixtureRequest) -> None:
     assert took < case.seconds, f"{case.name} took {took:.1f} s"
 
 
-def test_host_port_already_taken(tmp_path: Path, docker_engine: object) -> None:
+def test_host_port_already_taken(tmp_path: Path, docker_engine: Engine) -> None:
     root = copy_project(tmp_path / "proj")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -208,7 +209,7 @@ def test_host_port_already_taken(tmp_path: Path, docker_engine: object) -> None:
         cleanup_root(docker_engine, root)
 
 
-def test_fixed_container_name_used_by_two_runs(tmp_path: Path, docker_engine: object) -> None:
+def test_fixed_container_name_used_by_two_runs(tmp_path: Path, docker_engine: Engine) -> None:
     root = copy_project(tmp_path / "proj")
     compose = root / "compose" / "docker-compose.yml"
     name = f"stacktest-fixed-{tmp_path.name[-12:]}".lower()

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from stacktest.adapters.engine import Engine
 from stacktest.cleanup.rules import RedisBackend
 from stacktest.settings import CleanupBackend, RelatedKeys
 from tests.conftest import REPO, wait_until
@@ -24,8 +25,8 @@ CONFIG = CleanupBackend(
 
 
 @pytest.fixture
-def r(docker_engine: object, base_image: str) -> Iterator[redis.Redis]:
-    client = docker_engine.client  # type: ignore[attr-defined]
+def r(docker_engine: Engine, base_image: str) -> Iterator[redis.Redis]:
+    client = docker_engine.client
     container = client.containers.run(
         base_image,
         ["redis-server", "--save", "", "--protected-mode", "no"],

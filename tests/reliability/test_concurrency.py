@@ -9,10 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stacktest.adapters.engine import Engine
 from tests.conftest import STACKS, Spawn, cleanup_root, engine_leftovers
 
 
-def test_two_coverage_runs_at_once(tmp_path: Path, docker_engine: object, spawn: Spawn) -> None:
+def test_two_coverage_runs_at_once(tmp_path: Path, docker_engine: Engine, spawn: Spawn) -> None:
     root = tmp_path / "cov"
     shutil.copytree(STACKS / "cov", root)
     (root / "suite" / "test_marker.py").write_text(

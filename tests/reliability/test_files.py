@@ -30,9 +30,9 @@ def test_harvest_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def data_container(docker_engine: object, base_image: str):  # type: ignore[no-untyped-def]
+def data_container(docker_engine: Engine, base_image: str):  # type: ignore[no-untyped-def]
     """A stopped container whose data folder holds a sparse 100 GB file, a sub-folder and a stray file."""
-    client = docker_engine.client  # type: ignore[attr-defined]
+    client = docker_engine.client
     volume = client.volumes.create(labels={"io.stacktest.root": str(REPO / "tests" / "reliability")})
     script = (
         f"mkdir -p {_spy.DATA_DIR}/sub && cd {_spy.DATA_DIR} && echo data > .coverage.host.pid1.a"
@@ -48,7 +48,7 @@ def data_container(docker_engine: object, base_image: str):  # type: ignore[no-u
     )
     try:
         assert container.wait(timeout=60)["StatusCode"] == 0, container.logs()
-        yield docker_engine.inspect(container.id)  # type: ignore[attr-defined]
+        yield docker_engine.inspect(container.id)
     finally:
         container.remove(force=True)
         volume.remove(force=True)

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from stacktest.adapters.engine import Engine
 from tests.conftest import (
     NOTHING,
     STACKS,
@@ -71,7 +72,7 @@ class Run:
         return code
 
 
-def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: object, spawn: Spawn) -> None:
+def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: Engine, spawn: Spawn) -> None:
     seed = int(os.environ.get("STACKTEST_SEED", random.randrange(10**6)))
     print(f"STACKTEST_SEED={seed}")
     rng = random.Random(seed)

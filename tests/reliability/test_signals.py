@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from stacktest.adapters.engine import Engine
 from tests.conftest import NOTHING, Spawn, engine_leftovers, wait_until
 
 CHILD = """
@@ -51,7 +52,7 @@ def test_a_second_ctrl_c_during_shutdown_still_stops_the_child(tmp_path: Path, s
     assert parent.returncode != 0
 
 
-def test_a_closed_terminal_tears_the_stack_down(project: Path, docker_engine: object, spawn: Spawn) -> None:
+def test_a_closed_terminal_tears_the_stack_down(project: Path, docker_engine: Engine, spawn: Spawn) -> None:
     proc = spawn.test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
     assert wait_until((project / ".stacktest" / "results").is_dir, timeout=120)  # pytest began
     proc.send_signal(signal.SIGHUP)

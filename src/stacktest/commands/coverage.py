@@ -18,9 +18,9 @@ from stacktest.adapters.engine_model import DEFAULT_STOP_TIMEOUT, ServiceState
 from stacktest.commands.lifecycle import (
     PhaseFn,
     ProgressFn,
-    _covered,
     _new_project,
     _replicas,
+    covered,
     keep_logs,
     managed_stack,
 )
@@ -86,31 +86,29 @@ def coverage_run(
     """up with the overlay -> ready -> spy check -> pytest -> graceful stop -> harvest -> combine -> report
     -> down. Harvest, combine and report run whether the tests passed or failed."""
     project = _new_project(settings)
-    extra, before_start, base, packages = _covered(settings, project)
+    cov = covered(settings, project)
     report_root = settings.root / settings.coverage_report_dir
     _report.check_report_dir(report_root)
     report_dir = report_root / project  # each run its own folder: two runs of one checkout never mix
     data_dir = report_dir / "data"
-    covered = list(settings.coverage_services)
+    names = list(settings.coverage_services)
     run_dir = settings.state.run(project)
 
     with managed_stack(
         settings,
         keep=request.keep,
         build=request.build,
-        extra_files=[extra],
-        coverage=True,
+        covered=cov,
         on_progress=on_progress,
         project=project,
-        before_start=before_start,
     ) as stack:
-        _harvest.check_spy(stack.engine, _replicas(stack, covered), run_dir)
+        _harvest.check_spy(stack.engine, _replicas(stack, names), run_dir)
         result = _run_suite(settings, stack, request, report_dir / "junit", on_phase)
-        harvested, stop_seconds = _stop_and_harvest(settings, stack, covered, data_dir, base)
+        harvested, stop_seconds = _stop_and_harvest(settings, stack, names, data_dir, cov.base)
         if result.exit_code not in (0, 5):
             keep_logs(stack)  # stopped now: the logs end with how each service shut down
     per_service, rep = _combine_and_report(
-        settings, data_dir, covered, report_dir, harvested.containers, harvested.ledger, packages
+        settings, data_dir, names, report_dir, harvested.containers, harvested.ledger, cov.packages
     )
     settings.state.write_last(
         "coverage.json",

@@ -82,11 +82,7 @@ def up(
     services run with the spy, which saves on `stacktest coverage snapshot`; `stacktest test` runs reuse
     it, and a snapshot reports what they reached so far."""
     project = _new_project(settings)
-    extra: list[Path] = []
-    before_start: Callable[[Stack], None] | None = None
-    if coverage:
-        overlay, before_start, _, _ = _covered(settings, project)
-        extra = [overlay]
+    cov = covered(settings, project) if coverage else None
     with managed_stack(
         settings,
         keep=True,
@@ -95,15 +91,13 @@ def up(
         reuse=False,
         services=services,
         wait=wait,
-        extra_files=extra,
-        coverage=coverage,
+        covered=cov,
         on_progress=on_progress,
         project=project,
-        before_start=before_start,
     ) as started:
         if coverage and wait:
-            covered = _replicas(started, settings.coverage_services)
-            _harvest.check_spy(started.engine, covered, settings.state.run(project))
+            replicas = _replicas(started, settings.coverage_services)
+            _harvest.check_spy(started.engine, replicas, settings.state.run(project))
         return started
 
 
@@ -136,16 +130,14 @@ def managed_stack(
     reuse: bool = True,
     services: Sequence[str] = (),
     wait: bool = True,
-    extra_files: Sequence[Path] = (),
-    coverage: bool = False,
+    covered: Covered | None = None,
     on_progress: ProgressFn | None = None,
     project: str | None = None,
-    before_start: Callable[[Stack], None] | None = None,
 ) -> Iterator[Stack]:
     """A ready stack for one run: this checkout's running one when it is healthy, else a new one that is
     removed afterwards (on success, failure, error, Ctrl-C or SIGTERM) unless ``keep``. A stack that
     could not be started or made ready is removed unless ``keep_on_error`` (default: ``keep``)."""
-    if reuse and not coverage and not extra_files:
+    if reuse and covered is None:
         existing = _reusable(settings, on_progress)
         if existing is not None:
             yield existing
@@ -160,10 +152,11 @@ def managed_stack(
                 services=services,
                 build=build,
                 kept=keep,
-                extra_files=extra_files,
-                coverage=coverage,
+                extra_files=[covered.overlay] if covered else [],
+                coverage=covered is not None,
                 project=project,
-                before_start=before_start,
+                before_start=covered.before_start if covered else None,
+                config=covered.config if covered else None,
             )
             if wait:
                 _record_readiness(settings, started, started.wait(on_progress))
@@ -290,13 +283,21 @@ def reap(settings: Settings, *, remove: bool) -> Reaped:
     return Reaped(stale, removed, images, gone)
 
 
-def _covered(
-    settings: Settings, project: str
-) -> tuple[Path, Callable[[Stack], None], dict[str, Any], dict[str, Path]]:
+@dataclass(frozen=True)
+class Covered:
+    """What a covered stack needs before it starts (:func:`covered`)."""
+
+    overlay: Path  # the compose overlay of the spy and the data volumes
+    before_start: Callable[[Stack], None]  # the step between `up --no-start` and the start
+    base: dict[str, Any]  # the stack's own compose configuration
+    config: dict[str, Any]  # the configuration with the overlay: compose is not asked again
+    packages: dict[str, Path]  # the repository's packages, measured wherever pip installed them
+
+
+def covered(settings: Settings, project: str) -> Covered:
     """What a covered stack needs before it starts: the spy, the compose overlay, and the step between
     `up --no-start` and the start (each image's own PYTHONPATH kept, data volumes writable for any user,
-    the spy copied into its volume). Returns the overlay, that step, the stack's own configuration and
-    the repository's packages (measured wherever pip installed them)."""
+    the spy copied into its volume). Compose's configuration is read once, here."""
     if not settings.coverage_services:
         raise ConfigError(
             "no covered services: set tool.stacktest.coverage.services",
@@ -312,19 +313,19 @@ def _covered(
     )
     packages = _paths.repository_packages(settings.root)
     extra = _spy.overlay(settings, base, run_dir / "coverage.yml", packages=list(packages))
-    covered = list(settings.coverage_services)
+    names = list(settings.coverage_services)
 
     def before_start(stack: Stack) -> None:
-        replicas = _replicas(stack, covered)
+        replicas = _replicas(stack, names)
         from_images = _spy.image_pythonpath(stack.engine, replicas)
         if from_images:
             _spy.overlay(settings, base, extra, from_images, packages=list(packages))
             stack.compose.run(stack.compose.up_argv(no_start=True), what="compose up --no-start")
-            replicas = _replicas(stack, covered)
+            replicas = _replicas(stack, names)
         _spy.make_data_writable(stack.engine, replicas)
         _spy.deliver_spy(stack.engine, replicas, spy)
 
-    return extra, before_start, base, packages
+    return Covered(extra, before_start, base, _spy.with_overlay(base, extra), packages)
 
 
 def _replicas(stack: Stack, services: Sequence[str]) -> dict[str, list[ServiceState]]:

@@ -40,6 +40,7 @@ __all__ = [
     "overlay",
     "prepare_spy",
     "volume_name",
+    "with_overlay",
 ]
 
 log = logging.getLogger("stacktest")
@@ -222,6 +223,22 @@ def overlay(
     out["volumes"][SPY_VOLUME] = {}
     dest.write_text(yaml.safe_dump(out, sort_keys=True))
     return dest
+
+
+def with_overlay(base_config: Mapping[str, Any], overlay_file: Path) -> dict[str, Any]:
+    """The stack's configuration as compose merges it with the overlay, for what stacktest reads of it
+    (services, their builds and images, networks, volumes), without asking compose again: the overlay
+    adds named volumes and each covered service's mounts and environment."""
+    added = yaml.safe_load(overlay_file.read_text()) or {}
+    merged = dict(base_config)
+    merged["volumes"] = {**(base_config.get("volumes") or {}), **added.get("volumes", {})}
+    services = {name: dict(spec or {}) for name, spec in (base_config.get("services") or {}).items()}
+    for name, extra in added.get("services", {}).items():
+        spec = services[name]
+        spec["environment"] = {**_environment(spec), **extra["environment"]}
+        spec["volumes"] = [*(spec.get("volumes") or []), *extra["volumes"]]
+    merged["services"] = services
+    return merged
 
 
 def image_pythonpath(engine: Engine, replicas: Mapping[str, Sequence[ServiceState]]) -> dict[str, str]:

@@ -194,6 +194,7 @@ def prepare(
     extra_files: Sequence[Path] = (),
     project: str | None = None,
     kept: bool = False,
+    config: Mapping[str, Any] | None = None,
 ) -> tuple[Compose, StackRecord, dict[str, Any]]:
     """Name the run, validate the compose files and write the labels override and the state file."""
     for f in settings.compose_paths:
@@ -207,7 +208,7 @@ def prepare(
     env = _images.image_env(settings)
     files = [*settings.compose_paths, *extra_files]
     compose = found.bind(name, files, env, settings.command_timeout)
-    config = compose.config()
+    config = dict(config) if config is not None else compose.config()
     run_dir = settings.state.run(name)
     run_dir.mkdir(parents=True, exist_ok=True)
     override = run_dir / "labels.yml"
@@ -241,8 +242,10 @@ def start(
     coverage: bool = False,
     project: str | None = None,
     before_start: Callable[[Stack], None] | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> Stack:
-    """Bring a new stack up; :meth:`Stack.wait` then waits until it is ready.
+    """Bring a new stack up; :meth:`Stack.wait` then waits until it is ready. ``config``: the merged
+    compose configuration when the caller has it already (compose is then not asked again).
 
     The state file is written before ``up``, so that whatever happens next, ``down`` and ``reap`` can
     find what was started. On any failure the caller's ``finally`` calls :func:`teardown`.
@@ -250,7 +253,9 @@ def start(
     """
     engine = Engine.connect()
     reap_orphans(settings, engine)
-    compose, record, config = prepare(settings, extra_files=extra_files, project=project, kept=kept)
+    compose, record, config = prepare(
+        settings, extra_files=extra_files, project=project, kept=kept, config=config
+    )
     unknown = [s for s in services if s not in record.services]
     if unknown:
         raise UsageError(
