@@ -93,7 +93,7 @@ def check_html_index(html: Path, services: set[str]) -> None:
         assert (html / link).is_file(), link
     for service in services:  # each service's page lists its own source file, not the others'
         own = (html / service / "index.html").read_text()
-        assert f"apps/{service}/server.py" in own or "server.py" in own
+        assert f"{service}/server.py" in own, f"{service}'s page does not list its server.py"
         others = services - {service}
         assert all(f"{other}/server.py" not in own for other in others)
     for service in services:  # which containers contributed, by name, with their data files and times

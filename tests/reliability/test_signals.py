@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from stacktest.adapters.engine import Engine
@@ -14,9 +13,11 @@ from tests.conftest import NOTHING, Spawn, engine_leftovers, wait_until
 
 CHILD = """
 import os, signal, sys, time
-signal.signal(signal.SIGINT, signal.SIG_IGN)  # like compose during its own shutdown: deaf to Ctrl-C
+# like compose during its own shutdown: deaf to Ctrl-C (it only notes that one came)
+signal.signal(signal.SIGINT, lambda *_: open(sys.argv[1] + ".sigint", "w").close())
 open(sys.argv[1], "w").write(str(os.getpid()))
-time.sleep(120)
+for _ in range(1200):
+    time.sleep(0.1)
 """
 PARENT = """
 import sys
@@ -44,7 +45,7 @@ def test_a_second_ctrl_c_during_shutdown_still_stops_the_child(tmp_path: Path, s
     assert wait_until(lambda: pid_file.is_file() and pid_file.read_text(), timeout=30)
     child = int(pid_file.read_text())
     parent.send_signal(signal.SIGINT)  # the child ignores it: shutdown waits its grace period ...
-    time.sleep(0.5)
+    assert wait_until(Path(f"{pid_file}.sigint").exists, timeout=30)  # the parent passed it on
     parent.send_signal(signal.SIGINT)  # ... and a second Ctrl-C arrives meanwhile
     parent.wait(timeout=30)
     # the parent ended only after the child: SIGTERM came at once instead of the child being left
@@ -53,8 +54,11 @@ def test_a_second_ctrl_c_during_shutdown_still_stops_the_child(tmp_path: Path, s
 
 
 def test_a_closed_terminal_tears_the_stack_down(project: Path, docker_engine: Engine, spawn: Spawn) -> None:
-    proc = spawn.test_run(project, "test_zz_hang", "import time\n\ndef test_hang():\n    time.sleep(600)\n")
-    assert wait_until((project / ".stacktest" / "results").is_dir, timeout=120)  # pytest began
+    body = (
+        "import pathlib, time\n\ndef test_hang():\n    pathlib.Path('started').touch()\n    time.sleep(600)\n"
+    )
+    proc = spawn.test_run(project, "test_zz_hang", body)
+    assert wait_until((project / "started").exists, timeout=120)  # pytest is in the test
     proc.send_signal(signal.SIGHUP)
     assert proc.wait(timeout=120) == 129
     assert engine_leftovers(docker_engine, project) == NOTHING
