@@ -32,6 +32,7 @@ __all__ = [
     "HARVEST_MARK",
     "KEEP_LOGS",
     "StateDir",
+    "atomic_write",
     "shown",
 ]
 
@@ -45,6 +46,19 @@ ENV_URLS = "STACKTEST_URLS"  # JSON: service -> URL of its first replica
 ENV_REPLICA_URLS = "STACKTEST_REPLICA_URLS"  # JSON: service -> [URL of each replica]
 ENV_SHARD = "STACKTEST_SHARD"  # I/N: the part of the suite this run runs
 ENV_SHARD_TIMES = "STACKTEST_SHARD_TIMES"  # JSON file: the test times every phase splits by, read once
+
+
+def atomic_write(target: Path, data: str | bytes) -> Path:
+    """Replace ``target`` with ``data`` at once: a reader (another run, diagnose) sees the old file or
+    the new one, never half of one. The one way stacktest writes a file others read."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(3)}")
+    if isinstance(data, bytes):
+        tmp.write_bytes(data)
+    else:
+        tmp.write_text(data)
+    tmp.replace(target)
+    return target
 
 
 def shown(path: Path) -> Path:
@@ -92,12 +106,7 @@ class StateDir:
 
     def write_last(self, name: str, data: Any) -> Path:
         """Replace ``last/<name>`` atomically with ``data`` as JSON."""
-        target = self.last(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{name}-{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        tmp.replace(target)
-        return target
+        return atomic_write(self.last(name), json.dumps(data, indent=2, sort_keys=True))
 
     def read_last(self, name: str) -> Any:
         """``last/<name>`` as JSON; None when missing or unreadable."""

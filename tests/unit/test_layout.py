@@ -28,7 +28,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "testrun": {"adapters", "settings"},
     "adopt": {"adapters", "settings"},
     "cleanup": {"adapters", "settings", "stack"},
-    "diagnose": {"adapters", "settings", "stack"},
+    "diagnose": {"adapters", "settings", "stack", "testrun"},
     "plugin": {"adapters", "settings", "stack", "testrun"},
     "commands": {"adapters", "settings", "stack", "coverage", "testrun", "adopt", "cleanup", "diagnose"},
     "cli": {

@@ -10,15 +10,13 @@ from pathlib import Path
 import pytest
 
 from stacktest.errors import UsageError
-from stacktest.testrun import runner
+from stacktest.testrun import junit, runner
 from stacktest.testrun.runner import (
     MODES,
     Phase,
     auto_workers,
-    count_junit,
     has_test_path,
     merge_exit_codes,
-    merge_junit,
     plan,
     run_tests,
 )
@@ -138,8 +136,8 @@ def test_merge_junit_keeps_every_testcase(tmp_path: Path) -> None:
         '<testsuites><testsuite name="pytest" tests="2" failures="0" errors="0" skipped="0">'
         '<testcase name="s1"/><testcase name="s2"/></testsuite></testsuites>'
     )
-    merge_junit([a, b, tmp_path / "missing.xml"], tmp_path / "junit.xml")
-    assert count_junit(tmp_path / "junit.xml") == {"tests": 5, "failed": 1, "errors": 0, "skipped": 1}
+    junit.merge([a, b, tmp_path / "missing.xml"], tmp_path / "junit.xml")
+    assert junit.count(tmp_path / "junit.xml") == {"tests": 5, "failed": 1, "errors": 0, "skipped": 1}
 
 
 def test_run_tests_keeps_serial_tests_off_the_workers_and_merges_the_phases(tmp_path: Path) -> None:

@@ -46,10 +46,12 @@ else:  # coverage and yaml load only for the commands that measure (the edit-tes
     _paths = lazy_module("stacktest.coverage.paths")
 
 __all__ = [
+    "Covered",
     "PhaseFn",
     "ProgressFn",
     "Reaped",
     "attach",
+    "covered",
     "down",
     "keep_logs",
     "logs",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from stacktest.stack.lifecycle import Stack
 from stacktest.state import (
     ENV_SHARD,
     ENV_SHARD_TIMES,
+    atomic_write,
 )
 from stacktest.testrun.runner import Mode, RunResult, mode_named, plan, run_tests
 
@@ -94,12 +94,7 @@ def _publish_junit(settings: Settings, result: RunResult) -> None:
     """The merged JUnit XML of the newest finished run, at .stacktest/last/junit.xml (atomic replace)."""
     if result.junit is None or not result.junit.is_file():
         return
-    last = settings.state.last("junit.xml")
-    last.parent.mkdir(parents=True, exist_ok=True)
-    tmp = last.with_name(f".junit-{os.getpid()}.xml")
-    shutil.copyfile(result.junit, tmp)
-    tmp.replace(last)
-    result.junit = last
+    result.junit = atomic_write(settings.state.last("junit.xml"), result.junit.read_bytes())
 
 
 def test(
@@ -128,23 +123,21 @@ def test(
 def merge_junit(files: Sequence[Path], into: Path) -> dict[str, int]:
     """`stacktest junit merge`: one JUnit XML of the shards' files, each test once (a test found in two
     files means two shards ran it: refused, naming it)."""
-    import xml.etree.ElementTree as ET
-
-    from stacktest.testrun.runner import count_junit, merge_junit
+    from stacktest.testrun import junit
 
     seen: dict[str, Path] = {}
     for path in files:
         try:
-            root = ET.parse(path).getroot()  # noqa: S314 - JUnit files of this project's own runs
-        except (ET.ParseError, OSError) as exc:
-            raise UsageError(f"{path}: not a readable JUnit XML file ({exc})") from None
-        for case in root.iter("testcase"):
-            key = f"{case.get('classname', '')}::{case.get('name', '')}"
+            root = junit.read(path)
+        except junit.Unreadable as exc:
+            raise UsageError(str(exc)) from None
+        for case in junit.cases(root):
+            key = case.key
             if key in seen:
                 raise UsageError(
                     f"{key} is in {seen[key]} and in {path}: two shards ran it",
                     hint="give each shard's file once, and the same N to every --shard I/N",
                 )
             seen[key] = path
-    merge_junit(files, into)
-    return count_junit(into)
+    junit.merge(files, into)
+    return junit.count(into)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from stacktest.adapters import compose as _compose
@@ -23,6 +22,7 @@ from stacktest.stack import reap as reaping
 from stacktest.stack import records
 from stacktest.stack.rules import Status, judge, probe_once
 from stacktest.state import shown
+from stacktest.testrun import junit
 
 __all__ = ["diagnose"]
 
@@ -317,32 +317,25 @@ def _check_coverage(settings: Settings, report: Report) -> None:
 
 
 def _check_junit(settings: Settings, report: Report) -> None:
-    junit = settings.state.last("junit.xml")
-    if not junit.is_file():
+    last = settings.state.last("junit.xml")
+    if not last.is_file():
         return
     try:
-        root = ET.parse(junit).getroot()  # noqa: S314 - written by our own pytest run
-    except ET.ParseError as exc:
-        report.add(Finding("tests", "warning", f"cannot read {junit}: {exc}"))
+        root = junit.read(last)
+    except junit.Unreadable as exc:
+        report.add(Finding("tests", "warning", f"cannot read {exc}"))
         return
-    failed = []
-    for case in root.iter("testcase"):
-        for kind in ("failure", "error"):
-            node = case.find(kind)
-            if node is not None:
-                name = f"{case.get('classname', '')}::{case.get('name', '')}"
-                failed.append((name, (node.get("message") or "").strip().splitlines()[:1]))
+    failed = [c for c in junit.cases(root) if c.outcome in ("failure", "error")]
     if not failed:
         report.add(Finding("tests", "ok", "the last run had no failing tests"))
-    for name, message in failed[:20]:
-        test = name.rsplit("::", 1)[-1]
+    for case in failed[:20]:
         report.add(
             Finding(
                 "tests",
                 "error",
-                f"failed: {name}",
-                evidence=message[0] if message else "",
-                fix=f"`just test -k '{test}' -vvv -s`",
-                subject=name,
+                f"failed: {case.key}",
+                evidence=case.message,
+                fix=f"`just test -k '{case.name}' -vvv -s`",
+                subject=case.key,
             )
         )

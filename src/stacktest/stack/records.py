@@ -16,6 +16,7 @@ from stacktest.adapters.engine_model import (
 )
 from stacktest.errors import StackNotFound
 from stacktest.settings import Probe, Settings
+from stacktest.state import atomic_write
 
 __all__ = ["Endpoint", "StackRecord", "find_record", "load_records", "service_urls"]
 
@@ -42,11 +43,7 @@ class StackRecord:
         return settings.state.stack_file(self.project)
 
     def save(self, settings: Settings) -> None:
-        p = self.path(settings)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(p)
+        atomic_write(self.path(settings), json.dumps(asdict(self), indent=2))
 
     def compose(self, settings: Settings) -> Compose:
         return Compose(

@@ -14,13 +14,13 @@ import logging
 import os
 import sys
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stacktest.adapters import process as _process
 from stacktest.errors import UsageError
+from stacktest.testrun import junit
 
 __all__ = [
     "MODES",
@@ -28,9 +28,7 @@ __all__ = [
     "Phase",
     "RunResult",
     "auto_workers",
-    "count_junit",
     "merge_exit_codes",
-    "merge_junit",
     "mode_named",
     "plan",
     "run_tests",
@@ -260,40 +258,6 @@ def merge_exit_codes(codes: Sequence[int]) -> int:
     return NO_TESTS
 
 
-def count_junit(junit: Path) -> dict[str, int]:
-    counts = {"tests": 0, "failed": 0, "errors": 0, "skipped": 0}
-    if not junit.is_file():
-        return counts
-    try:
-        root = ET.parse(junit).getroot()  # noqa: S314 - our own pytest wrote it
-    except ET.ParseError:
-        return counts
-    for suite in root.iter("testsuite"):
-        counts["tests"] += int(suite.get("tests", 0))
-        counts["failed"] += int(suite.get("failures", 0))
-        counts["errors"] += int(suite.get("errors", 0))
-        counts["skipped"] += int(suite.get("skipped", 0))
-    return counts
-
-
-def merge_junit(parts: Sequence[Path], dest: Path) -> None:
-    """One JUnit XML with a testsuite per phase."""
-    root = ET.Element("testsuites")
-    for p in parts:
-        if not p.is_file():
-            continue
-        try:
-            tree = ET.parse(p)  # noqa: S314 - our own pytest wrote it
-        except ET.ParseError:
-            continue
-        r = tree.getroot()
-        for suite in [r] if r.tag == "testsuite" else list(r.iter("testsuite")):
-            suite.set("name", f"{suite.get('name', 'pytest')}-{p.stem.removeprefix('junit-')}")
-            root.append(suite)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(dest, encoding="utf-8", xml_declaration=True)
-
-
 def run_tests(
     mode: Mode,
     args: Sequence[str],
@@ -331,14 +295,14 @@ def run_tests(
     result.exit_code = merge_exit_codes([c for _, c in result.phases])
     total = {"tests": 0, "failed": 0, "errors": 0, "skipped": 0}
     for phase in phases:
-        for k, v in count_junit(phase.junit).items():
+        for k, v in junit.count(phase.junit).items():
             total[k] += v
     total["passed"] = total["tests"] - total["failed"] - total["errors"] - total["skipped"]
     result.counts = total
     merged = out_dir / "junit.xml"
-    merge_junit([p.junit for p in phases], merged)
+    junit.merge([p.junit for p in phases], merged)
     if user_junit is not None:
-        merge_junit([p.junit for p in phases], cwd / user_junit)
+        junit.merge([p.junit for p in phases], cwd / user_junit)
     result.junit = merged
     return result
 

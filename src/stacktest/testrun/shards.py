@@ -12,11 +12,11 @@ from __future__ import annotations
 import glob
 import re
 import statistics
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from stacktest.errors import UsageError
+from stacktest.testrun import junit
 
 __all__ = ["Shard", "assign", "durations_from", "junit_key", "parse_shard"]
 
@@ -47,15 +47,12 @@ def durations_from(patterns: Iterable[str], root: Path) -> dict[str, float]:
     out: dict[str, float] = {}
     for path in sorted(set(files), key=lambda p: p.stat().st_mtime):
         try:
-            tree = ET.parse(path)  # noqa: S314 - JUnit files of this project's own runs
-        except (ET.ParseError, OSError):
+            found = junit.read(path)
+        except junit.Unreadable:
             continue
-        for case in tree.getroot().iter("testcase"):
-            try:
-                seconds = float(case.get("time", ""))
-            except ValueError:
-                continue
-            out[f"{case.get('classname', '')}.{case.get('name', '')}"] = seconds
+        for case in junit.cases(found):
+            if case.seconds is not None:
+                out[f"{case.classname}.{case.name}"] = case.seconds
     return out
 
 
