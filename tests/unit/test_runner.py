@@ -14,7 +14,6 @@ from stacktest.testrun import junit, runner
 from stacktest.testrun.runner import (
     MODES,
     Phase,
-    auto_workers,
     has_test_path,
     merge_exit_codes,
     plan,
@@ -188,16 +187,15 @@ def test_a_phase_without_workers_runs_in_process(args: list[str], in_process: bo
     assert Phase("p", [sys.executable, "-m", "pytest", *args], Path("j.xml")).in_process is in_process
 
 
-def test_workers_per_core_sets_the_count_the_modes_choose(monkeypatch: pytest.MonkeyPatch) -> None:
-    """For suites that wait on the network: `auto` becomes cores x workers_per_core; a count the user
-    gave (test-n) and the serial phase are left alone."""
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
-    assert argv("fast", [])[0][:4] == ["-n", "auto", "--dist", "worksteal"]  # 1.0: xdist's own auto
-    parallel, serial = argv("fast", [], workers_per_core=4.0)
+def test_the_chosen_count_replaces_auto_and_none_drops_xdist() -> None:
+    """`auto` becomes the count chosen for the run (testrun.workers); 0 runs the phase in one process
+    without xdist; a count the user gave (test-n) and the serial phase are left alone."""
+    assert argv("fast", [])[0][:4] == ["-n", "auto", "--dist", "worksteal"]
+    parallel, serial = argv("fast", [], auto=8)
     assert parallel[:4] == ["-n", "8", "--dist", "worksteal"] and serial[:2] == ["-n", "0"]
-    assert argv("n", [], workers=3, workers_per_core=4.0)[0][:2] == ["-n", "3"]
-    assert argv("parallel-safe", [], workers_per_core=0.5)[0][:2] == ["-n", "1"]
-    assert auto_workers(0.1, cores=2) == 1  # never none
+    assert argv("n", [], workers=3, auto=8)[0][:2] == ["-n", "3"]
+    alone, _ = argv("fast", [], auto=0)
+    assert "-n" not in alone and "--dist" not in alone and alone[:2] == ["-m", "not serial"]
 
 
 SWALLOWED = """

@@ -64,7 +64,7 @@ def test_unknown_key_names_key_file_and_a_guess(tmp_path: Path) -> None:
         ("cleanup_after_tests = 'maybe'\n", "cleanup_after_tests"),
         ("images = 'remote'\n", "images"),
         ("log_section_lines = true\n", "log_section_lines"),
-        ("workers_per_core = 0\n", "workers_per_core"),
+        ("workers_per_core = -1\n", "workers_per_core"),
         ("workers_per_core = 100\n", "workers_per_core"),
     ],
 )

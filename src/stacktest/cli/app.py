@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from stacktest.cli import render
 from stacktest.cli.coverage import coverage_app, junit_app
@@ -199,6 +200,8 @@ def test(
         phases = ", ".join(f"{name} exit {code}" for name, code in result.phases)
         out.print(f"\nstacktest: {phases}; junit: {result.junit}")
         out.print(f"total: {result.summary} in {result.seconds:.1f}s")
+    if result.note:
+        out.print(f"stacktest: {escape(result.note)}")
     return result.exit_code
 
 

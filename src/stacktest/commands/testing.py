@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from stacktest.state import (
     ENV_SHARD_TIMES,
     atomic_write,
 )
-from stacktest.testrun.runner import Mode, RunResult, mode_named, plan, run_tests
+from stacktest.testrun import junit, workers
+from stacktest.testrun.runner import Mode, RunResult, has_test_path, mode_named, plan, run_tests
 
 __all__ = ["RunRequest", "merge_junit", "test"]
 
@@ -61,7 +63,15 @@ class RunRequest:
 def _run_suite(
     settings: Settings, stack: Stack, request: RunRequest, out_dir: Path, on_phase: PhaseFn | None
 ) -> RunResult:
-    """pytest against ``stack``, every phase of the mode; the merged JUnit XML becomes the last one."""
+    """pytest against ``stack``, every phase of the mode; the merged JUnit XML becomes the last one. The
+    modes that choose their worker count choose it from the last run's measurement, and this run's is
+    kept for the next (testrun.workers)."""
+    choice = workers.choose(
+        workers.Measured.from_json(settings.state.read_last(TIMING)),
+        os.cpu_count() or 1,
+        settings.workers_per_core,
+    )
+    busy_before = workers.busy_cpu_seconds()
     result = run_tests(
         request.mode,
         request.args,
@@ -70,11 +80,33 @@ def _run_suite(
         env=stack_env(stack) | _shard_env(settings, request, out_dir),
         cwd=settings.root,
         workers=request.workers,
-        workers_per_core=settings.workers_per_core,
+        auto=choice.workers,
         on_phase=on_phase,
     )
+    if "auto" in request.mode.xdist:
+        result.note = choice.why
+    busy_after = workers.busy_cpu_seconds()
+    if busy_before is not None and busy_after is not None:
+        _record_timing(settings, request, result, busy_after - busy_before)
     _publish_junit(settings, result)
     return result
+
+
+TIMING = "timing.json"
+
+
+def _record_timing(settings: Settings, request: RunRequest, result: RunResult, busy: float) -> None:
+    """Keep what a whole-suite run measured for the next run's choice (a run of a selection, or one
+    that stopped early, would mislead it)."""
+    selected = has_test_path(request.args) or any(a in ("-k", "-m", "--lf", "--ff") for a in request.args)
+    if selected or request.shard or result.exit_code not in (0, 1) or result.junit is None:
+        return
+    try:
+        seconds = sum(c.seconds or 0.0 for c in junit.cases(junit.read(result.junit)))
+    except junit.Unreadable:
+        return
+    if seconds > 0:
+        settings.state.write_last(TIMING, workers.Measured(seconds, busy / seconds).as_json())
 
 
 def _shard_env(settings: Settings, request: RunRequest, out_dir: Path) -> dict[str, str]:
@@ -123,8 +155,6 @@ def test(
 def merge_junit(files: Sequence[Path], into: Path) -> dict[str, int]:
     """`stacktest junit merge`: one JUnit XML of the shards' files, each test once (a test found in two
     files means two shards ran it: refused, naming it)."""
-    from stacktest.testrun import junit
-
     seen: dict[str, Path] = {}
     for path in files:
         try:

@@ -108,10 +108,10 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "workers_per_core",
         "float",
-        1.0,
+        0.0,
         "xdist workers per CPU core in the modes that choose the count (test-parallel, test-fast, "
-        "by-module, by-class, parallel-safe): 1 is xdist's 'auto'; more for suites that wait on the "
-        "network or a remote engine rather than this machine's CPU (see docs/benchmarks.md)",
+        "by-module, by-class, parallel-safe); 0: chosen from what the last run measured (more than one "
+        "per core for suites that wait, none for short CPU-bound ones; docs/scaling.md)",
     ),
     Field("tests", "list", ["tests"], "test paths pytest runs when none are given"),
     Field("domain_markers", "list", [], "extra pytest markers to register (the seed's auth, servers, ...)"),

@@ -162,8 +162,8 @@ def validated(s: Settings) -> Settings:
             raise ConfigError(f"tool.stacktest.{name} in {where}: must be greater than 0")
     if s.stop_timeout is not None and s.stop_timeout < 0:
         raise ConfigError(f"tool.stacktest.stop_timeout in {where}: must be 0 or more")
-    if not 0 < s.workers_per_core <= 32:
-        raise ConfigError(f"tool.stacktest.workers_per_core in {where}: must be more than 0 and at most 32")
+    if not 0 <= s.workers_per_core <= 32:
+        raise ConfigError(f"tool.stacktest.workers_per_core in {where}: must be 0 (chosen) to 32")
     if not s.compose_files:
         raise ConfigError(f"tool.stacktest.compose_files in {where}: name at least one compose file")
     return s

@@ -27,7 +27,6 @@ __all__ = [
     "Mode",
     "Phase",
     "RunResult",
-    "auto_workers",
     "merge_exit_codes",
     "mode_named",
     "plan",
@@ -127,6 +126,7 @@ class RunResult:
     counts: dict[str, int] = field(default_factory=dict)
     junit: Path | None = None
     seconds: float = 0.0
+    note: str = ""  # how the worker count was chosen, when the mode chose it
 
     @property
     def summary(self) -> str:
@@ -202,10 +202,10 @@ def plan(
     tests: Sequence[str],
     out_dir: Path,
     workers: int | None = None,
-    workers_per_core: float = 1.0,
+    auto: int | None = None,
 ) -> list[Phase]:
     """The pytest invocations of one run. Raises UsageError for options that cannot go together.
-    ``workers_per_core``: what xdist's ``auto`` becomes (1: ``auto`` itself, one worker per core)."""
+    ``auto``: what xdist's ``auto`` becomes (None: ``auto`` itself; 0: no xdist, one process)."""
     args = list(args)
     if mode.xdist and any(a.startswith(_INTERACTIVE) for a in args):
         raise UsageError(
@@ -225,8 +225,8 @@ def plan(
     if not has_test_path(args):
         args += list(tests)
     xdist = [a.replace("{workers}", str(workers)) for a in mode.xdist]
-    if workers_per_core != 1.0:
-        xdist = [str(auto_workers(workers_per_core)) if a == "auto" else a for a in xdist]
+    if auto is not None and "auto" in xdist:
+        xdist = [str(auto) if a == "auto" else a for a in xdist] if auto > 0 else []
 
     def phase(name: str, options: list[str], marker: str | None, file: str) -> Phase:
         junit = out_dir / f"junit-{file}.xml"
@@ -239,11 +239,6 @@ def plan(
             phase("serial", ["-n", "0"], _and(user_marker, "serial"), "serial"),
         ]
     return [phase(mode.name, xdist, _and(user_marker, mode.marker), "run")]
-
-
-def auto_workers(per_core: float, cores: int | None = None) -> int:
-    """The worker count for ``per_core`` workers on each of this machine's cores (at least 1)."""
-    return max(1, round((cores or os.cpu_count() or 1) * per_core))
 
 
 def merge_exit_codes(codes: Sequence[int]) -> int:
@@ -267,16 +262,14 @@ def run_tests(
     env: Mapping[str, str],
     cwd: Path,
     workers: int | None = None,
-    workers_per_core: float = 1.0,
+    auto: int | None = None,
     on_phase: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run every phase (the serial one even when the parallel one failed) and merge their results."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("junit*.xml"):
         old.unlink()
-    phases = plan(
-        mode, args, tests=tests, out_dir=out_dir, workers=workers, workers_per_core=workers_per_core
-    )
+    phases = plan(mode, args, tests=tests, out_dir=out_dir, workers=workers, auto=auto)
     _, user_junit = _split_junit(list(args))
     result = RunResult(exit_code=NO_TESTS)
     start = time.monotonic()
