@@ -326,6 +326,19 @@ def left_nothing(engine: Engine, root: Path) -> None:
     assert leftovers == NOTHING, f"left behind: {leftovers}"
 
 
+def as_machine(name: str) -> list[str]:
+    """A command prefix that runs a program as if on another machine called ``name`` (a UTS namespace of
+    its own): the stacks it starts are that machine's, which the stacktest runs of other tests, at the
+    same time on this one, never remove as orphans of theirs. Needs root and unshare."""
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("CI=true and not root: another machine's name needs root", pytrace=False)
+        pytest.skip("another machine's name needs root")
+    required_tool("unshare")
+    become = "import os, socket, sys; socket.sethostname(sys.argv[1]); os.execvp(sys.argv[2], sys.argv[2:])"
+    return ["unshare", "--uts", "--", sys.executable, "-c", become, name]
+
+
 class Spawn:
     """The background processes of one test (the ``spawn`` fixture). ``spawn(argv, **popen_kwargs)``
     starts one in text mode. When the test ends, each one still running (a failure midway) is killed,
@@ -341,12 +354,19 @@ class Spawn:
         return proc
 
     def test_run(
-        self, project: Path, name: str, body: str, *, stderr: int = subprocess.DEVNULL
+        self,
+        project: Path,
+        name: str,
+        body: str,
+        *,
+        stderr: int = subprocess.DEVNULL,
+        prefix: Sequence[str] = (),
     ) -> subprocess.Popen[str]:
-        """Write ``tests/stack/<name>.py`` with ``body`` and start ``stacktest test`` on it."""
+        """Write ``tests/stack/<name>.py`` with ``body`` and start ``stacktest test`` on it (``prefix``:
+        a command it runs under, as ``as_machine``'s)."""
         (project / "tests" / "stack" / f"{name}.py").write_text(body)
         return self(
-            [sys.executable, "-m", "stacktest", "test", f"tests/stack/{name}.py"],
+            [*prefix, sys.executable, "-m", "stacktest", "test", f"tests/stack/{name}.py"],
             cwd=project,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
@@ -396,11 +416,12 @@ def run_cli(
     *,
     env: dict[str, str] | None = None,
     timeout: float = 600,
+    prefix: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m stacktest ARGS`` in ``cwd``, captured."""
+    """``python -m stacktest ARGS`` in ``cwd``, captured (``prefix``: a command it runs under)."""
     full_env = dict(os.environ) | {"NO_COLOR": "1", "COLUMNS": "200"} | (env or {})
     return subprocess.run(
-        [sys.executable, "-m", "stacktest", *args],
+        [*prefix, sys.executable, "-m", "stacktest", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

@@ -15,6 +15,7 @@ from tests.conftest import (
     NOTHING,
     BindWatcher,
     Spawn,
+    as_machine,
     children_of,
     engine_leftovers,
     host_binds,
@@ -72,13 +73,16 @@ def test_two_stacks_of_one_checkout_at_once(project: Path) -> None:
     assert run_cli(["down", "--all"], project).returncode == 0
 
 
-def kill_a_run_midtest(project: Path, docker_engine: Engine, spawn: Spawn) -> tuple[int, str]:
+def kill_a_run_midtest(
+    project: Path, docker_engine: Engine, spawn: Spawn, machine: list[str]
+) -> tuple[int, str]:
     """A `stacktest test` run killed with SIGKILL cannot tear down: its stack stays, labelled with its
-    pid. Returns that pid and the stack's compose project."""
+    pid. Returns that pid and the stack's compose project. (Run as another machine: the runs of other
+    tests meanwhile would remove it as an orphan of this one.)"""
     body = (
         "import pathlib, time\n\ndef test_hang():\n    pathlib.Path('started').touch()\n    time.sleep(600)\n"
     )
-    proc = spawn.test_run(project, "test_zz_hang", body)
+    proc = spawn.test_run(project, "test_zz_hang", body, prefix=machine)
     run_labels = (f"io.stacktest.root={project}", "io.stacktest.run")  # not a build's containers
 
     def running() -> list[dict[str, Any]]:
@@ -100,12 +104,13 @@ def kill_a_run_midtest(project: Path, docker_engine: Engine, spawn: Spawn) -> tu
 def test_a_stack_whose_run_was_killed_is_shown_by_reap_and_removed_by_the_next_start(
     project: Path, docker_engine: Engine, spawn: Spawn
 ) -> None:
-    pid, first = kill_a_run_midtest(project, docker_engine, spawn)
-    show = run_cli(["reap"], project)
+    machine = as_machine(f"stacktest-test-{os.getpid()}")
+    pid, first = kill_a_run_midtest(project, docker_engine, spawn, machine)
+    show = run_cli(["reap"], project, prefix=machine)
     assert show.returncode == 0 and f"pid {pid}" in show.stdout and "is gone" in show.stdout
     assert engine_leftovers(docker_engine, project)["containers"], "reap without --yes must not delete"
     client = docker_engine.client
-    second = run_cli(["test", "tests/stack/test_errors.py", "-q"], project)
+    second = run_cli(["test", "tests/stack/test_errors.py", "-q"], project, prefix=machine)
     assert second.returncode == 0, second.stderr
     assert f"removed stack {first}: its run (pid {pid}) died without removing it" in second.stderr
     left = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={first}"})

@@ -75,7 +75,7 @@ CASES = [
         "service never healthy",
         ["up", "ok", "stuck", "--ready-timeout", "2"],
         14,
-        ["not ready after 2 s: stuck"],
+        ["not ready after 2 s:", "stuck: health: starting"],  # (on a busy machine, `ok` may be late too)
         stack="faults",
     ),
     Case(

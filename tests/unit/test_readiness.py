@@ -210,3 +210,30 @@ def test_the_healthcheck_command_runs_off_the_watch_thread() -> None:
             poll_interval=0.001,
         )
     assert engine.checks >= 1
+
+
+class PassingCheck(FakeEngine):
+    def exec_check(self, container_id: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult:
+        self.checks += 1
+        return ExecResult(0, "")
+
+
+def test_judge_applies_the_rules_that_waiting_applies_to_one_observation() -> None:
+    """`status` and `diagnose` decide with the same rules: running with no probe or healthcheck is
+    ready (settled), an engine health of "starting" is not, unless the healthcheck command passes now;
+    an unhealthy or exited container has failed."""
+    from stacktest.stack.rules import judge
+
+    checked = replace(RUNNING, health="starting", has_healthcheck=True, healthcheck=("CMD", "true"))
+    assert judge(FakeEngine({"web": [RUNNING]}), RUNNING, None, "127.0.0.1").status is Status.READY
+    waiting = FakeEngine({"web": [checked]})
+    assert judge(waiting, checked, None, "127.0.0.1").status is Status.WAITING and waiting.checks == 1
+    passing = PassingCheck({"web": [checked]})
+    assert judge(passing, checked, None, "127.0.0.1").status is Status.READY
+    unhealthy = replace(checked, health="unhealthy")
+    assert judge(passing, unhealthy, None, "127.0.0.1").status is Status.FAILED
+    exited = replace(RUNNING, status="exited", exit_code=3)
+    assert judge(passing, exited, None, "127.0.0.1").detail == "exited with code 3"
+    unpublished = replace(RUNNING, ports={})
+    verdict = judge(passing, unpublished, HTTP, "127.0.0.1")
+    assert verdict.status is Status.WAITING and "not published" in verdict.detail

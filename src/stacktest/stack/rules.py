@@ -210,10 +210,13 @@ def probe_now(
 
 def judge(engine: Containers, state: ServiceState, probe: Probe | None, host: str) -> Verdict:
     """The verdict on one container at this moment (`status`, `diagnose`): the rules above on a single
-    observation, as a container that has run long enough to settle. Its healthcheck command is not run
-    (the engine's last health stands)."""
+    observation, as a container that has run long enough to settle. Its healthcheck command is run once
+    when the engine has not found it healthy yet (rule 2: the interval does not bind us)."""
     waiter = ServiceWaiter(state.service, probe)
     waiter.running_since = -math.inf  # one look: it has run for as long as it has
     ok, what = probe_now(engine, probe, state, host)
     waiter.last_probe_error = what or waiter.last_probe_error
-    return waiter.step(state, ok, None, 0.0)
+    check_ok = None
+    if probe is None and state.has_healthcheck and state.status == "running" and state.health != "healthy":
+        check_ok = engine.exec_check(state.container_id, state.healthcheck).exit_code == 0
+    return waiter.step(state, ok, check_ok, 0.0)
