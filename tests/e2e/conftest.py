@@ -4,6 +4,7 @@ checkout, installed into a virtualenv of its own (tests/e2e/test_corpus.py, test
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,4 +78,18 @@ def stacktest(cmd: Path, root: Path, *args: str) -> subprocess.CompletedProcess[
     env |= {"NO_COLOR": "1", "COLUMNS": "200", "PATH": f"{cmd.parent}:{env.get('PATH', '')}"}
     return subprocess.run(
         [str(cmd), *args], cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def just(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`just ARGS` in ``project``, with this interpreter as the recipes' $PYTHON, captured."""
+    full = dict(os.environ) | {"PYTHON": sys.executable, "NO_COLOR": "1"} | (env or {})
+    return subprocess.run(
+        [shutil.which("just") or "just", *args],
+        cwd=project,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )

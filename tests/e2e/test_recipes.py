@@ -1,39 +1,28 @@
-"""Every just recipe of the seed's contract, run against the bundled stack on the real engine."""
+"""The just recipes of the seed's contract that run the live suite, against one kept stack of the bundled
+project (started once, on one xdist worker: tests/conftest.py SHARED_STACK_MODULES); the recipes that start
+and remove their own stack are in test_recipes_own_stack.py."""
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from stacktest.adapters.engine import Engine
 from tests.conftest import (
-    NOTHING,
     REPO,
     Spawn,
     children_of,
-    engine_leftovers,
     run_cli,
     wait_until,
 )
+from tests.e2e.conftest import just
 
 TOTAL, SERIAL = 50, 7  # the live suite: tests/stack (serial: 2 marked, 5 that act on the stack)
-# the tests that only run the live suite share one kept stack, on one xdist worker
-shared_stack = pytest.mark.xdist_group("recipes-live")
-
-
-@pytest.fixture
-def proj(project: Path) -> Path:
-    """A project of its own: for the recipes that start and remove their stack."""
-    shutil.copy2(REPO / "justfile", project / "justfile")
-    return project
 
 
 @pytest.fixture
@@ -44,19 +33,6 @@ def live(kept_stack: Path) -> Path:
     return kept_stack
 
 
-def just(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = dict(os.environ) | {"PYTHON": sys.executable, "NO_COLOR": "1"} | (env or {})
-    return subprocess.run(
-        [shutil.which("just") or "just", *args],
-        cwd=project,
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-
-
 def junit_suites(project: Path) -> dict[str, list[str]]:
     root = ET.parse(project / ".stacktest" / "last" / "junit.xml").getroot()  # noqa: S314 - our own file
     return {
@@ -64,13 +40,6 @@ def junit_suites(project: Path) -> dict[str, list[str]]:
     }
 
 
-def test_test_runs_the_whole_live_suite(proj: Path) -> None:
-    result = just(proj, "test", "-q")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert f"{TOTAL} passed" in result.stdout
-
-
-@shared_stack
 @pytest.mark.parametrize(
     "recipe",
     [
@@ -103,28 +72,24 @@ def test_parallel_recipes_run_each_test_once_serial_ones_last(live: Path, recipe
     ]
 
 
-@shared_stack
 def test_serial_runs_only_the_serial_tests(live: Path) -> None:
     result = just(live, "test-serial", "-q")
     assert result.returncode == 0, result.stdout[-3000:]
     assert f"{SERIAL} passed, {TOTAL - SERIAL} deselected" in result.stdout
 
 
-@shared_stack
 def test_parallel_safe_skips_the_serial_tests(live: Path) -> None:
     result = just(live, "test-parallel-safe", "-q")
     assert result.returncode == 0, result.stdout[-3000:]
     assert f"{TOTAL - SERIAL} passed" in result.stdout
 
 
-@shared_stack
 def test_quoting_of_a_k_expression_survives(live: Path) -> None:
     result = just(live, "test", "-k", "oauth and not slow", "-q")
     assert result.returncode == 0, result.stdout[-3000:]
     assert f"13 passed, {TOTAL - 13} deselected" in result.stdout
 
 
-@shared_stack
 def test_a_node_id_with_verbose_flags(live: Path) -> None:
     result = just(live, "test", "tests/stack/test_oauth_flow.py::test_pkce_flow", "-vvv", "-s")
     assert result.returncode == 0, result.stdout[-3000:]
@@ -132,7 +97,6 @@ def test_a_node_id_with_verbose_flags(live: Path) -> None:
     assert "1 passed" in result.stdout
 
 
-@shared_stack
 def test_exit_code_1_and_the_server_side_of_the_failure(live: Path) -> None:
     failing = live / "tests" / "stack" / "test_zz_fails.py"  # removed after: the stack's suite is shared
     failing.write_text(
@@ -147,7 +111,6 @@ def test_exit_code_1_and_the_server_side_of_the_failure(live: Path) -> None:
     assert '"GET /no/such/route HTTP/1.1" 404' in result.stdout
 
 
-@shared_stack
 def test_exit_code_5_when_nothing_is_collected(live: Path) -> None:
     result = just(live, "test", "-k", "no_test_has_this_name", "-q")
     assert result.returncode == 5
@@ -155,7 +118,6 @@ def test_exit_code_5_when_nothing_is_collected(live: Path) -> None:
     assert result.returncode == 5
 
 
-@shared_stack
 def test_settings_set_on_the_command_line_reach_every_xdist_worker(live: Path) -> None:
     """`--set` given to `stacktest test` reaches the plugin in each worker: the marker it declares is
     known under --strict-markers there, and unique_name uses the prefix it sets."""
@@ -173,18 +135,6 @@ def test_settings_set_on_the_command_line_reach_every_xdist_worker(live: Path) -
     assert "4 passed" in result.stdout
 
 
-def test_sidecar_coverage_reports_auth_and_api(proj: Path, docker_engine: Engine) -> None:
-    result = just(proj, "test-sidecar-coverage")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    figures = dict(re.findall(r"│ (auth|api|TOTAL)\s*│\s*\d+\s*│\s*\d+\s*│\s*([0-9.]+)%", result.stdout))
-    assert set(figures) == {"auth", "api", "TOTAL"}, result.stdout
-    assert all(float(v) > 80 for v in figures.values()), figures
-    report = proj / ".stacktest" / "coverage" / "latest"
-    assert (report / "coverage.xml").is_file() and (report / "html" / "index.html").is_file()
-    assert engine_leftovers(docker_engine, proj) == NOTHING
-
-
-@shared_stack
 def test_cleanup_after_a_killed_run(live: Path, spawn: Spawn) -> None:
     """A run killed midway cannot run its cleanup callbacks: what it registered is found by
     test-cleanup-show and removed by test-cleanup (the runs above left nothing: checked after each)."""

@@ -71,7 +71,6 @@ def terminal() -> Iterator[Callable[[Path, int], Terminal]]:
         t.close()
 
 
-@pytest.mark.xdist_group("terminal-status")  # both widths read one running stack
 @pytest.mark.parametrize("width", [80, 200])
 def test_status_shows_every_url_whole(
     kept_stack: Path, terminal: Callable[[Path, int], Terminal], width: int

@@ -21,9 +21,6 @@ def urls(project: Path) -> dict[str, str]:
     return {k: v["url"] for k, v in data["services"].items()}
 
 
-pytestmark = pytest.mark.xdist_group("cleanup-live")  # one stack for the module
-
-
 @pytest.fixture
 def live(kept_stack: Path) -> tuple[Path, dict[str, str]]:
     return kept_stack, urls(kept_stack)

@@ -27,6 +27,7 @@ __all__ = [
     "Mode",
     "Phase",
     "RunResult",
+    "has_test_path",
     "merge_exit_codes",
     "mode_named",
     "plan",
