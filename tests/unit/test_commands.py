@@ -93,3 +93,31 @@ def test_a_service_of_zero_statements_is_never_silently_in_a_total(tmp_path: Pat
     rep.services.append(_report.ServiceFigure("web", 0, 0, 0.0))
     problem = covering._problem(s, _harvest.Harvest({"web": 2}), rep)
     assert isinstance(problem, CoverageError) and "web measured no statement" in str(problem)
+
+
+def test_a_run_s_measurement_is_kept_per_selection(tmp_path: Path) -> None:
+    """What a run measured is kept under what it selected, for the next run of the same tests: a shard
+    or a run that ended in errors is not kept, and another selection does not replace it."""
+    from stacktest.testrun.runner import MODES, RunResult
+
+    (tmp_path / "pyproject.toml").write_text("[tool.stacktest]\n")
+    settings = load_settings(cwd=tmp_path, environ={})
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        '<testsuites><testsuite tests="2"><testcase classname="t" name="a" time="2.5"/>'
+        '<testcase classname="t" name="b" time="3.5"/></testsuite></testsuites>'
+    )
+    whole = testing.RunRequest(MODES["fast"], ("-q",))
+    one_file = testing.RunRequest(MODES["default"], ("tests/test_a.py",))
+    ok = RunResult(exit_code=0, junit=junit)
+    testing._record_timing(settings, testing._timing_key(whole), whole, ok, busy=3.0)
+    testing._record_timing(settings, testing._timing_key(one_file), one_file, ok, busy=12.0)
+    testing._record_timing(
+        settings, "|shard", testing.RunRequest(MODES["fast"], (), shard="1/2"), ok, busy=1.0
+    )
+    testing._record_timing(settings, "|broken", whole, RunResult(exit_code=4, junit=junit), busy=1.0)
+    kept = settings.state.read_last(testing.TIMING)
+    assert kept == {
+        "|": {"test_seconds": 6.0, "cpu_per_test_second": 0.5},
+        "|tests/test_a.py": {"test_seconds": 6.0, "cpu_per_test_second": 2.0},
+    }

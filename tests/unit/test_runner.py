@@ -239,3 +239,16 @@ def test_an_interrupt_lost_on_its_way_is_raised_again(
         assert not (tmp_path / "slept").exists()
     else:
         assert code == pytest.ExitCode.OK and (tmp_path / "slept").exists()
+
+
+def test_a_selection_is_what_the_arguments_name_to_run() -> None:
+    """The key a run's measurement is kept under (testrun.workers): the paths, node ids, -k and -m it
+    names; how pytest runs (-q, -p, -x, --tb, -n) is not part of it."""
+    from stacktest.testrun.runner import selection
+
+    assert selection(["-q", "-p", "no:cacheprovider", "--tb", "short", "-x"]) == ""
+    assert (
+        selection(["tests/b.py", "-k", "x and y", "tests/a.py::t"]) == "-k x and y tests/a.py::t tests/b.py"
+    )
+    assert selection(["-mslow", "-k=fast"]) == "-k fast -m slow"
+    assert selection(["tests/a.py", "-q"]) != selection(["tests/b.py", "-q"])

@@ -21,7 +21,7 @@ from stacktest.state import (
     atomic_write,
 )
 from stacktest.testrun import junit, workers
-from stacktest.testrun.runner import Mode, RunResult, has_test_path, mode_named, plan, run_tests
+from stacktest.testrun.runner import Mode, RunResult, mode_named, plan, run_tests, selection
 
 __all__ = ["RunRequest", "merge_junit", "test"]
 
@@ -66,11 +66,10 @@ def _run_suite(
     """pytest against ``stack``, every phase of the mode; the merged JUnit XML becomes the last one. The
     modes that choose their worker count choose it from the last run's measurement, and this run's is
     kept for the next (testrun.workers)."""
-    choice = workers.choose(
-        workers.Measured.from_json(settings.state.read_last(TIMING)),
-        os.cpu_count() or 1,
-        settings.workers_per_core,
-    )
+    key = _timing_key(request)
+    known = settings.state.read_last(TIMING)
+    measured = workers.Measured.from_json(known.get(key)) if isinstance(known, dict) else None
+    choice = workers.choose(measured, os.cpu_count() or 1, settings.workers_per_core)
     busy_before = workers.busy_cpu_seconds()
     result = run_tests(
         request.mode,
@@ -87,7 +86,7 @@ def _run_suite(
         result.note = choice.why
     busy_after = workers.busy_cpu_seconds()
     if busy_before is not None and busy_after is not None:
-        _record_timing(settings, request, result, busy_after - busy_before)
+        _record_timing(settings, key, request, result, busy_after - busy_before)
     _publish_junit(settings, result)
     return result
 
@@ -95,18 +94,30 @@ def _run_suite(
 TIMING = "timing.json"
 
 
-def _record_timing(settings: Settings, request: RunRequest, result: RunResult, busy: float) -> None:
-    """Keep what a whole-suite run measured for the next run's choice (a run of a selection, or one
-    that stopped early, would mislead it)."""
-    selected = has_test_path(request.args) or any(a in ("-k", "-m", "--lf", "--ff") for a in request.args)
-    if selected or request.shard or result.exit_code not in (0, 1) or result.junit is None:
+def _timing_key(request: RunRequest) -> str:
+    """Runs are measured per selection: the tests they run (what the mode's marker and the arguments
+    select), so that a run of one file never predicts the whole suite."""
+    return f"{request.mode.marker or ''}|{selection(request.args)}"
+
+
+KEEP_TIMINGS = 20  # selections remembered, the newest kept
+
+
+def _record_timing(settings: Settings, key: str, request: RunRequest, result: RunResult, busy: float) -> None:
+    """Keep what a run measured for the next run of the same selection (a shard, or a run that ended in
+    errors, would mislead it)."""
+    if request.shard or result.exit_code not in (0, 1) or result.junit is None:
         return
     try:
         seconds = sum(c.seconds or 0.0 for c in junit.cases(junit.read(result.junit)))
     except junit.Unreadable:
         return
-    if seconds > 0:
-        settings.state.write_last(TIMING, workers.Measured(seconds, busy / seconds).as_json())
+    if seconds <= 0:
+        return
+    known = settings.state.read_last(TIMING)
+    runs = {k: v for k, v in (known if isinstance(known, dict) else {}).items() if k != key}
+    runs[key] = workers.Measured(seconds, busy / seconds).as_json()
+    settings.state.write_last(TIMING, dict(list(runs.items())[-KEEP_TIMINGS:]))
 
 
 def _shard_env(settings: Settings, request: RunRequest, out_dir: Path) -> dict[str, str]:

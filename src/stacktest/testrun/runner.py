@@ -32,6 +32,7 @@ __all__ = [
     "mode_named",
     "plan",
     "run_tests",
+    "selection",
 ]
 
 log = logging.getLogger("stacktest")
@@ -194,6 +195,21 @@ def has_test_path(args: Sequence[str]) -> bool:
             return True
         prev = a if a.startswith("-") and "=" not in a else ""
     return False
+
+
+def selection(args: Sequence[str]) -> str:
+    """What a run's arguments select, as a key: the paths and node ids named, and the -k and -m
+    expressions ("" for the configured suite). Options that only change how pytest runs are left out."""
+    named, prev = [], ""
+    for a in args:
+        if prev in ("-k", "-m"):
+            named.append(f"{prev} {a}")
+        elif not a.startswith("-") and prev not in _VALUE_OPTIONS:
+            named.append(a)
+        elif a.startswith(("-k=", "-m=")) or (a[:2] in ("-k", "-m") and len(a) > 2):
+            named.append(f"{a[:2]} {a[2:].lstrip('=')}")
+        prev = a if a.startswith("-") and "=" not in a else ""
+    return " ".join(sorted(named))
 
 
 def plan(
