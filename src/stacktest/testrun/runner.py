@@ -250,7 +250,7 @@ def plan(
         argv = [sys.executable, "-m", "pytest", *options, *(["-m", marker] if marker else [])]
         return Phase(name, [*argv, *args, f"--junitxml={junit}"], junit)
 
-    if mode.two_phase:
+    if mode.two_phase and xdist:  # (no workers chosen: one process runs the serial tests too, in one phase)
         return [
             phase("parallel", xdist, _and(user_marker, "not serial"), "parallel"),
             phase("serial", ["-n", "0"], _and(user_marker, "serial"), "serial"),
