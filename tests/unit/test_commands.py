@@ -110,14 +110,16 @@ def test_a_run_s_measurement_is_kept_per_selection(tmp_path: Path) -> None:
     whole = testing.RunRequest(MODES["fast"], ("-q",))
     one_file = testing.RunRequest(MODES["default"], ("tests/test_a.py",))
     ok = RunResult(exit_code=0, junit=junit)
-    testing._record_timing(settings, testing._timing_key(whole), whole, ok, busy=3.0)
-    testing._record_timing(settings, testing._timing_key(one_file), one_file, ok, busy=12.0)
-    testing._record_timing(
-        settings, "|shard", testing.RunRequest(MODES["fast"], (), shard="1/2"), ok, busy=1.0
-    )
-    testing._record_timing(settings, "|broken", whole, RunResult(exit_code=4, junit=junit), busy=1.0)
+    record = testing._record_timing
+    record(settings, testing._timing_key(whole), whole, ok, busy=9.0, one_process=False)  # nothing better yet
+    record(settings, testing._timing_key(whole), whole, ok, busy=3.0, one_process=True)  # replaces it
+    record(settings, testing._timing_key(whole), whole, ok, busy=9.0, one_process=False)  # does not
+    record(settings, testing._timing_key(one_file), one_file, ok, busy=12.0, one_process=True)
+    shard = testing.RunRequest(MODES["fast"], (), shard="1/2")
+    record(settings, "|shard", shard, ok, busy=1.0, one_process=True)
+    record(settings, "|broken", whole, RunResult(exit_code=4, junit=junit), busy=1.0, one_process=True)
     kept = settings.state.read_last(testing.TIMING)
     assert kept == {
-        "|": {"test_seconds": 6.0, "cpu_per_test_second": 0.5},
-        "|tests/test_a.py": {"test_seconds": 6.0, "cpu_per_test_second": 2.0},
+        "|": {"test_seconds": 6.0, "cpu_per_test_second": 0.5, "one_process": True},
+        "|tests/test_a.py": {"test_seconds": 6.0, "cpu_per_test_second": 2.0, "one_process": True},
     }

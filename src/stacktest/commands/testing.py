@@ -86,7 +86,8 @@ def _run_suite(
         result.note = choice.why
     busy_after = workers.busy_cpu_seconds()
     if busy_before is not None and busy_after is not None:
-        _record_timing(settings, key, request, result, busy_after - busy_before)
+        one_process = not request.mode.xdist or ("auto" in request.mode.xdist and choice.workers == 0)
+        _record_timing(settings, key, request, result, busy_after - busy_before, one_process=one_process)
     _publish_junit(settings, result)
     return result
 
@@ -103,9 +104,12 @@ def _timing_key(request: RunRequest) -> str:
 KEEP_TIMINGS = 20  # selections remembered, the newest kept
 
 
-def _record_timing(settings: Settings, key: str, request: RunRequest, result: RunResult, busy: float) -> None:
+def _record_timing(
+    settings: Settings, key: str, request: RunRequest, result: RunResult, busy: float, *, one_process: bool
+) -> None:
     """Keep what a run measured for the next run of the same selection (a shard, or a run that ended in
-    errors, would mislead it)."""
+    errors, would mislead it). A run on workers adds its tests' times up inflated by their contention: it is
+    kept only while nothing better is known, and a run in one process replaces it."""
     if request.shard or result.exit_code not in (0, 1) or result.junit is None:
         return
     try:
@@ -115,8 +119,11 @@ def _record_timing(settings: Settings, key: str, request: RunRequest, result: Ru
     if seconds <= 0:
         return
     known = settings.state.read_last(TIMING)
-    runs = {k: v for k, v in (known if isinstance(known, dict) else {}).items() if k != key}
-    runs[key] = workers.Measured(seconds, busy / seconds).as_json()
+    known = known if isinstance(known, dict) else {}
+    if not one_process and isinstance(known.get(key), dict) and known[key].get("one_process"):
+        return
+    runs = {k: v for k, v in known.items() if k != key}
+    runs[key] = workers.Measured(seconds, busy / seconds).as_json() | {"one_process": one_process}
     settings.state.write_last(TIMING, dict(list(runs.items())[-KEEP_TIMINGS:]))
 
 
