@@ -61,3 +61,9 @@ def test_busy_cpu_is_read_from_proc_stat(tmp_path: Path) -> None:
 
     assert busy_cpu_seconds(stat) == pytest.approx(160 / os.sysconf("SC_CLK_TCK"))
     assert busy_cpu_seconds(tmp_path / "missing") is None
+
+
+def test_a_measurement_reads_back_as_written() -> None:
+    kept = Measured(12.5, 0.75)
+    assert Measured.from_json(kept.as_json() | {"one_process": True}) == kept
+    assert Measured.from_json({"test_seconds": 3, "cpu_per_test_second": -1}) is None
