@@ -108,9 +108,9 @@ def measure(
             assert re.search(rf"\b{count} passed\b", run.stdout), run.stdout[-2000:]  # each test once
             times[name].append(run.seconds)
             loads[name].append(run.load)
-            chosen = re.search(r"^stacktest: ((\d+ workers|one process).*)$", run.stdout, re.M)
-            if chosen:
-                print(f"  {name}: {chosen[1]}", flush=True)
+            said = re.search(r"^stacktest: ((\d+ workers|one process).*)$", run.stdout, re.M)
+            if said:  # the worker count the mode chose, and why
+                print(f"  {name}: {said[1]}", flush=True)
             fixed[name].append(timed(engine, mode, "-k", "no_such_test").seconds)
         print(f"trial {i + 1}: " + ", ".join(f"{n} {t[-1]:.1f} s" for n, t in times.items()), flush=True)
     return (

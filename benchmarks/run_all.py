@@ -47,27 +47,21 @@ def parallel_limits(data: dict[str, Any]) -> list[str]:
     if "ceiling" not in cpu or not waiting:
         return []
     busy, fixed, seconds = cpu["cores_busy"], cpu["fixed_cost_s"], cpu["seconds"]
-    best = max((k for k in waiting["speedup"] if k.startswith("test-fast")), key=waiting["speedup"].get)
     return [
-        "The benchmark now also measures the CPU each run keeps busy: the stack's containers (the",
-        "engine's accounting) and stacktest, pytest and its workers. Its last run"
-        f" ({data['parallel']['measured']}):",
+        "The benchmark also measures the CPU each run keeps busy: the stack's containers (the engine's",
+        "accounting) and stacktest, pytest and its workers. Its last run"
+        f" ({data['parallel']['measured']}), with default settings (the worker count chosen from the last",
+        "run of the same tests, docs/workers.md):",
         "",
         f"- the serial run keeps {busy['serial']} cores busy, client and services together, so on this",
         f"  machine no parallel run of this suite can beat {cpu['ceiling']}x, even with no fixed cost at",
-        f"  all; `test-fast` keeps {busy['test-fast']} busy, and its fixed cost (an empty selection: the",
-        "  controller, two workers that each start Python, import pytest, its plugins and the suite and",
-        f"  collect it, then the serial phase) is {fixed['test-fast']} s, against {seconds['serial']} s for",
-        f"  the whole suite run serially; it ends at {data['parallel']['ratio']}x serial;",
+        f"  all; xdist's fixed cost (an empty selection) is {fixed['test-fast']} s for `test-fast` against",
+        f"  {seconds['serial']} s for the whole suite run serially; `test-fast` ends at"
+        f" {data['parallel']['ratio']}x serial;",
         f"- with each test also waiting {waiting['wait_ms']} ms on Redis (BLPOP with a timeout: a suite",
         "  that waits on the network), the serial run keeps"
         f" {waiting['cores_busy']['serial']} cores busy; `test-fast` is {waiting['speedup']['test-fast']}x"
-        f" serial, and with more workers per core ({best}) {waiting['speedup'][best]}x.",
-        "",
-        "So the goal of 1.8x is out of reach for this suite on two cores: its tests are work for this",
-        "machine's CPU (the clients' HTTP and the Python services' answers), and every xdist worker pays",
-        "Python's start-up and the suite's collection again. `workers_per_core` (docs/configuration.md)",
-        "is for suites whose tests wait on the network or a remote engine rather than the CPU.",
+        " serial.",
         "",
     ]
 

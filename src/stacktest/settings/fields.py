@@ -111,7 +111,7 @@ FIELDS: tuple[Field, ...] = (
         0.0,
         "xdist workers per CPU core in the modes that choose the count (test-parallel, test-fast, "
         "by-module, by-class, parallel-safe); 0: chosen from what the last run measured (more than one "
-        "per core for suites that wait, none for short CPU-bound ones; docs/scaling.md)",
+        "per core for suites that wait, none for short CPU-bound ones; docs/workers.md)",
     ),
     Field("tests", "list", ["tests"], "test paths pytest runs when none are given"),
     Field("domain_markers", "list", [], "extra pytest markers to register (the seed's auth, servers, ...)"),
