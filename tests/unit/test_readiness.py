@@ -12,7 +12,7 @@ from stacktest.adapters.engine_model import ExecResult, ServiceState
 from stacktest.errors import NotReady
 from stacktest.settings import Probe
 from stacktest.stack.readiness import wait_ready
-from stacktest.stack.rules import ServiceWaiter, Status
+from stacktest.stack.rules import ServiceWaiter, Status, Verdict
 
 pytestmark = pytest.mark.unit
 
@@ -237,3 +237,93 @@ def test_judge_applies_the_rules_that_waiting_applies_to_one_observation() -> No
     unpublished = replace(RUNNING, ports={})
     verdict = judge(passing, unpublished, HTTP, "127.0.0.1")
     assert verdict.status is Status.WAITING and "not published" in verdict.detail
+
+
+class Recording(FakeEngine):
+    """Records what the rules ask: the logs read and the healthcheck commands run."""
+
+    def __init__(
+        self, states: dict[str, list[ServiceState]], log_text: str = "", check_exit: int = 0
+    ) -> None:
+        super().__init__(states)
+        self.log_text, self.check_exit = log_text, check_exit
+        self.asked: list[tuple[object, ...]] = []
+
+    def exec_check(self, container_id: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult:
+        self.asked.append(("exec", container_id, test))
+        return ExecResult(self.check_exit, "")
+
+    def logs(
+        self,
+        container_id: str,
+        *,
+        tail: int | None = 20,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> str:
+        self.asked.append(("logs", container_id, tail, since))
+        return self.log_text
+
+
+def test_probe_now_asks_the_probe_of_a_running_container_only() -> None:
+    import socket
+
+    from stacktest.stack.rules import probe_now
+
+    started = replace(RUNNING, started_at="2026-12-05T08:00:00.5Z")
+    engine = Recording({"web": [started]}, log_text="booting\nlistening on 8000\n")
+    assert probe_now(engine, Probe("log", pattern=r"listening on \d+"), started, "127.0.0.1") == (
+        True,
+        "log: found 'listening on \\\\d+'",
+    )
+    assert engine.asked == [("logs", "c1", None, started.started)]  # its whole output since it started
+    assert probe_now(engine, Probe("log", pattern="ready"), started, "127.0.0.1")[0] is False
+    with socket.create_server(("127.0.0.1", 0)) as server:  # a real port that accepts
+        port = server.getsockname()[1]
+        listening = replace(RUNNING, ports={8000: port})
+        assert probe_now(engine, Probe("tcp", 8000), listening, "127.0.0.1") == (True, "port open")
+        assert probe_now(engine, Probe("tcp", 8000), listening, "127.0.0.2")[0] is False  # another host
+    assert probe_now(engine, Probe("tcp", 9000), listening, "127.0.0.1") == (
+        False,
+        "container port 9000 is not published",
+    )
+    assert probe_now(engine, None, listening, "127.0.0.1") == (None, "")
+    assert probe_now(engine, HTTP, replace(listening, status="created"), "127.0.0.1") == (None, "")
+
+
+def test_judge_runs_the_healthcheck_command_only_when_the_engine_has_no_verdict_yet() -> None:
+    from stacktest.stack.rules import judge
+
+    checked = replace(RUNNING, health="starting", has_healthcheck=True, healthcheck=("CMD", "true"))
+    engine = Recording({"web": [checked]})
+    assert judge(engine, checked, None, "127.0.0.1").detail == "healthy"
+    assert engine.asked == [("exec", "c1", ("CMD", "true"))]
+    engine.asked.clear()
+    healthy = replace(checked, health="healthy")
+    assert judge(engine, healthy, None, "127.0.0.1").status is Status.READY and engine.asked == []
+    logged = Recording({"web": [checked]}, log_text="ready\n")
+    verdict = judge(logged, checked, Probe("log", pattern="ready"), "127.0.0.1")  # a probe decides
+    assert (verdict.status, verdict.detail) == (Status.READY, "log: found 'ready'")
+    assert all(a[0] == "logs" for a in logged.asked)
+    stopped = replace(checked, status="exited", exit_code=137)
+    assert judge(engine, stopped, None, "127.0.0.1").detail == "exited with code 137" and engine.asked == []
+
+
+def test_each_verdict_says_what_it_saw() -> None:
+    waiter = ServiceWaiter("web", None)
+    assert waiter.step(None, None).detail == "no container yet"
+    done = replace(RUNNING, status="exited", exit_code=0)
+    assert ServiceWaiter("seed", None).step(done, None) == Verdict(Status.READY, "completed (exit code 0)")
+    dead = replace(RUNNING, status="dead", exit_code=1)
+    assert ServiceWaiter("web", None).step(dead, None) == Verdict(Status.FAILED, "exited with code 1")
+
+
+def test_an_unhealthy_from_before_the_wait_is_ignored_until_the_health_changes() -> None:
+    """A container paused and unpaused stays "unhealthy" until its next healthcheck: that stale verdict
+    does not fail the wait; once the health was seen otherwise, unhealthy fails it."""
+    checked = replace(RUNNING, has_healthcheck=True, health="unhealthy")
+    waiter = ServiceWaiter("web", None, stale_health=True)
+    assert waiter.step(checked, None).status is Status.WAITING
+    assert waiter.step(replace(checked, health="starting"), None).status is Status.WAITING
+    assert waiter.step(checked, None) == Verdict(Status.FAILED, "turned unhealthy")
+    assert ServiceWaiter("web", None).step(checked, None).status is Status.FAILED

@@ -211,3 +211,39 @@ def test_the_configuration_page_lists_every_declared_setting() -> None:
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     assert keys_table() in page, "docs/configuration.md is out of date: paste settings.keys_table() into it"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("compose_files", 3, "compose_files in f: expected a list of strings, got 3"),
+        ("project_name", 5, "project_name in f: expected a string, got 5"),
+        ("stop_timeout", "soon", "stop_timeout in f: expected a number, got 'soon'"),
+        ("ready_timeout", "inf", "ready_timeout in f: expected a finite number, got 'inf'"),
+        ("log_section_lines", 2.5, "log_section_lines in f: expected int, got 2.5"),
+        ("cleanup_after_tests", "maybe", "cleanup_after_tests in f: expected bool, got 'maybe'"),
+        ("images", "cloud", "images in f: 'cloud' is not one of compose, local, public"),
+    ],
+)
+def test_a_wrong_value_says_what_each_kind_expects(key: str, value: object, says: str) -> None:
+    """The one coercion rule, kind by kind: the message names the key, where it came from, what the kind
+    expects and what it got (a file's TOML types are not parsed from text)."""
+    from stacktest.errors import ConfigError
+    from stacktest.settings.fields import FIELD_BY_KEY, coerce
+
+    with pytest.raises(ConfigError) as raised:
+        coerce(FIELD_BY_KEY[key], value, f"{key} in f")
+    assert str(raised.value).startswith(says), str(raised.value)
+
+
+def test_optional_kinds_take_none_and_text_is_parsed_only_from_text() -> None:
+    from stacktest.settings.fields import FIELD_BY_KEY, coerce
+
+    assert coerce(FIELD_BY_KEY["stop_timeout"], None, "x") is None
+    assert coerce(FIELD_BY_KEY["project_name"], None, "x") is None
+    assert coerce(FIELD_BY_KEY["stop_timeout"], "2.5", "x", text=True) == 2.5
+    assert coerce(FIELD_BY_KEY["cleanup_after_tests"], " On ", "x", text=True) is True
+    assert coerce(FIELD_BY_KEY["cleanup_after_tests"], "", "x", text=True) is False
+    assert coerce(FIELD_BY_KEY["log_section_lines"], "7", "x", text=True) == 7
+    assert coerce(FIELD_BY_KEY["compose_files"], "a.yml:b.yml", "x", text=True) == ("a.yml", "b.yml")
+    assert coerce(FIELD_BY_KEY["compose_files"], ["a.yml"], "x") == ("a.yml",)
