@@ -252,3 +252,46 @@ def test_a_selection_is_what_the_arguments_name_to_run() -> None:
     )
     assert selection(["-mslow", "-k=fast"]) == "-k fast -m slow"
     assert selection(["tests/a.py", "-q"]) != selection(["tests/b.py", "-q"])
+
+
+@pytest.mark.parametrize(
+    ("args", "rest", "expr"),
+    [
+        (["-m", "slow", "-q"], ["-q"], "slow"),
+        (["-mslow and not db"], [], "slow and not db"),
+        (["-m=slow"], [], "slow"),
+        (["--maxfail", "1", "-m"], ["--maxfail", "1", "-m"], None),  # no value: left to pytest to refuse
+        (["--markers"], ["--markers"], None),
+    ],
+)
+def test_the_user_s_marker_expression_is_taken_out_to_combine(
+    args: list[str], rest: list[str], expr: str | None
+) -> None:
+    assert runner._split_markers(args) == (rest, expr)
+
+
+@pytest.mark.parametrize(
+    ("args", "rest", "path"),
+    [
+        (["--junitxml", "out.xml", "-q"], ["-q"], "out.xml"),
+        (["--junit-xml", "out.xml"], [], "out.xml"),
+        (["-q", "--junitxml=a/b.xml"], ["-q"], "a/b.xml"),
+        (["--junit-xml=b.xml", "-x"], ["-x"], "b.xml"),
+        (["--junitxml"], ["--junitxml"], None),
+        (["-q"], ["-q"], None),
+    ],
+)
+def test_the_user_s_junit_file_is_taken_out_and_written_merged(
+    args: list[str], rest: list[str], path: str | None
+) -> None:
+    assert runner._split_junit(args) == (rest, Path(path) if path else None)
+
+
+def test_the_user_s_marker_and_the_mode_s_are_both_required() -> None:
+    parallel, serial = argv("fast", ["-m", "db or api"])
+    assert parallel[parallel.index("-m") + 1] == "(db or api) and (not serial)"
+    assert serial[serial.index("-m") + 1] == "(db or api) and (serial)"
+    [safe] = argv("parallel-safe", ["-m", "db"])
+    assert safe[safe.index("-m") + 1] == "(db) and (not serial)"
+    [alone] = argv("default", ["-m", "db"])
+    assert alone[alone.index("-m") + 1] == "db"
