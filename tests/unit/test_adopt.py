@@ -50,3 +50,41 @@ def test_an_existing_justfile_keeps_its_recipes(tmp_path: Path) -> None:
     assert change.action == "append"
     assert "\ntest *args:" not in change.text and "test-fast *args:" in change.text
     assert "test-n COUNT *args:" in change.text
+
+
+def test_the_proposed_justfile_runs_each_recipe_with_its_arguments_untouched(tmp_path: Path) -> None:
+    """The justfile init writes, run by the real `just` with a stand-in `stacktest` on PATH that prints
+    its arguments: every recipe calls the command it names, and quoting survives."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import required_tool
+
+    just = required_tool("just")
+    change = adopt._justfile(tmp_path)
+    assert change.action == "create"
+    (tmp_path / "justfile").write_text(change.text)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "stacktest"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    fake.chmod(0o755)
+    env = os.environ | {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+    def run(*args: str) -> list[str]:
+        done = subprocess.run(
+            [just, *args], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+        )
+        return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    assert run("test", "-k", "a and b", "-v") == ["test", "-k", "a and b", "-v"]
+    assert run("test-n", "3", "-x") == ["test", "--mode", "n", "--workers", "3", "-x"]
+    assert run("test-fast") == ["test", "--mode", "fast"]
+    assert run("test-sidecar-coverage", "--keep") == ["coverage", "run", "--keep"]
+    assert run("test-cleanup") == ["cleanup", "--yes"]
+    assert run("logs", "-f", "auth") == ["logs", "-f", "auth"]
+    assert run("ensure-services-ready") == ["wait"]
+    again = adopt._justfile(tmp_path)  # a second init finds every recipe there
+    assert again.action == "unchanged"
