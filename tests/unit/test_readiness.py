@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -327,3 +328,79 @@ def test_an_unhealthy_from_before_the_wait_is_ignored_until_the_health_changes()
     assert waiter.step(replace(checked, health="starting"), None).status is Status.WAITING
     assert waiter.step(checked, None) == Verdict(Status.FAILED, "turned unhealthy")
     assert ServiceWaiter("web", None).step(checked, None).status is Status.FAILED
+
+
+@pytest.fixture
+def http_service() -> Iterator[int]:
+    """A real HTTP server on 127.0.0.1 that answers GET /status/<code> with that code."""
+    import http.server
+    import threading as _threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            code = int(self.path.rsplit("/", 1)[-1]) if self.path.startswith("/status/") else 404
+            self.send_response(code)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = _threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("code", "ready"), [(200, True), (204, True), (302, True), (399, True), (400, False), (503, False)]
+)
+def test_an_http_probe_is_ready_below_400_only(http_service: int, code: int, ready: bool) -> None:
+    from stacktest.stack.rules import probe_once
+
+    answered, what = probe_once(Probe("http", 80, path=f"/status/{code}"), "127.0.0.1", http_service)
+    assert answered is ready
+    assert what == (f"GET /status/{code}: {code}" if ready else f"GET /status/{code}: HTTP {code}")
+
+
+def test_an_http_probe_of_a_closed_port_says_why() -> None:
+    import socket
+
+    from stacktest.stack.rules import probe_once
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert probe_once(Probe("http", 80, path="/h"), "127.0.0.1", port) == (False, "GET /h: ConnectError")
+    answered, what = probe_once(Probe("tcp", 80), "127.0.0.1", port)
+    assert not answered and what.startswith(f"tcp {port}: ") and "refused" in what.lower()
+
+
+def test_a_tcp_probe_sends_and_expects() -> None:
+    """Like redis' PING: the probe sends its text and is ready when the answer holds the expected part."""
+    import socket
+    import threading as _threading
+
+    from stacktest.stack.rules import probe_once
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def answer() -> None:
+            for _ in range(3):
+                conn, _ = server.accept()
+                with conn:
+                    asked = conn.recv(64)
+                    conn.sendall(b"+PONG\r\n" if asked == b"PING\r\n" else b"-ERR unknown\r\n")
+
+        _threading.Thread(target=answer, daemon=True).start()
+        assert probe_once(Probe("tcp", 6379, send="PING\r\n", expect="PONG"), "127.0.0.1", port) == (
+            True,
+            "answered",
+        )
+        assert probe_once(Probe("tcp", 6379, send="HELLO\r\n", expect="PONG"), "127.0.0.1", port) == (
+            False,
+            f"tcp {port}: answered '-ERR unknown'",
+        )
+        assert probe_once(Probe("tcp", 6379, send="HELLO\r\n"), "127.0.0.1", port) == (True, "answered")
