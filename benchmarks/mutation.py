@@ -17,6 +17,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -77,7 +79,15 @@ def main() -> None:
         )
         with (copy / "pyproject.toml").open("a") as f:
             f.write(config(modules))
-        env = os.environ | {"DOCKER_HOST": "unix:///nonexistent", "CI": "", "PYTHONDONTWRITEBYTECODE": "1"}
+        # the base interpreter's scripts (just, from rust-just) before any version manager's shims, which
+        # would put their own folders first on PATH for the recipes a test runs
+        base_scripts = sysconfig.get_path("scripts", vars={"base": sys.base_prefix})
+        env = os.environ | {
+            "DOCKER_HOST": "unix:///nonexistent",
+            "CI": "",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PATH": f"{base_scripts}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         start = time.monotonic()
         run = subprocess.run(
             [mutmut, "run", "--max-children", str(args.max_children)],
