@@ -13,6 +13,7 @@ The repository is copied to a temporary folder first: mutmut writes its mutants 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import re
 import shutil
@@ -54,6 +55,15 @@ def config(modules: list[str]) -> str:
         f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', '-q', *SOURCE_READERS])}\n"
         'also_copy = ["tests", "coverage-spy", "compose", "README.md", "docs"]\n'
     )
+
+
+def by_function(mutants: list[str]) -> dict[str, int]:
+    """Survivors counted per mutated function (``stacktest.x.y.x_f__mutmut_12`` -> ``stacktest.x.y.f``)."""
+    names = [
+        re.sub(r"__mutmut_\d+$", "", m).replace(".x_", ".").replace("xǁ", "").replace("ǁ", ".")
+        for m in mutants
+    ]
+    return dict(collections.Counter(names).most_common())
 
 
 def main() -> None:
@@ -125,7 +135,12 @@ def main() -> None:
         ratio,
         f">= {GOAL:.0%} of the mutants of the decision modules killed by the fast tier",
         ratio >= GOAL,
-        {"mutants": len(statuses), "by_status": counted, "survivors": survivors, "seconds": round(seconds)},
+        {
+            "mutants": len(statuses),
+            "by_status": counted,
+            "survivors": by_function(survivors),
+            "seconds": round(seconds),
+        },
         command,
     )
 
