@@ -51,7 +51,9 @@ def junit_suites(project: Path) -> dict[str, list[str]]:
     ],
 )
 def test_parallel_recipes_run_each_test_once_serial_ones_last(live: Path, recipe: list[str]) -> None:
-    result = just(live, *recipe, "-q")
+    # the phases on workers: one worker per core, fixed (left to choose, a short suite on a busy machine
+    # runs in one process, one phase: tests/unit/test_workers.py pins that choice)
+    result = just(live, *recipe, "-q", env={"STACKTEST_WORKERS_PER_CORE": "1"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert f"{TOTAL - SERIAL} passed" in result.stdout  # the parallel phase
     assert f"{SERIAL} passed, {TOTAL - SERIAL} deselected" in result.stdout  # the serial phase
