@@ -123,3 +123,20 @@ def test_a_run_s_measurement_is_kept_per_selection(tmp_path: Path) -> None:
         "|": {"test_seconds": 6.0, "cpu_per_test_second": 0.5, "one_process": True},
         "|tests/test_a.py": {"test_seconds": 6.0, "cpu_per_test_second": 2.0, "one_process": True},
     }
+
+
+def test_a_shard_splits_by_the_times_known_when_its_command_started(tmp_path: Path) -> None:
+    """Shards started together on one machine split alike: the first to finish rewrites the last JUnit
+    file while the others still start their stacks; each read the times when its command started."""
+    (tmp_path / "pyproject.toml").write_text("[tool.stacktest]\n")
+    settings = load_settings(cwd=tmp_path, environ={})
+    last = tmp_path / ".stacktest" / "last" / "junit.xml"
+    last.parent.mkdir(parents=True)
+    last.write_text('<testsuite><testcase classname="t" name="a" time="4.0"/></testsuite>')
+    request = testing.RunRequest.checked(settings, "default", [], shard="1/2")
+    last.write_text('<testsuite><testcase classname="t" name="a" time="0.1"/></testsuite>')  # a shard ended
+    env = testing._shard_env(settings, request, tmp_path / "out")
+    import json
+
+    assert json.loads(Path(env["STACKTEST_SHARD_TIMES"]).read_text()) == {"t.a": 4.0}
+    assert env["STACKTEST_SHARD"] == "1/2"

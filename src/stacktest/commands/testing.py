@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stacktest.commands.lifecycle import PhaseFn, ProgressFn, keep_logs, managed_stack, stack_env
@@ -37,6 +37,8 @@ class RunRequest:
     keep: bool = False
     build: bool = False
     shard: str | None = None  # "I/N": only that part of the suite (checked by shards.parse_shard)
+    # a shard's split: the tests' earlier times, read when the command starts (see checked)
+    shard_times: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def checked(
@@ -52,12 +54,16 @@ class RunRequest:
     ) -> RunRequest:
         chosen = mode_named(mode)
         plan(chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers)
+        times: dict[str, float] = {}
         if shard is not None:
-            from stacktest.testrun.shards import parse_shard
+            from stacktest.testrun.shards import durations_from, parse_shard
 
             index, count = parse_shard(shard)
             shard = f"{index}/{count}"
-        return cls(chosen, tuple(args), workers, keep, build, shard)
+            # now, before any stack starts: shards started together on one machine must split alike,
+            # and the first to finish rewrites .stacktest/last/junit.xml while the others still start
+            times = durations_from(settings.shard_durations, settings.root)
+        return cls(chosen, tuple(args), workers, keep, build, shard, times)
 
 
 def _run_suite(
@@ -128,15 +134,13 @@ def _record_timing(
 
 
 def _shard_env(settings: Settings, request: RunRequest, out_dir: Path) -> dict[str, str]:
-    """For ``--shard``: the part, and the test times read once, so that every phase and worker of this run
-    splits alike even if another run rewrites the JUnit files meanwhile."""
+    """For ``--shard``: the part, and the test times read when the command started, so that every phase
+    and worker of this run, and every shard started with it, splits alike."""
     if not request.shard:
         return {}
-    from stacktest.testrun.shards import durations_from
-
     out_dir.mkdir(parents=True, exist_ok=True)
     times = out_dir / "shard-times.json"
-    times.write_text(json.dumps(durations_from(settings.shard_durations, settings.root)))
+    times.write_text(json.dumps(dict(request.shard_times)))
     return {ENV_SHARD: request.shard, ENV_SHARD_TIMES: str(times)}
 
 
