@@ -61,6 +61,18 @@ class BindWatcher:
         thread.start()
         self._streams.append((stream, thread))
 
+    @staticmethod
+    def _inspect(client: Any, container_id: str) -> dict[str, Any]:
+        """The container's attributes. requests reads the proxy variables by iterating os.environ, which
+        pytest changes meanwhile in the main thread (PYTEST_CURRENT_TEST): a KeyError then is that race,
+        not the engine's answer, and the call is made again."""
+        for _ in range(5):
+            try:
+                return dict(client.api.inspect_container(container_id))
+            except KeyError:
+                continue
+        return dict(client.api.inspect_container(container_id))
+
     def _read(self, client: Any, stream: Iterator[dict[str, Any]]) -> None:
         import docker.errors
         import requests
@@ -69,7 +81,7 @@ class BindWatcher:
         try:
             for event in stream:
                 try:
-                    attrs = client.api.inspect_container(event["id"])
+                    attrs = self._inspect(client, event["id"])
                 except docker.errors.NotFound:
                     continue  # removed already: nothing to inspect
                 declared = _declared_targets(attrs["Config"]["Labels"])
