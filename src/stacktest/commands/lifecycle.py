@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from stacktest import signals
 from stacktest._lazy import lazy_module
 from stacktest.adapters import compose as _compose
@@ -314,7 +316,9 @@ def covered(settings: Settings, project: str) -> Covered:
         .config()
     )
     packages = _paths.repository_packages(settings.root)
-    extra = _spy.overlay(settings, base, run_dir / "coverage.yml", packages=list(packages))
+    spec = _spy.overlay_spec(settings, base, packages=list(packages))
+    extra = run_dir / "coverage.yml"
+    extra.write_text(yaml.safe_dump(spec, sort_keys=True))
     names = list(settings.coverage_services)
 
     def before_start(stack: Stack) -> None:
@@ -327,7 +331,7 @@ def covered(settings: Settings, project: str) -> Covered:
         _spy.make_data_writable(stack.engine, replicas)
         _spy.deliver_spy(stack.engine, replicas, spy)
 
-    return Covered(extra, before_start, base, _spy.with_overlay(base, extra), packages)
+    return Covered(extra, before_start, base, _spy.with_overlay(base, spec), packages)
 
 
 def _replicas(stack: Stack, services: Sequence[str]) -> dict[str, list[ServiceState]]:

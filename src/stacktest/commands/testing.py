@@ -124,7 +124,7 @@ def _record_timing(
         return
     if seconds <= 0:
         return
-    known = settings.state.read_last(TIMING)
+    known = settings.state.read_last(TIMING)  # again: another run may have recorded meanwhile
     known = known if isinstance(known, dict) else {}
     if not one_process and isinstance(known.get(key), dict) and known[key].get("one_process"):
         return

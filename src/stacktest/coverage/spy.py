@@ -38,6 +38,7 @@ __all__ = [
     "image_pythonpath",
     "make_data_writable",
     "overlay",
+    "overlay_spec",
     "prepare_spy",
     "volume_name",
     "with_overlay",
@@ -186,6 +187,19 @@ def overlay(
     *,
     packages: Sequence[str] = (),
 ) -> Path:
+    """:func:`overlay_spec` written to ``dest`` as a compose file."""
+    spec = overlay_spec(settings, base_config, from_images, packages=packages)
+    dest.write_text(yaml.safe_dump(spec, sort_keys=True))
+    return dest
+
+
+def overlay_spec(
+    settings: Settings,
+    base_config: Mapping[str, Any],
+    from_images: Mapping[str, str] | None = None,
+    *,
+    packages: Sequence[str] = (),
+) -> dict[str, Any]:
     """A compose overlay in the seed's shape for each covered service, with a data volume per service
     and the run's spy volume mounted read-only. Neither is a folder of this machine: the spy reaches the
     volume through the Engine API (:func:`deliver_spy`), so a remote engine measures as a local one does.
@@ -221,15 +235,13 @@ def overlay(
         }
         out["volumes"][volume_name(name)] = {}
     out["volumes"][SPY_VOLUME] = {}
-    dest.write_text(yaml.safe_dump(out, sort_keys=True))
-    return dest
+    return out
 
 
-def with_overlay(base_config: Mapping[str, Any], overlay_file: Path) -> dict[str, Any]:
+def with_overlay(base_config: Mapping[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
     """The stack's configuration as compose merges it with the overlay, for what stacktest reads of it
     (services, their builds and images, networks, volumes), without asking compose again: the overlay
     adds named volumes and each covered service's mounts and environment."""
-    added = yaml.safe_load(overlay_file.read_text()) or {}
     merged = dict(base_config)
     merged["volumes"] = {**(base_config.get("volumes") or {}), **added.get("volumes", {})}
     services = {name: dict(spec or {}) for name, spec in (base_config.get("services") or {}).items()}

@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,29 +187,28 @@ def _and(*exprs: str | None) -> str | None:
     return " and ".join(f"({p})" for p in parts)
 
 
-def has_test_path(args: Sequence[str]) -> bool:
-    """Whether the user named what to run (a path or node id), so the configured ``tests`` are not added."""
+def _named(args: Sequence[str]) -> Iterator[str]:
+    """What the arguments name to run, in order: each path or node id, and ``-k X`` / ``-m X``."""
     prev = ""
     for a in args:
-        if not a.startswith("-") and prev not in _VALUE_OPTIONS and Path(a.split("::", 1)[0]).exists():
-            return True
+        if prev in ("-k", "-m"):
+            yield f"{prev} {a}"
+        elif not a.startswith("-") and prev not in _VALUE_OPTIONS:
+            yield a
+        elif a.startswith(("-k=", "-m=")) or (a[:2] in ("-k", "-m") and len(a) > 2):
+            yield f"{a[:2]} {a[2:].lstrip('=')}"
         prev = a if a.startswith("-") and "=" not in a else ""
-    return False
+
+
+def has_test_path(args: Sequence[str]) -> bool:
+    """Whether the user named what to run (a path or node id), so the configured ``tests`` are not added."""
+    return any(not n.startswith("-") and Path(n.split("::", 1)[0]).exists() for n in _named(args))
 
 
 def selection(args: Sequence[str]) -> str:
     """What a run's arguments select, as a key: the paths and node ids named, and the -k and -m
     expressions ("" for the configured suite). Options that only change how pytest runs are left out."""
-    named, prev = [], ""
-    for a in args:
-        if prev in ("-k", "-m"):
-            named.append(f"{prev} {a}")
-        elif not a.startswith("-") and prev not in _VALUE_OPTIONS:
-            named.append(a)
-        elif a.startswith(("-k=", "-m=")) or (a[:2] in ("-k", "-m") and len(a) > 2):
-            named.append(f"{a[:2]} {a[2:].lstrip('=')}")
-        prev = a if a.startswith("-") and "=" not in a else ""
-    return " ".join(sorted(named))
+    return " ".join(sorted(_named(args)))
 
 
 def plan(
