@@ -75,3 +75,22 @@ def test_stale_stacks(tmp_path: Path) -> None:
     stale = {i.project: why for i, why in reaping.stale_stacks(engine, settings, now=1e6)}  # type: ignore[arg-type]
     assert set(stale) == {"orphan", "old"}
     assert "is gone" in stale["orphan"] and "h old" in stale["old"]
+
+
+def test_start_order_puts_each_service_after_what_it_depends_on() -> None:
+    from stacktest.stack.records import start_order
+
+    config = {
+        "services": {
+            "api": {"depends_on": {"auth": {"condition": "service_healthy"}}},  # compose v2's long form
+            "auth": {"depends_on": ["redis"]},  # v1's list
+            "redis": {},
+            "worker": {"depends_on": {"ghost": {}}},  # a name not in the file is passed over
+            "a": {"depends_on": ["b"]},
+            "b": {"depends_on": ["a"]},  # a cycle ends, each once
+        }
+    }
+    order = start_order(config)
+    assert order.index("redis") < order.index("auth") < order.index("api")
+    assert sorted(order) == sorted(config["services"])
+    assert start_order({}) == [] and start_order({"services": None}) == []

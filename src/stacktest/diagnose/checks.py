@@ -207,7 +207,9 @@ def _check_stack(settings: Settings, engine: Engine, report: Report, project: st
         )
         return
     host = engine_host()
-    for service in sorted(set(record.services) | set(replicas)):
+    # dependencies first (the record keeps compose's start order): a failed dependency is named before
+    # the services that failed because of it
+    for service in [*record.services, *sorted(set(replicas) - set(record.services))]:
         if not replicas.get(service):
             report.add(
                 Finding(

@@ -38,7 +38,7 @@ from stacktest.stack.overlay import (
 )
 from stacktest.stack.readiness import wait_ready
 from stacktest.stack.reap import reap_orphans
-from stacktest.stack.records import Endpoint, StackRecord, _endpoints, find_record, service_urls
+from stacktest.stack.records import Endpoint, StackRecord, _endpoints, find_record, service_urls, start_order
 from stacktest.stack.rules import Progress
 from stacktest.state import KEEP_LOGS
 
@@ -226,7 +226,7 @@ def prepare(
         env=env,
         pid=os.getpid(),
         created=time.time(),
-        services=sorted(dict(config.get("services") or {})),
+        services=start_order(config),
         kept=kept,
     )
     return compose, record, config

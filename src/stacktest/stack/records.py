@@ -18,9 +18,30 @@ from stacktest.errors import StackNotFound
 from stacktest.settings import Probe, Settings
 from stacktest.state import atomic_write
 
-__all__ = ["Endpoint", "StackRecord", "find_record", "load_records", "service_urls"]
+__all__ = ["Endpoint", "StackRecord", "find_record", "load_records", "service_urls", "start_order"]
 
 log = logging.getLogger("stacktest")
+
+
+def start_order(config: Mapping[str, object]) -> list[str]:
+    """The services of a compose configuration, each after what it depends on (by name otherwise): the
+    order that puts a failed dependency before the services that failed because of it."""
+    services = config.get("services")
+    declared: Mapping[str, object] = services if isinstance(services, Mapping) else {}
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in order or name in path or name not in declared:
+            return  # done, a cycle (compose refuses those anyway), or not a service of this file
+        spec = declared[name]
+        needs = spec.get("depends_on") if isinstance(spec, Mapping) else None
+        for dependency in sorted(needs or ()) if isinstance(needs, (Mapping, list)) else ():
+            visit(str(dependency), (*path, name))
+        order.append(name)
+
+    for name in sorted(declared):
+        visit(name, ())
+    return order
 
 
 @dataclass
