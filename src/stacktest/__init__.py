@@ -4,9 +4,28 @@ The public API is small: the error tree, settings loading, and the pytest plugin
 not imported). Everything else is private to the package.
 """
 
-from stacktest.errors import StacktestError
-from stacktest.settings import Settings, load_settings
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stacktest.errors import StacktestError
+    from stacktest.settings import Settings, load_settings
 
 __all__ = ["Settings", "StacktestError", "__version__", "load_settings"]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, imported on first use: the command's entry point (``stacktest.cli.entry``)
+    must install its signal handlers before anything heavy is imported, and importing it imports this."""
+    if name == "StacktestError":
+        from stacktest.errors import StacktestError
+
+        return StacktestError
+    if name in ("Settings", "load_settings"):
+        from stacktest import settings
+
+        return getattr(settings, name)
+    raise AttributeError(f"module 'stacktest' has no attribute {name!r}")

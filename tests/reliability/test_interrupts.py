@@ -29,6 +29,23 @@ from tests.conftest import (
 TRIALS = 8  # alternately SIGINT and SIGTERM, one per span of the run
 
 
+def _handles_sigterm(pid: int, timeout: float = 60) -> bool:
+    """Wait until the process catches SIGTERM (the kernel's SigCgt mask): stacktest's entry point has
+    installed its handlers. Before that the interpreter is still starting, which is not ours to test
+    (on a loaded machine that took over a second, and a SIGINT then ends Python with a traceback)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False  # already gone
+        caught = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+        if int(caught, 16) & (1 << (signal.SIGTERM - 1)):
+            return True
+        time.sleep(0.005)
+    return False
+
+
 class Run:
     """`stacktest coverage run` with the moment its last output line (the summary) was written."""
 
@@ -47,6 +64,7 @@ class Run:
         ]
         for t in self._readers:
             t.start()
+        self.entered = _handles_sigterm(self.proc.pid)
 
     def _read_stdout(self) -> None:
         assert self.proc.stdout is not None
@@ -81,8 +99,8 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
     # calibrate: how long one whole run takes here (the second run: the first also fills the wheel
     # cache), so that the signals land inside runs
     for _ in range(2):
-        begin = time.monotonic()
         calibration = Run(spawn, root)
+        begin = time.monotonic()
         assert calibration.wait(600) == 0, calibration.stderr
         whole = time.monotonic() - begin
     print(f"one uninterrupted run: {whole:.1f} s")
@@ -93,10 +111,11 @@ def test_interrupted_coverage_runs_leave_nothing(tmp_path: Path, docker_engine: 
             attempts += 1
             trial = len(outcomes)
             sig = signal.SIGINT if trial % 2 == 0 else signal.SIGTERM
-            span = (whole * 0.85 - 0.3) / TRIALS  # from our entry point on (not the interpreter's start)
-            delay = 0.3 + span * (trial + rng.random())
-            begin = time.monotonic()
+            span = whole * 0.85 / TRIALS  # from our entry point on (not the interpreter's start)
+            delay = span * (trial + rng.random())
             run = Run(spawn, root)
+            assert run.entered, "stacktest did not reach its entry point within 60 s"
+            begin = time.monotonic()
             time.sleep(delay)  # the random moment of the interruption (what is tested is the aftermath)
             sent = time.monotonic()
             run.proc.send_signal(sig)

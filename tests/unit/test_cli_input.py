@@ -108,3 +108,26 @@ def test_a_swallowed_ctrl_c_still_ends_the_run_as_interrupted(
     code = main_here(["reap"])
     assert code == 130
     assert "interrupted by SIGINT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("outcome", ["returns", "keyboard-interrupt"])
+def test_after_the_entry_point_decided_a_signal_cannot_turn_the_exit_code_into_a_kill(
+    monkeypatch: pytest.MonkeyPatch, outcome: str
+) -> None:
+    """However the command ended, Ctrl-C from then on is ignored (an uncaught KeyboardInterrupt there
+    made Python end itself with SIGINT: exit -2 instead of 130 in CI)."""
+    from stacktest.cli import boundary, entry
+
+    def command(argv: list[str] | None = None) -> int:
+        if outcome == "keyboard-interrupt":
+            raise KeyboardInterrupt
+        return 3
+
+    monkeypatch.setattr(boundary, "main", command)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        assert entry.main() == (130 if outcome == "keyboard-interrupt" else 3)
+        assert all(signal.getsignal(sig) == signal.SIG_IGN for sig in saved)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

@@ -22,16 +22,18 @@ def main() -> int:
     from stacktest.cli.boundary import main as cli_main
     from stacktest.errors import Interrupted
 
-    if _noted:
-        sys.stderr.write("stacktest: interrupted before it started anything\n")
-        return 128 + _noted[0]
     try:
-        code = cli_main()
-        signals.ignore_stops()
-        return code
+        if _noted:
+            sys.stderr.write("stacktest: interrupted before it started anything\n")
+            return 128 + _noted[0]
+        return cli_main()
     except KeyboardInterrupt:  # in the last instants, after the CLI's own handling returned
         sys.stderr.write("stacktest: interrupted\n")
         return 130
     except Interrupted as exc:
         sys.stderr.write("stacktest: interrupted\n")
         return exc.exit_code
+    finally:
+        # the outcome is decided: a signal from here to the interpreter's exit must not turn it into a
+        # kill (an uncaught KeyboardInterrupt makes Python end itself with SIGINT, exit -2)
+        signals.ignore_stops()
