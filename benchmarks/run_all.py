@@ -14,6 +14,7 @@ SCRIPTS = [
     ["readiness.py"],
     ["readiness.py", "--interval", "30s", "--trials", "2"],
     ["readiness_healthcheck.py"],
+    ["healthcheck_chain.py"],
     ["stop.py"],
     ["throughput.py"],
     ["combine.py"],
@@ -96,6 +97,10 @@ def write_doc() -> None:
         " pytest-docker's `wait_until_responsive(pause=0.1)` users write).",
         "- readiness-healthcheck-only: the same, for a service with only a compose healthcheck (30 s"
         " interval, no probe), measured from the moment its healthcheck command first succeeded.",
+        "- healthcheck-chain: `docker compose up --wait` / stacktest, time until the tests can start on a"
+        " `depends_on: service_healthy` chain whose healthcheck has a 30 s interval (higher is better); the"
+        " figures give how long after the dependency could answer it was found healthy and the dependent"
+        " service started.",
         "- stop: stock `sigterm = true` stop time / the spy's stop time (higher is better).",
         "- tracer-overhead: covered / uncovered requests per second of `api` on CPython 3.11 (C tracer);"
         " tracer-overhead-python3.13: the same on 3.13, where the spy measures with sys.monitoring"

@@ -94,3 +94,32 @@ def test_start_order_puts_each_service_after_what_it_depends_on() -> None:
     assert order.index("redis") < order.index("auth") < order.index("api")
     assert sorted(order) == sorted(config["services"])
     assert start_order({}) == [] and start_order({"services": None}) == []
+
+
+def test_a_waited_on_healthcheck_runs_every_half_second_and_unhealthy_keeps_its_time() -> None:
+    config = {
+        "services": {
+            "db": {"healthcheck": {"test": ["CMD", "pg_isready"], "interval": "1m30s", "retries": 2}},
+            "cache": {"healthcheck": {"test": ["CMD", "redis-cli", "ping"]}},  # engine defaults: 30s, 3
+            "quick": {"healthcheck": {"test": ["CMD", "true"], "interval": "500ms"}},  # fast already
+            "image-check": {},  # the image's own HEALTHCHECK: its interval is unknown here
+            "lone": {"healthcheck": {"test": ["CMD", "true"], "interval": "30s"}},  # nobody waits on it
+            "web": {
+                "depends_on": {
+                    "db": {"condition": "service_healthy"},
+                    "cache": {"condition": "service_healthy"},
+                    "quick": {"condition": "service_healthy"},
+                    "image-check": {"condition": "service_healthy"},
+                    "lone": {"condition": "service_started"},
+                }
+            },
+        }
+    }
+    fast = overlay.fast_healthchecks(config)
+    assert fast == {
+        "db": {"healthcheck": {"interval": "0.5s", "retries": 360}},  # 2 x 90 s = 180 s, as before
+        "cache": {"healthcheck": {"interval": "0.5s", "retries": 180}},
+    }
+    labelled = overlay.labelled_config(config, LABELS, "p")
+    assert labelled["services"]["db"]["healthcheck"] == fast["db"]["healthcheck"]
+    assert "healthcheck" not in labelled["services"]["lone"]
