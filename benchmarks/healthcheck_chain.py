@@ -51,7 +51,7 @@ STACK = {
 def late(engine: Engine, project: str) -> tuple[float, float]:
     """Seconds from db listening to the end of its first passing healthcheck, and to web starting."""
     states = engine.states(project)
-    listening = float(engine.exec(states["db"].container_id, ["cat", "/tmp/listening-at"]).output)
+    listening = float(engine.exec(states["db"].container_id, ["cat", "/tmp/listening-at"]).output)  # noqa: S108
     started = states["web"].started
     assert started is not None
     health = engine.client.api.inspect_container(states["db"].container_id)["State"]["Health"]["Log"]
@@ -62,7 +62,9 @@ def late(engine: Engine, project: str) -> tuple[float, float]:
 def _epoch(stamp: str) -> float:
     from stacktest.adapters.engine_model import _epoch as parse
 
-    return parse(stamp)
+    seconds = parse(stamp)
+    assert seconds is not None, stamp
+    return seconds
 
 
 def stacktest_trial(root: Path, engine: Engine) -> tuple[float, float, float]:
@@ -97,7 +99,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="stacktest-bench-") as tmp:
         root = Path(tmp)
         (root / "docker-compose.yml").write_text(yaml.safe_dump(STACK))
-        (root / "pyproject.toml").write_text('[tool.stacktest]\nready_timeout = 120\n')
+        (root / "pyproject.toml").write_text("[tool.stacktest]\nready_timeout = 120\n")
         for i in range(args.trials):  # interleaved, so drift of the machine hits both alike
             ours.append(stacktest_trial(root, engine))
             theirs.append(compose_trial(root, engine, i))
@@ -109,9 +111,12 @@ def main() -> None:
     ready_ours, ready_theirs = median([o[0] for o in ours]), median([t[0] for t in theirs])
     healthy_ours, healthy_theirs = median([o[1] for o in ours]), median([t[1] for t in theirs])
     late_ours, late_theirs = median([o[2] for o in ours]), median([t[2] for t in theirs])
-    print(f"median time until the tests can start: stacktest {ready_ours:.1f} s, compose up --wait {ready_theirs:.1f} s")
-    print(f"median delay of db's first passing check after it listened: stacktest {healthy_ours:.2f} s, compose up --wait {healthy_theirs:.2f} s")
-    print(f"median delay of web after db listened: stacktest {late_ours:.2f} s, compose up --wait {late_theirs:.2f} s")
+    for what, ours_s, theirs_s in (
+        ("time until the tests can start", ready_ours, ready_theirs),
+        ("delay of db's first passing check after it listened", healthy_ours, healthy_theirs),
+        ("delay of web after db listened", late_ours, late_theirs),
+    ):
+        print(f"median {what}: stacktest {ours_s:.2f} s, docker compose up --wait {theirs_s:.2f} s")
     record(
         "healthcheck-chain",
         ready_theirs / ready_ours,

@@ -1,34 +1,39 @@
 """`stacktest init`: adopt stacktest in an existing repository.
 
-Reads the compose files (through ``compose config``, so profiles, ``extends`` and ``.env`` are applied)
-and each built service's Dockerfile, and proposes:
+Finds the compose files (:mod:`~stacktest.adopt.discover`), reads them through ``compose config`` (so
+profiles, ``extends`` and ``.env`` are applied), reads each service (:mod:`~stacktest.adopt.service`:
+its Dockerfile, what it runs, where its source is) and proposes, with the reason for each decision:
 
-- a ``[tool.stacktest]`` table for pyproject.toml: probes from HTTP healthchecks and published ports,
-  covered services (those built from a Python Dockerfile) with their container paths mapped to the
-  sources from the Dockerfile's WORKDIR and COPY lines, and a note wherever it cannot tell;
+- a ``[tool.stacktest]`` table for pyproject.toml: probes, covered services and their path mappings;
 - the seed's just recipes, merged into an existing justfile (recipes it already has are kept);
-- conftest.py lines with a client fixture per HTTP service.
+- conftest.py lines with a client fixture per HTTP service, in the live tests' folder.
 
-Nothing is written unless asked; a second run proposes nothing new (it never overwrites).
+Files are written at the repository's top (where init runs), never into a folder of unit tests; nothing
+is written unless asked; a second run proposes nothing new (it never overwrites).
 """
 
 from __future__ import annotations
 
+import keyword
 import re
-import shlex
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stacktest.adapters import compose as _compose
-from stacktest.errors import ConfigError
+from stacktest.adopt import discover
+from stacktest.adopt.service import read_service
+from stacktest.errors import ComposeError, ConfigError
 
-__all__ = ["COMPOSE_NAMES", "Change", "Proposal", "apply", "propose"]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
-COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
-OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml", "docker-compose.override.yml")
-_URL_RE = re.compile(r"https?://(?:127\.0\.0\.1|localhost|0\.0\.0\.0):(\d+)(/[^\s'\")]*)?")
+__all__ = ["Change", "Decision", "Proposal", "apply", "propose"]
+
 MARK = "# stacktest init"
 
 
@@ -39,10 +44,18 @@ class Change:
     text: str  # what would be written (appended, for "append")
 
 
+@dataclass(frozen=True)
+class Decision:
+    subject: str  # a service, or "" for the repository
+    what: str
+    why: str
+
+
 @dataclass
 class Proposal:
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
 
 
 RECIPES = {
@@ -66,47 +79,64 @@ RECIPES = {
 }
 
 
-def propose(root: Path, compose_command: str | None = None) -> Proposal:
+def propose(
+    root: Path, compose_command: str | None = None, *, files: Sequence[Path] = (), tests: str | None = None
+) -> Proposal:
     """What `stacktest init` would write in ``root``."""
-    files = [root / n for n in COMPOSE_NAMES if (root / n).is_file()][:1]
-    if not files:
-        raise ConfigError(
-            f"no compose file in {root} (looked for {', '.join(COMPOSE_NAMES)})",
-            hint="run `stacktest init` in the folder that holds your compose file",
-        )
-    files += [root / n for n in OVERRIDE_NAMES if (root / n).is_file()][:1]
-    config = _compose.detect(compose_command).bind("", files, {}, 120).config()
     proposal = Proposal()
+    paths, why = discover.compose_files(root, files)
+    names = [p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p) for p in paths]
+    proposal.decisions.append(Decision("", f"compose files: {', '.join(names)}", why))
+    try:
+        config = _compose.detect(compose_command).bind("", paths, {}, 120).config()
+    except ComposeError as exc:
+        step = discover.missing_setup(paths, root, exc.message)
+        if step:
+            raise ConfigError(f"`compose config` failed: {exc.message}", hint=step) from None
+        raise
     services: Mapping[str, Any] = config.get("services") or {}
-    probes: dict[str, dict[str, Any]] = {}
-    covered: dict[str, dict[str, str]] = {}
-    for name, spec in sorted(services.items()):
-        probe, note = _probe(name, spec or {})
-        if probe:
-            probes[name] = probe
-        if note:
-            proposal.notes.append(note)
-        proposal.notes += _port_notes(name, spec or {})
-        paths, notes = _coverage_paths(root, name, spec or {})
-        proposal.notes += notes
-        if paths is not None:
-            covered[name] = paths
-    tests = _tests_folder(root)
-    table = _table([f.name for f in files], tests, probes, covered)
+    read = [read_service(root, name, spec or {}) for name, spec in sorted(services.items())]
+    for svc in read:
+        proposal.decisions.append(Decision(svc.name, _probe_text(svc.probe), svc.probe_why))
+        covered = "covered" if svc.covered is not None else "not covered"
+        proposal.decisions.append(Decision(svc.name, covered, svc.covered_why))
+        proposal.notes += svc.notes
+        proposal.notes += _port_notes(svc.name, services[svc.name] or {})
+    units = {(root / p).resolve() for svc in read for p in svc.test_paths if (root / p).is_dir()}
+    folder, why_tests = discover.tests_folder(root, tests, units)
+    proposal.decisions.append(Decision("", f"live tests: {folder}/", why_tests))
+    configured = _configured_tests(root)
+    folder = configured or folder
+    table = _table(
+        names,
+        folder,
+        {s.name: s.probe for s in read if s.probe},
+        {s.name: s.covered for s in read if s.covered is not None},
+    )
     proposal.changes.append(_pyproject(root, table))
     proposal.changes.append(_justfile(root))
-    proposal.changes.append(_conftest(root / tests, [s for s, p in probes.items() if "http" in p]))
+    http = [s.name for s in read if s.probe and "http" in s.probe]
+    proposal.changes.append(_conftest(root / folder, http))
     return proposal
 
 
-def _tests_folder(root: Path) -> str:
-    """The configured test folder when stacktest is set up already (so a second run changes nothing),
-    else ``tests`` when there is one, else ``tests/live``."""
+def _probe_text(probe: Mapping[str, Any] | None) -> str:
+    if not probe:
+        return "no probe"
+    kind = next(k for k in ("http", "tcp", "log") if k in probe)
+    where = f" on port {probe['port']}" if "port" in probe else ""
+    return f"{kind} probe {probe[kind]!s}{where}" if kind != "tcp" else f"tcp probe on port {probe['tcp']}"
+
+
+def _configured_tests(root: Path) -> str | None:
+    """The test folder of a repository set up already (so a second run changes nothing)."""
     from stacktest.settings import find_pyproject, load_settings
 
     if find_pyproject(root) == root / "pyproject.toml":
-        return load_settings(config=root / "pyproject.toml", environ={}).tests[0]
-    return "tests" if (root / "tests").is_dir() else "tests/live"
+        text = (root / "pyproject.toml").read_text(encoding="utf-8")
+        if re.search(r"^\[tool\.stacktest[\].]", text, re.MULTILINE):
+            return load_settings(config=root / "pyproject.toml", environ={}).tests[0]
+    return None
 
 
 def apply(proposal: Proposal) -> list[Path]:
@@ -126,37 +156,13 @@ def apply(proposal: Proposal) -> list[Path]:
     return written
 
 
-def _probe(name: str, spec: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    test = (spec.get("healthcheck") or {}).get("test") or []
-    text = " ".join(test) if isinstance(test, list) else str(test)
-    published = _ports(spec)  # every `ports:` entry is published, on an ephemeral host port if none given
-    match = _URL_RE.search(text)
-    if match and published:
-        return {"http": match[2] or "/", "port": int(match[1])}, ""
-    if text and text != "NONE":
-        return None, f"{name}: no probe; stacktest runs its healthcheck command itself (no interval wait)"
-    if published:
-        port = int(published[0]["target"])
-        return {"tcp": port}, f"{name}: a TCP probe on port {port} only says the port is open; prefer http"
-    return None, ""
-
-
-def _ports(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for p in spec.get("ports") or []:
-        if isinstance(p, dict):
-            out.append(p)
-        else:  # short syntax, as compose v1 prints it
-            parts = str(p).split(":")
-            out.append(
-                {"target": parts[-1].split("/")[0], "published": parts[-2] if len(parts) > 1 else None}
-            )
-    return out
-
-
 def _port_notes(name: str, spec: Mapping[str, Any]) -> list[str]:
     notes = []
-    for p in _ports(spec):
+    for entry in spec.get("ports") or []:
+        p = entry
+        if not isinstance(p, Mapping):  # short syntax, as compose v1 prints it
+            parts = str(p).split(":")
+            p = {"target": parts[-1].split("/")[0], "published": parts[-2] if len(parts) > 1 else None}
         published = str(p.get("published") or "")
         if published and published != "0":
             notes.append(
@@ -168,63 +174,25 @@ def _port_notes(name: str, spec: Mapping[str, Any]) -> list[str]:
     return notes
 
 
-def _coverage_paths(
-    root: Path, name: str, spec: Mapping[str, Any]
-) -> tuple[dict[str, str] | None, list[str]]:
-    build = spec.get("build")
-    if not build:
-        return None, []
-    context = Path(build.get("context", ".") if isinstance(build, dict) else str(build))
-    context = context if context.is_absolute() else root / context
-    dockerfile = context / (
-        build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile"
-    )
-    try:
-        lines = _instructions(dockerfile.read_text(encoding="utf-8"))
-    except OSError:
-        return None, [
-            f"{name}: cannot read {dockerfile}; add it to coverage.services by hand if it is Python"
-        ]
-    if not any("python" in args.lower() for _, args in lines):
-        return None, []
-    workdir = "/"
-    paths: dict[str, str] = {}
-    for keyword, args in lines:
-        if keyword == "WORKDIR":
-            workdir = str(Path(workdir) / args.strip())
-        elif keyword in ("COPY", "ADD"):
-            words = [w for w in shlex.split(args) if not w.startswith("--")]
-            if len(words) < 2:
-                continue
-            dest = words[-1]
-            dest = dest if dest.startswith("/") else str(Path(workdir) / dest)
-            for src in words[:-1]:
-                host = (context / src).resolve()
-                if host.is_dir() and host.is_relative_to(root.resolve()) and not src.startswith("wheels"):
-                    paths[dest.rstrip("/") or "/"] = str(host.relative_to(root.resolve()))
-    notes = []
-    if not paths:
-        notes.append(f"{name}: a Python image, but no COPY of a source folder; set coverage.paths by hand")
-    return paths, notes
-
-
-def _instructions(text: str) -> list[tuple[str, str]]:
-    joined = re.sub(r"\\\n", " ", text)
-    out = []
-    for raw in joined.splitlines():
-        line = raw.strip()
-        if line and not line.startswith("#"):
-            keyword, _, args = line.partition(" ")
-            out.append((keyword.upper(), args.strip()))
-    return out
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def _toml_value(value: Any) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, str):  # a basic string: backslash, quote and control characters escaped
+        return (
+            '"'
+            + "".join(
+                _ESCAPES.get(c, c if ord(c) >= 0x20 and c != "\x7f" else f"\\u{ord(c):04x}") for c in value
+            )
+            + '"'
+        )
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"no TOML for {value!r}")
 
 
 def _table(
@@ -240,15 +208,17 @@ def _table(
         f"tests = {_toml_value([tests])}",
     ]
     for service, probe in sorted(probes.items()):
-        lines += ["", f'[tool.stacktest.probes."{service}"]']
+        lines += ["", f"[tool.stacktest.probes.{_toml_value(service)}]"]
         lines += [f"{key} = {_toml_value(value)}" for key, value in probe.items()]
     if covered:
         lines += ["", "[tool.stacktest.coverage]", f"services = {_toml_value(sorted(covered))}"]
         lines += ["", "[tool.stacktest.coverage.paths]"]
         for service, paths in sorted(covered.items()):
             inner = ", ".join(f"{_toml_value(c)} = {_toml_value(h)}" for c, h in sorted(paths.items()))
-            lines.append(f'"{service}" = {{ {inner} }}')
-    return "\n".join(lines) + "\n"
+            lines.append(f"{_toml_value(service)} = {{ {inner} }}")
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)  # any service name, any path: valid TOML, or a bug of ours
+    return text
 
 
 def _pyproject(root: Path, table: str) -> Change:
@@ -290,12 +260,17 @@ def _conftest(tests: Path, http_services: list[str]) -> Change:
     if "import pytest" not in existing:
         lines += ["import pytest"]
     for service in http_services:
-        ident = re.sub(r"\W", "_", service)
         lines += [
             "",
             "",
             "@pytest.fixture",
-            f"def {ident}_client(service_client):",
-            f'    return service_client("{service}")',
+            f"def {_identifier(service)}_client(service_client):",
+            f"    return service_client({service!r})",
         ]
     return Change(path, "append" if existing else "create", "\n".join(lines) + "\n")
+
+
+def _identifier(service: str) -> str:
+    """A Python name from a service name (``1x.y`` -> ``s_1x_y``)."""
+    ident = re.sub(r"\W", "_", service, flags=re.ASCII)
+    return f"s_{ident}" if not ident or ident[0].isdigit() or keyword.iskeyword(ident) else ident

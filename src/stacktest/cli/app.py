@@ -222,11 +222,18 @@ def cleanup_cmd(
 @app.command("init")
 def init_cmd(
     yes: Annotated[bool, typer.Option("--yes", help="write the files (default: only show them)")] = False,
+    file: Annotated[
+        list[Path] | None,
+        typer.Option("--file", "-f", help="a compose file to read (repeat for several; default: found)"),
+    ] = None,
+    tests: Annotated[
+        str | None, typer.Option("--tests", help="the live tests' folder (default: found, else tests/live)")
+    ] = None,
 ) -> int:
     r"""Adopt stacktest in this repository: propose a \[tool.stacktest] table, just recipes and
-    conftest lines from the compose files and Dockerfiles here. Shows what it would write; --yes writes
-    it."""
-    proposal, written = tools.init(settings(), Path.cwd(), write=yes)
+    conftest lines from the compose files and Dockerfiles here, each decision with its reason. Shows
+    what it would write; --yes writes it."""
+    proposal, written = tools.init(settings(), Path.cwd(), write=yes, files=file or [], tests=tests)
     render.init(proposal, written, yes=yes)
     return 0
 

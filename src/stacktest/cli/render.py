@@ -210,6 +210,9 @@ def cleanup(results: list[BackendResult], *, prefix: str, applied: bool, as_json
 
 
 def init(proposal: Proposal, written: list[Path], *, yes: bool) -> None:
+    for d in proposal.decisions:
+        subject = f"{d.subject}: " if d.subject else ""
+        out.print(f"{escape(subject + d.what)}  [dim](because {escape(d.why)})[/]")
     for change in proposal.changes:
         if change.action == "unchanged":
             out.print(f"{change.path}: already set up, left as it is")

@@ -46,9 +46,11 @@ def diagnose(settings: Settings, project: str | None) -> DiagnoseReport:
     return diagnosing.diagnose(settings, project)
 
 
-def init(settings: Settings, root: Path, *, write: bool) -> tuple[Proposal, list[Path]]:
+def init(
+    settings: Settings, root: Path, *, write: bool, files: Sequence[Path] = (), tests: str | None = None
+) -> tuple[Proposal, list[Path]]:
     """`stacktest init`: what it proposes for ``root``, and the files written when ``write``."""
     from stacktest.adopt import propose as adopt
 
-    proposal = adopt.propose(root, settings.compose_command)
+    proposal = adopt.propose(root, settings.compose_command, files=files, tests=tests)
     return proposal, adopt.apply(proposal) if write else []
