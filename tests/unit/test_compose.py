@@ -133,3 +133,27 @@ def test_project_names_are_valid_unique_and_grouped(tmp_path: Path) -> None:
         assert re.fullmatch(r"[a-z0-9][a-z0-9_-]*", n)
         assert n.startswith(f"stacktest-{_compose.checkout_id(tmp_path)}-")
     assert _compose.checkout_id(tmp_path) != _compose.checkout_id(tmp_path / "other")
+
+
+@pytest.mark.parametrize("version", [(1, 29, 2), (2, 40, 3)])
+def test_a_file_written_for_v2_read_by_v1_says_to_install_v2(
+    monkeypatch: pytest.MonkeyPatch, version: tuple[int, int, int]
+) -> None:
+    from stacktest.errors import ComposeError
+
+    schema = "The Compose file './compose.yaml' is invalid because:\n'name' does not match any of the regexes: '^x-'"
+
+    def run(argv: list[str], **kwargs: object) -> _process.Result:
+        raise ComposeError(
+            "compose config failed with exit code 1", argv=argv, return_code=1, stderr_tail=schema
+        )
+
+    monkeypatch.setattr("stacktest.adapters.compose._process.run", run)
+    compose = Compose(("docker-compose",), version).bind("", [Path("compose.yaml")], {}, 60)
+    with pytest.raises(ComposeError) as caught:
+        compose.config()
+    if version[0] == 1:
+        assert "uses `name`, a key of Compose v2" in caught.value.message
+        assert "install Compose v2" in (caught.value.hint or "")
+    else:  # v2 said something else: its own words stand
+        assert caught.value.message == "compose config failed with exit code 1"

