@@ -141,7 +141,7 @@ def test_a_file_written_for_v2_read_by_v1_says_to_install_v2(
 ) -> None:
     from stacktest.errors import ComposeError
 
-    schema = "The Compose file './compose.yaml' is invalid because:\n'name' does not match any of the regexes: '^x-'"
+    schema = "The Compose file is invalid because:\n'name' does not match any of the regexes: '^x-'"
 
     def run(argv: list[str], **kwargs: object) -> _process.Result:
         raise ComposeError(

@@ -128,7 +128,8 @@ class Compose:
             newer = _NEWER_THAN_V1.search(exc.stderr_tail) if self.is_v1 else None
             if newer:
                 exc.message = (
-                    f"this compose file uses `{next(g for g in newer.groups() if g)}`, a key of Compose v2 that "
+                    f"this compose file uses `{next(g for g in newer.groups() if g)}`, "
+                    "a key of Compose v2 that "
                     f"Compose {'.'.join(map(str, self.version))} (v1) does not know"
                 )
                 exc.hint = (
