@@ -238,3 +238,24 @@ def test_the_proposed_justfile_runs_each_recipe_with_its_arguments_untouched(tmp
     assert run("ensure-services-ready") == ["wait"]
     again = adopt._justfile(tmp_path)  # a second init finds every recipe there
     assert again.action == "unchanged"
+
+
+def test_a_stage_built_from_an_earlier_stage_has_its_copies_and_commands(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text("")
+    text = (
+        'FROM python:3.12 AS base\nWORKDIR /srv\nCOPY app ./app\nCMD ["uvicorn", "app.main:app"]\n'
+        "FROM base AS test\nRUN pytest\nFROM base AS runtime\nHEALTHCHECK CMD curl -f http://localhost:8000/\n"
+    )
+    stages = dockerfile.parse(text)
+    runtime = stages[-1]
+    assert runtime.parent is stages[0] and runtime.last("CMD") is not None
+    assert sources.from_stages(stages, tmp_path, tmp_path).paths == {"/srv/app": "app"}
+
+
+def test_a_service_others_wait_to_complete_is_a_one_shot() -> None:
+    services = {
+        "migrate": {"command": ["python", "-m", "app.migrate"]},
+        "api": {"depends_on": {"migrate": {"condition": "service_completed_successfully"}}},
+    }
+    assert adopt._awaited(services) == {"migrate"}

@@ -38,12 +38,16 @@ class Stage:
     name: str
     index: int
     instructions: list[Instruction] = field(default_factory=list)
+    parent: Stage | None = None  # the earlier stage it is FROM: it has everything that one has
 
     def last(self, keyword: str) -> Instruction | None:
-        return next((i for i in reversed(self.instructions) if i.keyword == keyword), None)
+        """The last ``keyword`` instruction of this stage or, failing that, of the stages it is FROM."""
+        own = next((i for i in reversed(self.instructions) if i.keyword == keyword), None)
+        return own if own is not None or self.parent is None else self.parent.last(keyword)
 
     def all(self, *keywords: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.keyword in keywords]
+        inherited = self.parent.all(*keywords) if self.parent is not None else []
+        return inherited + [i for i in self.instructions if i.keyword in keywords]
 
 
 def command_words(args: str) -> list[str]:
@@ -91,7 +95,9 @@ def parse(text: str) -> list[Stage]:
             words = substitute(raw, global_args).split()
             words = [w for w in words if not w.startswith("--")]
             name = words[2] if len(words) >= 3 and words[1].lower() == "as" else str(len(stages))
-            stages.append(Stage(base=words[0] if words else "", name=name, index=len(stages)))
+            base = words[0] if words else ""
+            parent = next((s for s in reversed(stages) if s.name == base), None)
+            stages.append(Stage(base=base, name=name, index=len(stages), parent=parent))
             variables = dict(global_args)
             continue
         if keyword == "ARG":

@@ -95,7 +95,10 @@ def propose(
             raise ConfigError(f"`compose config` failed: {exc.message}", hint=step) from None
         raise
     services: Mapping[str, Any] = config.get("services") or {}
-    read = [read_service(root, name, spec or {}) for name, spec in sorted(services.items())]
+    awaited = _awaited(services)
+    read = [
+        read_service(root, n, spec or {}, awaited_exit=n in awaited) for n, spec in sorted(services.items())
+    ]
     for svc in read:
         proposal.decisions.append(Decision(svc.name, _probe_text(svc.probe), svc.probe_why))
         covered = "covered" if svc.covered is not None else "not covered"
@@ -118,6 +121,21 @@ def propose(
     http = [s.name for s in read if s.probe and "http" in s.probe]
     proposal.changes.append(_conftest(root / folder, http))
     return proposal
+
+
+def _awaited(services: Mapping[str, Any]) -> set[str]:
+    """The services others wait to complete (``condition: service_completed_successfully``)."""
+    out: set[str] = set()
+    for spec in services.values():
+        needs = (spec or {}).get("depends_on")
+        if isinstance(needs, Mapping):
+            done = {
+                d
+                for d, c in needs.items()
+                if isinstance(c, Mapping) and c.get("condition") == "service_completed_successfully"
+            }
+            out |= done
+    return out
 
 
 def _probe_text(probe: Mapping[str, Any] | None) -> str:

@@ -32,7 +32,9 @@ class Service:
     test_paths: list[str] = field(default_factory=list)  # what a test-runner service runs
 
 
-def read_service(root: Path, name: str, spec: Mapping[str, Any]) -> Service:
+def read_service(root: Path, name: str, spec: Mapping[str, Any], *, awaited_exit: bool = False) -> Service:
+    """``awaited_exit``: another service waits for this one to complete (``depends_on: {condition:
+    service_completed_successfully}``), so it is a one-shot whatever it runs."""
     notes: list[str] = []
     stages, context = _stages(root, name, spec, notes)
     final = stages[-1] if stages else None
@@ -43,6 +45,9 @@ def read_service(root: Path, name: str, spec: Mapping[str, Any]) -> Service:
         return _script_text(path, copies.paths | mounts.paths, context, root)
 
     runs = classify(_argv(spec, final), script)
+    if awaited_exit:
+        runs.kind = "oneshot"
+        runs.why = (runs.why or "it runs a command") + "; others wait for it to complete"
     base = final.base if final else str(spec.get("image") or "")
     if runs.kind == "unknown" and PYTHON_IMAGE.search(base):
         runs = Runs("python", True, program="python", why=f"its image is a Python image ({base})")

@@ -64,8 +64,10 @@ def _copies(stages: list[Stage], index: int, context: Path, depth: int) -> list[
     """(instruction position, container path, host path) of each copy into stage ``index``; a
     ``COPY --from=<stage>`` resolved to what that stage had copied from the context at that path."""
     stage = stages[index]
-    workdir = "/"
+    workdir = _workdir(stage.parent) if stage.parent is not None else "/"
     out: list[tuple[int, str, Path]] = []
+    if stage.parent is not None and depth <= 3:  # FROM an earlier stage: its copies are here too
+        out += [(-1, at, host) for _, at, host in _copies(stages, stage.parent.index, context, depth + 1)]
     for position, ins in enumerate(stage.instructions):
         if ins.keyword == "WORKDIR":
             workdir = posixpath.normpath(posixpath.join(workdir, ins.args.strip()))
@@ -100,6 +102,15 @@ def _copies(stages: list[Stage], index: int, context: Path, depth: int) -> list[
                 if host.exists():
                     out.append((position, named, host))
     return out
+
+
+def _workdir(stage: Stage) -> str:
+    """The working folder at the end of ``stage`` (and of the stages it is FROM)."""
+    workdir = _workdir(stage.parent) if stage.parent is not None else "/"
+    for ins in stage.instructions:
+        if ins.keyword == "WORKDIR":
+            workdir = posixpath.normpath(posixpath.join(workdir, ins.args.strip()))
+    return workdir
 
 
 def _from_stage(src: str, copies: list[tuple[int, str, Path]]) -> list[tuple[str, Path]]:
