@@ -123,7 +123,12 @@ def _declared_targets(labels: dict[str, str]) -> set[str]:
 # do it with pytest 9.2: it renames node ids, which no longer takes effect, and the mark is silently
 # ignored (pytest-dev/pytest-xdist#1386).
 SHARED_STACK_MODULES = frozenset(
-    {"tests/e2e/test_recipes.py", "tests/e2e/test_terminal.py", "tests/integration/test_cleanup_live.py"}
+    {
+        "tests/e2e/test_recipes.py",
+        "tests/e2e/test_terminal.py",
+        "tests/integration/test_cleanup_live.py",
+        "tests/integration/test_sql.py",
+    }
 )
 
 
@@ -464,3 +469,17 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def stand_in_images(engine: Engine) -> None:
+    """The images tests/corpus/repos/_images makes (python, postgres, mariadb, nginx, redis stand-ins),
+    built once for all workers when missing."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "corpus_images_build", REPO / "tests" / "corpus" / "repos" / "_images" / "build.py"
+    )
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    build.ensure_images(engine)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stacktest.cleanup.rules import check_prefix, is_test_name
@@ -34,3 +36,54 @@ def test_empty_prefix_is_refused(prefix: str) -> None:
         check_prefix(prefix)
     with pytest.raises(CleanupError):
         is_test_name("anything", prefix)
+
+
+def test_the_like_pattern_matches_only_the_prefix_itself() -> None:
+    import re
+
+    from stacktest.cleanup.sql import ESCAPE, like_prefix
+
+    def like(pattern: str, text: str) -> bool:  # LIKE's meaning, with ESCAPE '/'
+        regex, i = "", 0
+        while i < len(pattern):
+            c = pattern[i]
+            if c == ESCAPE:
+                regex += re.escape(pattern[i + 1])
+                i += 2
+                continue
+            regex += ".*" if c == "%" else "." if c == "_" else re.escape(c)
+            i += 1
+        return re.fullmatch(regex, text, re.DOTALL) is not None
+
+    for prefix in ("TEST ", "T%_/ ", "100%", "a_b"):
+        pattern = like_prefix(prefix)
+        for text in (
+            prefix,
+            prefix + "x",
+            "x" + prefix,
+            prefix[:-1],
+            prefix.replace("%", "X").replace("_", "Y") + "z",
+        ):
+            assert like(pattern, text) == text.startswith(prefix), (prefix, text)
+
+
+def test_sql_backends_and_probes_are_read_from_the_settings(tmp_path: Path) -> None:
+    from stacktest.errors import ConfigError
+    from stacktest.settings import RelatedRows, load_settings
+
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.stacktest.probes.db]\nsql = 'postgresql'\n"
+        "[tool.stacktest.cleanup.backends.users]\nkind = 'sql'\nservice = 'db'\ndialect = 'postgresql'\n"
+        "table = 'auth_user'\nname_column = 'username'\nid_column = 'id'\n"
+        "related = [{ table = 'authtoken_token', column = 'user_id' }]\n"
+    )
+    s = load_settings(config=tmp_path / "pyproject.toml", environ={})
+    assert (s.probes["db"].kind, s.probes["db"].port, s.probes["db"].dialect) == ("sql", 5432, "postgresql")
+    [b] = s.cleanup_backends
+    assert (b.table, b.name_field, b.id_field, b.port) == ("auth_user", "username", "id", 5432)
+    assert b.related_rows == (RelatedRows("authtoken_token", "user_id"),)
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.stacktest.cleanup.backends.u]\nkind = 'sql'\ntable = 't'\n"
+    )
+    with pytest.raises(ConfigError, match="name_column"):
+        load_settings(config=tmp_path / "pyproject.toml", environ={})

@@ -98,6 +98,9 @@ class FakeEngine:
         with self.lock:
             return next(self.scripts[self.by_id[container_id]])
 
+    def container_env(self, container_id: str) -> dict[str, str]:
+        return {}
+
     def exec_check(self, container_id: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult:
         self.checks += 1
         return ExecResult(1, "")
@@ -214,6 +217,9 @@ def test_the_healthcheck_command_runs_off_the_watch_thread() -> None:
 
 
 class PassingCheck(FakeEngine):
+    def container_env(self, container_id: str) -> dict[str, str]:
+        return {}
+
     def exec_check(self, container_id: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult:
         self.checks += 1
         return ExecResult(0, "")
@@ -249,6 +255,9 @@ class Recording(FakeEngine):
         super().__init__(states)
         self.log_text, self.check_exit = log_text, check_exit
         self.asked: list[tuple[object, ...]] = []
+
+    def container_env(self, container_id: str) -> dict[str, str]:
+        return {}
 
     def exec_check(self, container_id: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult:
         self.asked.append(("exec", container_id, test))

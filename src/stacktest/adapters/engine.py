@@ -284,6 +284,15 @@ class Engine(FileTransfer):
         result = self.exec(container_id, ["/bin/sh", "-c", _FORWARD_SCRIPT, "sh", signal_name.upper()])
         return result.exit_code == 0 and "forwarded" in result.output
 
+    def container_env(self, container_id: str) -> dict[str, str]:
+        """A container's environment (a database's credentials, for the sql probe; never printed)."""
+        try:
+            attrs = self.client.api.inspect_container(container_id)
+        except docker.errors.DockerException:
+            return {}
+        env = (attrs.get("Config") or {}).get("Env") or []
+        return dict(item.split("=", 1) for item in env if "=" in item)
+
     def image_env(self, image: str) -> dict[str, str]:
         """The environment an image sets (its Dockerfile's ENV lines); empty when it is not there."""
         try:

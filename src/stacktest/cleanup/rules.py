@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -31,6 +31,7 @@ from stacktest.adapters.http import ADMIN_TIMEOUT
 from stacktest.errors import CleanupError
 from stacktest.settings import CleanupBackend, Settings
 from stacktest.stack.lifecycle import Stack
+from stacktest.stack.records import Endpoint
 
 __all__ = ["BackendResult", "Record", "backends_for", "check_prefix", "is_test_name", "run"]
 
@@ -51,7 +52,8 @@ class BackendResult:
     backend: str
     kind: str
     records: list[Record] = field(default_factory=list)
-    related: int = 0  # keys that refer to the records (Redis)
+    related: int = 0  # keys (Redis) or rows (SQL) that refer to the records
+    related_by: dict[str, int] = field(default_factory=dict)  # SQL: "table.column" -> rows
     deleted: int = 0  # records and keys removed (0 in a dry run)
     skipped: list[str] = field(default_factory=list)  # records it could not read, left as they are
 
@@ -325,6 +327,9 @@ def backends_for(
     endpoints = stack.endpoints()
     out: list[tuple[CleanupBackend, Backend]] = []
     for b in chosen:
+        if b.kind == "sql":
+            out.append((b, _sql_backend(b, stack, endpoints)))
+            continue
         match = next((e for e in endpoints.get(b.service, []) if e.container_port == b.port), None)
         if match is None:
             raise CleanupError(
@@ -336,6 +341,34 @@ def backends_for(
         )
         out.append((b, backend))
     return out
+
+
+def _sql_backend(b: CleanupBackend, stack: Stack, endpoints: Mapping[str, list[Endpoint]]) -> Backend:
+    """A sql backend's database: the URL in its variable, or its service's published port and the
+    credentials its container's environment holds."""
+    from stacktest.adapters import sql as _sql
+    from stacktest.cleanup.sql import SqlBackend
+
+    if b.url_env:
+        return SqlBackend(b, _sql.url_from_env(b.url_env))
+    match = next((e for e in endpoints.get(b.service, []) if e.container_port == b.port), None)
+    state = stack.states().get(b.service) if match is not None else None
+    if match is None or state is None:
+        raise CleanupError(
+            f"cleanup backend {b.name}: service {b.service!r} publishes no port {b.port}",
+            hint="publish it as '127.0.0.1::PORT' in the compose file, or set url_env",
+        )
+    env = stack.engine.container_env(state.container_id)
+    url = _sql.url_for(
+        b.dialect,
+        match.host,
+        match.port,
+        env,
+        database=b.database,
+        user_env=b.user_env,
+        password_env=b.password_env,
+    )
+    return SqlBackend(b, url)
 
 
 def run(

@@ -173,6 +173,7 @@ def cleanup(results: list[BackendResult], *, prefix: str, applied: bool, as_json
                             "kind": r.kind,
                             "records": [{"id": x.id, "name": x.name} for x in r.records],
                             "related": r.related,
+                            "related_by": r.related_by,
                             "skipped": r.skipped,
                             "deleted": r.deleted,
                         }
@@ -196,13 +197,16 @@ def cleanup(results: list[BackendResult], *, prefix: str, applied: bool, as_json
             "id",
             "name",
             title=f"{r.backend} ({r.kind}): {len(r.records)} test records"
-            + (f", {r.related} related keys" if r.kind == "redis" else ""),
+            + (f", {r.related} related keys" if r.kind == "redis" else "")
+            + (f", {r.related} related rows" if r.kind == "sql" else ""),
         )
         for x in r.records[:50]:
             table.add_row(x.id, x.name)
         if len(r.records) > 50:
             table.add_row("...", f"and {len(r.records) - 50} more")
         out.print(table)
+        for where, count in r.related_by.items():
+            out.print(f"{r.backend}: {count} rows of {escape(where)} refer to them")
         if applied:
             out.print(f"{r.backend}: deleted {r.deleted}")
     if not applied and any(r.records or r.related for r in results):

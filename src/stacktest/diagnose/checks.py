@@ -20,7 +20,7 @@ from stacktest.errors import StacktestError
 from stacktest.settings import Probe, Settings
 from stacktest.stack import reap as reaping
 from stacktest.stack import records
-from stacktest.stack.rules import Status, judge, probe_once
+from stacktest.stack.rules import Status, judge, probe_now, probe_once
 from stacktest.state import shown
 from stacktest.testrun import junit
 
@@ -259,7 +259,11 @@ def _check_container(settings: Settings, engine: Engine, report: Report, host: s
     probe = settings.probes.get(st.service)
     for container_port, host_port in sorted(st.ports.items()):
         p = probe if probe and probe.port == container_port else Probe("tcp", container_port)
-        ok, what = probe_once(p, host, host_port)
+        if p.kind == "sql":  # it needs the container's credentials
+            answered, what = probe_now(engine, p, st, host)
+            ok = bool(answered)
+        else:
+            ok, what = probe_once(p, host, host_port)
         report.add(
             Finding(
                 "port",

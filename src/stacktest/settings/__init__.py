@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from stacktest.settings.fields import FIELDS, Field, help_of, keys_table
 from stacktest.settings.load import find_pyproject, load_settings
-from stacktest.settings.model import CleanupBackend, Probe, RelatedKeys, Settings
+from stacktest.settings.model import CleanupBackend, Probe, RelatedKeys, RelatedRows, Settings
 
 __all__ = [
     "FIELDS",
@@ -27,6 +27,7 @@ __all__ = [
     "Field",
     "Probe",
     "RelatedKeys",
+    "RelatedRows",
     "Settings",
     "find_pyproject",
     "help_of",

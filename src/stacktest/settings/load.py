@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 from stacktest.settings.fields import FIELD_BY_KEY, FIELDS, coerce
-from stacktest.settings.model import CleanupBackend, Probe, RelatedKeys, Settings, validated
+from stacktest.settings.model import CleanupBackend, Probe, RelatedKeys, RelatedRows, Settings, validated
 
 __all__ = ["find_pyproject", "load_settings"]
 
@@ -176,7 +176,7 @@ def _probe(service: str, spec: Any, where: str) -> tuple[Probe | None, float | N
     key = f"tool.stacktest.probes.{service}"
     if not isinstance(spec, dict):
         raise ConfigError(f"{key} in {where} must be a table with http/port, tcp or log")
-    unknown = set(spec) - {"http", "port", "tcp", "send", "expect", "log", "ready_timeout"}
+    unknown = set(spec) - {"http", "port", "tcp", "send", "expect", "log", "sql", "database", "ready_timeout"}
     if unknown:
         raise ConfigError(f"unknown key {key}.{sorted(unknown)[0]} in {where}")
     timeout = spec.get("ready_timeout")
@@ -185,9 +185,19 @@ def _probe(service: str, spec: Any, where: str) -> tuple[Probe | None, float | N
     ):
         raise ConfigError(f"{key}.ready_timeout in {where}: expected a number of seconds above 0")
     timeout = float(timeout) if timeout is not None else None
-    kinds = [k for k in ("http", "tcp", "log") if k in spec]
+    kinds = [k for k in ("http", "tcp", "log", "sql") if k in spec]
     if len(kinds) > 1:
-        raise ConfigError(f"{key} in {where}: give one of http, tcp or log, not {' and '.join(kinds)}")
+        raise ConfigError(f"{key} in {where}: give one of http, tcp, log or sql, not {' and '.join(kinds)}")
+    if "sql" in spec:
+        dialect = spec["sql"]
+        if dialect not in SQL_PORTS:
+            raise ConfigError(
+                f"{key}.sql in {where}: expected one of {', '.join(SQL_PORTS)}, got {dialect!r}"
+            )
+        port = spec.get("port", SQL_PORTS[dialect])
+        if not _is_port(port):
+            raise ConfigError(f"{key}.port in {where}: expected a container port number")
+        return Probe("sql", port, dialect=dialect, database=str(spec.get("database", ""))), timeout
     if "http" in spec:
         if not _is_port(spec.get("port")) or not isinstance(spec["http"], str):
             raise ConfigError(f"{key} in {where}: http = '/path' needs port = <container port>")
@@ -227,13 +237,22 @@ def _path(value: Any, where: str) -> str:
     return value
 
 
+SQL_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
+_SQL_KEYS = {
+    "kind", "service", "port", "dialect", "database", "url_env", "user_env", "password_env", "table",
+    "name_column", "id_column", "related", "enabled",
+}  # fmt: skip
+
+
 def _backend(name: str, spec: Any, where: str) -> CleanupBackend:
     key = f"tool.stacktest.cleanup.backends.{name}"
     if not isinstance(spec, dict):
         raise ConfigError(f"{key} in {where} must be a table")
     kind = spec.get("kind")
+    if kind == "sql":
+        return _sql_backend(name, spec, f"{key}", where)
     if kind not in ("redis", "http"):
-        raise ConfigError(f"{key}.kind in {where}: expected 'redis' or 'http', got {kind!r}")
+        raise ConfigError(f"{key}.kind in {where}: expected 'redis', 'http' or 'sql', got {kind!r}")
     allowed = {
         "kind",
         "service",
@@ -280,5 +299,49 @@ def _backend(name: str, spec: Any, where: str) -> CleanupBackend:
         list_auth_env=str(spec.get("list_auth_env", "")),
         delete_path=str(spec.get("delete", "")),
         delete_token_field=str(spec.get("delete_token_field", "")),
+        enabled=spec.get("enabled", True),
+    )
+
+
+def _sql_backend(name: str, spec: dict[str, Any], key: str, where: str) -> CleanupBackend:
+    unknown = set(spec) - _SQL_KEYS
+    if unknown:
+        raise ConfigError(f"unknown key {key}.{sorted(unknown)[0]} in {where}")
+    for field in ("table", "name_column", "id_column"):
+        if not isinstance(spec.get(field), str) or not spec[field]:
+            raise ConfigError(
+                f"{key}.{field} in {where}: a sql backend needs table, name_column and id_column"
+            )
+    url_env = spec.get("url_env", "")
+    dialect = spec.get("dialect", "")
+    if not url_env and (dialect not in SQL_PORTS or not isinstance(spec.get("service"), str)):
+        raise ConfigError(
+            f"{key} in {where}: give service = 'db' and dialect = 'postgresql', 'mysql' or 'mariadb' "
+            "(or url_env = 'DATABASE_URL', a variable holding the database URL)"
+        )
+    port = spec.get("port", SQL_PORTS.get(dialect, 0))
+    if not url_env and not _is_port(port):
+        raise ConfigError(f"{key}.port in {where}: expected a container port number")
+    related = []
+    for item in spec.get("related", []):
+        if not isinstance(item, dict) or set(item) != {"table", "column"}:
+            raise ConfigError(f"{key}.related in {where}: each entry has exactly table and column")
+        related.append(RelatedRows(str(item["table"]), str(item["column"])))
+    if not isinstance(spec.get("enabled", True), bool):
+        raise ConfigError(f"{key}.enabled in {where}: expected true or false, got {spec['enabled']!r}")
+    return CleanupBackend(
+        name=name,
+        kind="sql",
+        service=str(spec.get("service", "")),
+        port=int(port or 0),
+        name_field=spec["name_column"],
+        id_field=spec["id_column"],
+        table=spec["table"],
+        related_rows=tuple(related),
+        dialect=str(dialect),
+        database=str(spec.get("database", "")),
+        url_env=str(url_env),
+        user_env=str(spec.get("user_env", "")),
+        password_env=str(spec.get("password_env", "")),
         enabled=spec.get("enabled", True),
     )

@@ -19,19 +19,21 @@ else:  # pragma: no cover - exercised on 3.10 only
     pass
 from stacktest.settings.fields import FIELD_BY_KEY, coerce, field_for_attr
 
-__all__ = ["CleanupBackend", "Probe", "RelatedKeys", "Settings", "as_text", "validated"]
+__all__ = ["CleanupBackend", "Probe", "RelatedKeys", "RelatedRows", "Settings", "as_text", "validated"]
 
 
 @dataclass(frozen=True)
 class Probe:
     """How to tell from the host that a service is ready."""
 
-    kind: Literal["http", "tcp", "log"]
-    port: int = 0  # the container port (http, tcp); 0 for a log probe
+    kind: Literal["http", "tcp", "log", "sql"]
+    port: int = 0  # the container port (http, tcp, sql); 0 for a log probe
     path: str = "/"
     send: str = ""
     expect: str = ""
     pattern: str = ""  # log: a regular expression searched in the output since the container started
+    dialect: str = ""  # sql: postgresql, mysql or mariadb
+    database: str = ""  # sql: the database to connect to (default: the one the container's env names)
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,17 @@ class RelatedKeys:
 
 
 @dataclass(frozen=True)
+class RelatedRows:
+    """SQL: rows of ``table`` whose ``column`` holds a test record's id (deleted before the record)."""
+
+    table: str
+    column: str
+
+
+@dataclass(frozen=True)
 class CleanupBackend:
     name: str
-    kind: Literal["redis", "http"]
+    kind: Literal["redis", "http", "sql"]
     service: str
     port: int
     name_field: str = "client_name"
@@ -55,6 +65,15 @@ class CleanupBackend:
     delete_path: str = ""
     delete_token_field: str = ""
     enabled: bool = True
+    # sql: the table of the records and the rows that refer to them; the database from the service (its
+    # published port and its container's env) or a URL in a host variable; credentials from host variables
+    table: str = ""
+    related_rows: tuple[RelatedRows, ...] = ()
+    dialect: str = ""
+    database: str = ""
+    url_env: str = ""
+    user_env: str = ""
+    password_env: str = ""
 
 
 @dataclass(frozen=True)

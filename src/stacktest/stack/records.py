@@ -99,11 +99,12 @@ def _endpoints(replicas: Mapping[str, list[ServiceState]]) -> dict[str, list[lis
 
 def _url(probe: Probe | None, endpoints: list[Endpoint]) -> str | None:
     """The probed port when one is configured, else the first published one; ``tcp://`` for a service
-    probed over TCP (Redis, databases), else ``http://``."""
+    probed over TCP (Redis), ``postgresql://`` (the dialect, no credentials) for a SQL database, else
+    ``http://``."""
     if not endpoints:
         return None
     chosen = next((e for e in endpoints if probe and e.container_port == probe.port), endpoints[0])
-    scheme = "tcp" if probe is not None and probe.kind == "tcp" else "http"
+    scheme = {"tcp": "tcp", "sql": probe.dialect}.get(probe.kind, "http") if probe is not None else "http"
     return f"{scheme}://{chosen.host}:{chosen.port}"
 
 

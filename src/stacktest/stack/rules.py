@@ -57,6 +57,8 @@ class Containers(Protocol):
 
     def exec_check(self, container_id: str, test: tuple[str, ...], *, attempts: int = 1) -> ExecResult: ...
 
+    def container_env(self, container_id: str) -> dict[str, str]: ...
+
     def logs(
         self,
         container_id: str,
@@ -154,7 +156,8 @@ class ServiceWaiter:
 
 
 def probe_once(probe: Probe, host: str, port: int, client: httpx.Client | None = None) -> tuple[bool, str]:
-    """Ask a service once, from the host. Returns (answered, what happened)."""
+    """Ask a service once, from the host. Returns (answered, what happened). A ``sql`` probe needs the
+    container's credentials (:func:`probe_now` has them); here it is asked whether its port is open."""
     if probe.kind == "http":
         if client is None:
             with _http.client(PROBE_TIMEOUT) as own:
@@ -205,6 +208,11 @@ def probe_now(
     port = state.ports.get(probe.port)
     if port is None:
         return False, f"container port {probe.port} is not published"
+    if probe.kind == "sql":
+        from stacktest.adapters import sql as _sql
+
+        env = engine.container_env(state.container_id)
+        return _sql.answers(_sql.url_for(probe.dialect, host, port, env, database=probe.database))
     return probe_once(probe, host, port, client)
 
 
