@@ -27,7 +27,17 @@ NOTHING = Runs("unknown", False)
             NOTHING,
             {"http": "/healthz", "port": 8080},
         ),
-        ({"image": "postgres:16", "ports": [{"target": 5432, "published": "5432"}]}, NOTHING, {"tcp": 5432}),
+        (
+            {"image": "postgres:16", "ports": [{"target": 5432, "published": "5432"}]},
+            NOTHING,
+            {"sql": "postgresql", "port": 5432},
+        ),
+        (
+            {"image": "library/mariadb:11", "ports": [{"target": 3306}]},
+            NOTHING,
+            {"sql": "mariadb", "port": 3306},
+        ),
+        ({"image": "redis:7", "ports": [{"target": 6379}]}, NOTHING, {"tcp": 6379}),
         ({"healthcheck": {"test": ["CMD", "pg_isready"]}, "ports": [{"target": 5432}]}, NOTHING, None),
         ({}, NOTHING, None),
         ({"ports": [{"target": 8000}]}, GUNICORN, {"http": "/", "port": 8000}),  # a known server: HTTP
@@ -259,3 +269,11 @@ def test_a_service_others_wait_to_complete_is_a_one_shot() -> None:
         "api": {"depends_on": {"migrate": {"condition": "service_completed_successfully"}}},
     }
     assert adopt._awaited(services) == {"migrate"}
+
+
+def test_without_the_sql_extra_a_database_gets_a_tcp_probe_and_a_note(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(probes, "_sql_driver", lambda dialect: False)
+    choice = probes.choose("db", {"image": "mysql:8", "ports": [{"target": 3306}]}, NOTHING)
+    assert choice.probe == {"tcp": 3306} and "stacktest[mysql]" in choice.notes[0]

@@ -107,6 +107,20 @@ def choose(
             runs.why += " (its code serves HTTP)"
         return _http(name, runs, ports, exposed, protocols, routes, frameworks)
     if DATASTORES.search(bare):
+        sql = _sql_dialect(bare)
+        if sql and ports:
+            port = next((p for p in ports if p in (5432, 3306)), ports[0])
+            if _sql_driver(sql):
+                why = f"{image} is a SQL database: ready when it answers a query (SELECT 1)"
+                return Choice({"sql": sql, "port": port}, why)
+            return Choice(
+                {"tcp": port},
+                f"{image} is a SQL database; ready when its port opens",
+                [
+                    f"{name}: `pip install 'stacktest[{'postgres' if sql == 'postgresql' else 'mysql'}]'` "
+                    "and set `sql = '" + sql + "'`: a probe that waits until it answers queries"
+                ],
+            )
         if ports:
             return Choice(
                 {"tcp": ports[0]}, f"{image} is a database, cache or broker: ready when its port opens"
@@ -188,3 +202,20 @@ def _worker(name: str, runs: Runs) -> Choice:
         runs.why,
         [f"{name}: {runs.program} prints no ready line stacktest knows: ready will mean running"],
     )
+
+
+def _sql_dialect(image: str) -> str:
+    name = image.rsplit("/", 1)[-1]
+    if re.match(r"(postgres|postgis|timescale)", name):
+        return "postgresql"
+    if name.startswith("mariadb"):
+        return "mariadb"
+    return "mysql" if name.startswith("mysql") else ""
+
+
+def _sql_driver(dialect: str) -> bool:
+    """Whether this machine can run a sql probe of ``dialect`` (SQLAlchemy and the driver)."""
+    import importlib.util
+
+    driver = "psycopg" if dialect == "postgresql" else "pymysql"
+    return all(importlib.util.find_spec(m) is not None for m in ("sqlalchemy", driver))
