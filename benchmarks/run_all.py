@@ -15,6 +15,7 @@ SCRIPTS = [
     ["readiness.py", "--interval", "30s", "--trials", "2"],
     ["readiness_healthcheck.py"],
     ["healthcheck_chain.py"],
+    ["readiness_sql.py"],
     ["stop.py"],
     ["throughput.py"],
     ["combine.py"],
@@ -101,6 +102,9 @@ def write_doc() -> None:
         " `depends_on: service_healthy` chain whose healthcheck has a 30 s interval (higher is better); the"
         " figures give how long after the dependency could answer it was found healthy and the dependent"
         " service started.",
+        "- readiness-sql: how much further from the moment a fresh PostgreSQL first answers a query a `tcp`"
+        " probe says ready (before it: the engine's proxy accepts connections at once) than the `sql` probe"
+        " (connect and SELECT 1); the figures give both, in ms (negative: before).",
         "- stop: stock `sigterm = true` stop time / the spy's stop time (higher is better).",
         "- tracer-overhead: covered / uncovered requests per second of `api` on CPython 3.11 (C tracer);"
         " tracer-overhead-python3.13: the same on 3.13, where the spy measures with sys.monitoring"
