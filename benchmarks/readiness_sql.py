@@ -107,7 +107,8 @@ def main() -> None:
             for kind in ("sql", "tcp"):
                 delays[kind].append(trial(root, engine, kind))
             print(
-                f"trial {i + 1}: ready after the first answered query: sql probe {delays['sql'][-1] * 1000:.0f} ms, "
+                f"trial {i + 1}: ready after the first answered query: "
+                f"sql probe {delays['sql'][-1] * 1000:.0f} ms, "
                 f"tcp probe {delays['tcp'][-1] * 1000:.0f} ms"
             )
     sql, tcp = median(delays["sql"]), median(delays["tcp"])
