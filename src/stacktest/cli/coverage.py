@@ -46,6 +46,7 @@ def coverage_run(
     """Up with coverage, run pytest, stop gracefully, harvest, combine, report, down."""
     run = suite(ctx, mode, workers, keep, build, pull, shard, covering.coverage_run)
     out.print(render.coverage_table(run.report))
+    render.not_in_repository(run.report)
     for service, why in sorted(run.harvest.missing.items()):
         err.print(f"[yellow]warning[/]: no coverage data from {escape(service)}: {escape(why)}")
     raised = run.tests.exit_code == 0 and run.problem is not None  # the error below names the lost
@@ -95,6 +96,7 @@ def coverage_snapshot(
     """Report what a kept covered stack (`stacktest up --coverage`) measured so far, without stopping it."""
     snap = covering.snapshot(settings(), project)
     out.print(render.coverage_table(snap.report))
+    render.not_in_repository(snap.report)
     for label, entries in sorted(snap.unanswered.items()):
         err.print(f"[yellow]warning[/]: {escape(label)}: {len(entries)} live process(es) did not save")
     for p in snap.harvest.ledger.lost():
@@ -132,6 +134,7 @@ def coverage_combine(
     """Merge harvested data of several runs or CI jobs, then report."""
     rep = covering.combine(settings(), folders)
     out.print(render.coverage_table(rep))
+    render.not_in_repository(rep)
     out.print(f"html: {rep.html}  xml: {rep.xml}  json: {rep.json}")
     return 0
 
@@ -139,5 +142,7 @@ def coverage_combine(
 @coverage_app.command("report")
 def coverage_report() -> int:
     """Report the latest combined data again (terminal table, HTML, XML, JSON)."""
-    out.print(render.coverage_table(covering.report_latest(settings())))
+    rep = covering.report_latest(settings())
+    out.print(render.coverage_table(rep))
+    render.not_in_repository(rep)
     return 0

@@ -31,6 +31,7 @@ __all__ = [
     "diagnose",
     "err",
     "init",
+    "not_in_repository",
     "out",
     "reap",
     "status",
@@ -136,6 +137,17 @@ def coverage_table(rep: Report) -> Table:
             row.append(f"{done} of {ran}" if f.service != "TOTAL" else "")
         table.add_row(*row, style=style)
     return table
+
+
+def not_in_repository(rep: Report) -> None:
+    """The files of this machine a service's data named that the reports left out (not the repository's
+    source files): a warning per service, never their content."""
+    for service, files in sorted(rep.not_in_repository.items()):
+        more = f" and {len(files) - 20} more" if len(files) > 20 else ""
+        err.print(
+            f"[yellow]warning[/]: {escape(service)}: not in the repository, left out of the reports: "
+            f"{escape(', '.join(files[:20]))}{more}"
+        )
 
 
 def reap(reaped: Reaped, *, removing: bool) -> None:

@@ -20,6 +20,7 @@ from coverage.exceptions import CoverageException
 
 from stacktest.coverage import ledger as _ledger
 from stacktest.coverage import paths as _paths
+from stacktest.coverage import shown as _shown
 from stacktest.coverage.harvest import CONTRIBUTORS
 from stacktest.errors import CoverageError
 
@@ -151,6 +152,8 @@ class Report:
     xml: Path
     json: Path
     processes: dict[str, tuple[int, int]] = field(default_factory=dict)  # service -> (measured, ran)
+    # service -> files of this machine its data names that are not the repository's: left out
+    not_in_repository: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _loaded(data_file: Path) -> coverage.Coverage:
@@ -161,10 +164,10 @@ def _loaded(data_file: Path) -> coverage.Coverage:
     return cov
 
 
-def _figure(name: str, data_file: Path, include: list[str], json_out: Path) -> ServiceFigure:
+def _figure(name: str, data_file: Path, json_out: Path) -> ServiceFigure:
     cov = _loaded(data_file)
     try:
-        cov.json_report(outfile=str(json_out), include=include)
+        cov.json_report(outfile=str(json_out))
     except CoverageException:  # "No data to report."
         return ServiceFigure(name, 0, 0, 0.0)
     totals = json.loads(json_out.read_text())["totals"]
@@ -186,34 +189,33 @@ def report(
 ) -> Report:
     """HTML, Cobertura XML and JSON of the total, and a figure per service (sources mapped to the host).
 
+    Only files :class:`_shown.Shown` allows are reported: under the service's source roots
+    (:func:`_shown.roots`) and files of the repository. The others the data names that are files of
+    this machine are in :attr:`Report.not_in_repository`.
+
     ``html/index.html`` is stacktest's own page: a row per service linking to that service's coverage.py
     report (``html/<service>/``) and to the whole one (``html/all/``), and which containers contributed
     data and when (``contributors``; read from ``combined/data/contributors.json`` when not given)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    extra = [str(folder) + "/*" for folder in (packages or {}).values()]
-    include = sorted(
-        {str((root / host).resolve()) + "/*" for m in paths.values() for host in m.values()} | set(extra)
-    )
-    html, xml = out_dir / "html", out_dir / "coverage.xml"
+    listing = _shown.git_listing(root)
+    html = out_dir / "html"
     shutil.rmtree(html, ignore_errors=True)  # a report written again replaces the old pages
-    figures, includes = [], {}
-    for service, data_file in sorted(per_service.items()):
-        own = [str((root / h).resolve()) + "/*" for h in paths.get(service, {}).values()]
-        includes[service] = [*own, *extra] if own else include
-        figures.append(_figure(service, data_file, includes[service], out_dir / f"coverage-{service}.json"))
-    total = _figure("TOTAL", combined / ".coverage", include, out_dir / "coverage.json")
-    try:
+    figures, left_out = [], {}
+    with tempfile.TemporaryDirectory(prefix=".shown-", dir=out_dir) as work:
+        shown: dict[str, Path] = {}
         for service, data_file in sorted(per_service.items()):
-            _html(data_file, includes[service], html / service, f"{service}: coverage inside its containers")
-        _html(combined / ".coverage", include, html / "all", "all services")
-        _loaded(combined / ".coverage").xml_report(outfile=str(xml), include=include)
-    except CoverageException as exc:
-        log.warning("no coverage report written: %s", exc)
-    except OSError as exc:
-        raise CoverageError(
-            f"cannot write the coverage report in {out_dir}: {exc.strerror}",
-            hint="make the folder writable, or set coverage.report_dir",
-        ) from exc
+            shown[service] = Path(work) / f".coverage.{service}"
+            roots = _shown.roots(paths, root, packages, service)
+            left = _shown.only_shown(data_file, _shown.Shown(roots, listing), shown[service])
+            local = [f for f in left if _shown.here(f)]  # the others are no file anywhere here
+            if local:
+                left_out[service] = local
+            figures.append(_figure(service, shown[service], out_dir / f"coverage-{service}.json"))
+        total_data = Path(work) / ".coverage"
+        every = _shown.Shown(_shown.roots(paths, root, packages), listing)
+        _shown.only_shown(combined / ".coverage", every, total_data)
+        total = _figure("TOTAL", total_data, out_dir / "coverage.json")
+        _write_pages(shown, total_data, out_dir)
     if contributors is None:
         contributors = read_contributors(combined / "data" / CONTRIBUTORS)
     processes = ledger.counts() if ledger is not None else {}
@@ -221,7 +223,25 @@ def report(
         _add_to_json(out_dir / "coverage.json", {"processes": ledger.as_json()})
     html.mkdir(parents=True, exist_ok=True)
     (html / "index.html").write_text(index_page(figures, total, contributors, processes), encoding="utf-8")
-    return Report(figures, total, html, xml, out_dir / "coverage.json", processes)
+    xml, json_out = out_dir / "coverage.xml", out_dir / "coverage.json"
+    return Report(figures, total, html, xml, json_out, processes, left_out)
+
+
+def _write_pages(per_service: Mapping[str, Path], total: Path, out_dir: Path) -> None:
+    """coverage.py's HTML of each service and of all of them, and the Cobertura XML of the total."""
+    html = out_dir / "html"
+    try:
+        for service, data_file in sorted(per_service.items()):
+            _html(data_file, html / service, f"{service}: coverage inside its containers")
+        _html(total, html / "all", "all services")
+        _loaded(total).xml_report(outfile=str(out_dir / "coverage.xml"))
+    except CoverageException as exc:
+        log.warning("no coverage report written: %s", exc)
+    except OSError as exc:
+        raise CoverageError(
+            f"cannot write the coverage report in {out_dir}: {exc.strerror}",
+            hint="make the folder writable, or set coverage.report_dir",
+        ) from exc
 
 
 def _add_to_json(path: Path, what: Mapping[str, Any]) -> None:
@@ -234,9 +254,9 @@ def _add_to_json(path: Path, what: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(doc, indent=2))
 
 
-def _html(data_file: Path, include: list[str], folder: Path, title: str) -> None:
+def _html(data_file: Path, folder: Path, title: str) -> None:
     try:
-        _loaded(data_file).html_report(directory=str(folder), include=include, title=title)
+        _loaded(data_file).html_report(directory=str(folder), title=title)
     except CoverageException as exc:  # "No data to report" for a service that ran none of its files
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "index.html").write_text(
