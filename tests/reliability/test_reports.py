@@ -97,3 +97,34 @@ def test_without_source_roots_only_the_repository_s_files_are_reported(tmp_path:
     assert _showing(repo, SECRET) == []
     assert _showing(repo, PRIVATE) == []
     assert str(home / "id.py") in result.stdout + result.stderr
+
+
+def _links(page: str) -> list[str]:
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.extend(v or "" for k, v in attrs if k in ("href", "src"))
+
+    Links().feed(page)
+    return found
+
+
+def test_a_service_named_like_a_javascript_url_never_becomes_a_link_to_run() -> None:
+    """`coverage combine` takes its services from folder names: a folder `javascript:alert(1)` must not
+    make the index link to a script."""
+    from urllib.parse import urlsplit
+
+    from stacktest.coverage import report as _report
+
+    names = ["javascript:alert(document.domain)", "data:text/html,<script>x</script>", "JaVaScRiPt:x", "web"]
+    figures = [_report.ServiceFigure(name, 1, 0, 100.0) for name in names]
+    page = _report.index_page(figures, _report.ServiceFigure("TOTAL", 4, 0, 100.0), [])
+    links = _links(page)
+    assert len(links) == len(names) + 1  # every service still has its row's link, and "all services"
+    for link in links:
+        parts = urlsplit(link)
+        assert parts.scheme == "" and parts.netloc == "" and not link.startswith("/"), link
+    assert "web/index.html" in links

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from html import escape as html_escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import coverage
 from coverage.exceptions import CoverageException
@@ -287,6 +288,16 @@ def _when(epoch: Any) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _link(url: str, text: str) -> str:
+    """A link of the index: relative (a page of the report) or http(s) only. Any other (``javascript:``,
+    ``data:``, ``//host``, ``/path``) is refused: the text is shown without a link."""
+    parts = urlsplit(url)
+    relative = not parts.scheme and not parts.netloc and not url.startswith(("/", "\\"))
+    if not relative and parts.scheme not in ("http", "https"):
+        return html_escape(text)
+    return f"<a href='{html_escape(url)}'>{html_escape(text)}</a>"
+
+
 def index_page(
     figures: Sequence[ServiceFigure],
     total: ServiceFigure,
@@ -300,14 +311,14 @@ def index_page(
     for f in figures:
         bar = max(0.0, min(100.0, f.percent))
         rows.append(
-            f"<tr><td><a href='{e(f.service)}/index.html'>{e(f.service)}</a></td>"
+            f"<tr><td>{_link(quote(f.service, safe='') + '/index.html', f.service)}</td>"
             f"<td class=n>{f.statements}</td><td class=n>{f.missing}</td>"
             f"<td class=n>{f.percent:.1f}%</td>"
             f"<td><div class=bar><div style='width:{bar:.1f}%'></div></div></td>"
             f"<td class=n>{_measured(processes, f.service)}</td></tr>"
         )
     rows.append(
-        "<tr class=total><td><a href='all/index.html'>all services</a></td>"
+        f"<tr class=total><td>{_link('all/index.html', 'all services')}</td>"
         f"<td class=n>{total.statements}</td><td class=n>{total.missing}</td>"
         f"<td class=n>{total.percent:.1f}%</td><td></td><td></td></tr>"
     )
