@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from stacktest.adapters.engine_model import LABEL_CHECKOUT, LABEL_HOST, LABEL_RO
 from stacktest.settings import load_settings
 from stacktest.stack import overlay
 from stacktest.stack import reap as reaping
+from stacktest.stack.owner import Owner
 
 pytestmark = pytest.mark.unit
 
@@ -52,29 +52,51 @@ class Engine:
         return self.infos
 
 
+ME = Owner.me()
+DEAD = 2**22 + 12345  # no such process
+
+
 def info(
-    project: str, pid: int, *, host: str = "", kept: bool = False, age_h: float = 0.0, now: float = 1e6
+    project: str,
+    owner: Owner,
+    *,
+    kept: bool = False,
+    age_h: float = 0.0,
+    now: float = 1e6,
+    root: Path = Path("/r"),
+    token: str = "t0k",  # noqa: S107 - a made-up run token
 ) -> StackInfo:
     return StackInfo(
-        project, project, "c", "/r", pid, host or socket.gethostname(), now - age_h * 3600, 3, kept
-    )
+        project, project, "c", str(root), owner.pid, owner.host, now - age_h * 3600, 3, kept,
+        owner=owner.label(), token=token,
+    )  # fmt: skip
 
 
 def test_stale_stacks(tmp_path: Path) -> None:
+    """Dead only when this machine's kernel says so (same host, boot and PID namespace; the pid gone or
+    running another process) and the run's state file holds the token its labels hold; else only age."""
     settings = load_settings(cwd=tmp_path, environ={})
-    dead = 2**22 + 12345  # no such process
-    engine = Engine(
-        [
-            info("alive", os.getpid()),
-            info("orphan", dead),
-            info("kept-orphan", dead, kept=True),  # `stacktest up` outlives its command on purpose
-            info("elsewhere", dead, host="another-machine"),  # its pid means nothing here
-            info("old", os.getpid(), age_h=settings.reap_age + 1),
-        ]
+    gone = Owner(ME.host, ME.boot, ME.pidns, DEAD, "123")
+    stacks = [
+        info("alive", ME),
+        info("orphan", gone),
+        info("kept-orphan", gone, kept=True),  # `stacktest up` outlives its command on purpose
+        info("elsewhere", Owner("another-machine", ME.boot, ME.pidns, DEAD, "1")),
+        info("other-pid-namespace", Owner(ME.host, ME.boot, "pid:[1]", DEAD, "1")),  # a CI job's container
+        info("pid-reused", Owner(ME.host, ME.boot, ME.pidns, ME.pid, "1")),  # my pid, another start
+        info("forged-token", gone, token="guessed"),
+        info("old", ME, age_h=settings.reap_age + 1),
+    ]
+    for s in stacks:
+        settings.state.stack_file(s.project).parent.mkdir(parents=True, exist_ok=True)
+        settings.state.stack_file(s.project).write_text('{"token": "t0k"}')
+    stacks = [dataclasses.replace(s, root=str(settings.root)) for s in stacks]
+    stale = {i.project: why for i, why in reaping.stale_stacks(Engine(stacks), settings, now=1e6)}  # type: ignore[arg-type]
+    assert set(stale) == {"orphan", "pid-reused", "old"}
+    assert (
+        "is gone" in stale["orphan"] and "another process" in stale["pid-reused"] and "h old" in stale["old"]
     )
-    stale = {i.project: why for i, why in reaping.stale_stacks(engine, settings, now=1e6)}  # type: ignore[arg-type]
-    assert set(stale) == {"orphan", "old"}
-    assert "is gone" in stale["orphan"] and "h old" in stale["old"]
+    assert Owner.parse(ME.label()) == ME and Owner.parse("a/b") is None
 
 
 def test_start_order_puts_each_service_after_what_it_depends_on() -> None:

@@ -18,13 +18,6 @@ from stacktest.adapters.endpoint import endpoint, probe_unix_socket
 from stacktest.adapters.engine_files import FileTransfer
 from stacktest.adapters.engine_model import (
     DEFAULT_STOP_TIMEOUT,
-    LABEL_CHECKOUT,
-    LABEL_CREATED,
-    LABEL_HOST,
-    LABEL_KEPT,
-    LABEL_PID,
-    LABEL_ROOT,
-    LABEL_RUN,
     ONEOFF_LABEL,
     PROJECT_LABEL,
     SERVICE_LABEL,
@@ -304,26 +297,10 @@ class Engine(FileTransfer):
 
     # stacks by label ------------------------------------------------------------------------------------
     def stacks(self) -> list[StackInfo]:
-        """Every stack stacktest started on this engine, found by its labels."""
-        found: dict[str, StackInfo] = {}
-        for summary in self._summaries(LABEL_RUN):
-            labels = summary.get("Labels") or {}
-            project = labels.get(PROJECT_LABEL, "")
-            if not project:
-                continue
-            prev = found.get(project)
-            found[project] = StackInfo(
-                project=project,
-                run=labels.get(LABEL_RUN, ""),
-                checkout=labels.get(LABEL_CHECKOUT, ""),
-                root=labels.get(LABEL_ROOT, ""),
-                pid=int(labels.get(LABEL_PID, "0") or 0),
-                host=labels.get(LABEL_HOST, ""),
-                created=float(labels.get(LABEL_CREATED, "0") or 0),
-                containers=(prev.containers if prev else 0) + 1,
-                kept=labels.get(LABEL_KEPT) == "true",
-            )
-        return sorted(found.values(), key=lambda s: s.created)
+        """Every stack stacktest started on this engine (see :func:`engine_stacks.stacks`)."""
+        from stacktest.adapters.engine_stacks import stacks
+
+        return stacks(self.client)
 
     def remove_project(self, project: str) -> tuple[int, int, int]:
         """Remove every container, network and volume of ``project``; return how many of each."""

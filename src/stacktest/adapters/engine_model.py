@@ -15,9 +15,11 @@ __all__ = [
     "LABEL_CREATED",
     "LABEL_HOST",
     "LABEL_KEPT",
+    "LABEL_OWNER",
     "LABEL_PID",
     "LABEL_ROOT",
     "LABEL_RUN",
+    "LABEL_TOKEN",
     "NUMBER_LABEL",
     "ONEOFF_LABEL",
     "PROJECT_LABEL",
@@ -40,6 +42,8 @@ DEFAULT_STOP_TIMEOUT = 10  # seconds: Docker's, where a container sets none
 LABEL_PID = "io.stacktest.pid"
 LABEL_HOST = "io.stacktest.host"
 LABEL_CREATED = "io.stacktest.created"
+LABEL_OWNER = "io.stacktest.owner"  # the process that started the run (stack/owner.py)
+LABEL_TOKEN = "io.stacktest.token"  # noqa: S105 - a label name; the run's random token is its value
 LABEL_KEPT = "io.stacktest.kept"  # "true": started by `stacktest up`, meant to outlive its command
 
 
@@ -100,6 +104,8 @@ class StackInfo:
     created: float
     containers: int
     kept: bool = False
+    owner: str = ""  # LABEL_OWNER
+    token: str = ""  # LABEL_TOKEN
 
 
 def state_of(service: str, attrs: Mapping[str, Any]) -> ServiceState:

@@ -107,28 +107,7 @@ def choose(
             runs.why += " (its code serves HTTP)"
         return _http(name, runs, ports, exposed, protocols, routes, frameworks)
     if DATASTORES.search(bare):
-        sql = _sql_dialect(bare)
-        if sql and ports:
-            port = next((p for p in ports if p in (5432, 3306)), ports[0])
-            if _sql_driver(sql):
-                why = f"{image} is a SQL database: ready when it answers a query (SELECT 1)"
-                return Choice({"sql": sql, "port": port}, why)
-            return Choice(
-                {"tcp": port},
-                f"{image} is a SQL database; ready when its port opens",
-                [
-                    f"{name}: `pip install 'stacktest[{'postgres' if sql == 'postgresql' else 'mysql'}]'` "
-                    "and set `sql = '" + sql + "'`: a probe that waits until it answers queries"
-                ],
-            )
-        if ports:
-            return Choice(
-                {"tcp": ports[0]}, f"{image} is a database, cache or broker: ready when its port opens"
-            )
-        return Choice(
-            None,
-            f"{image} is a database, cache or broker; it publishes no port (tests reach it through others)",
-        )
+        return _datastore(name, image, bare, ports)
     if runs.kind in ("worker", "scheduler"):
         return _worker(name, runs)
     if ports:
@@ -219,3 +198,28 @@ def _sql_driver(dialect: str) -> bool:
 
     driver = "psycopg" if dialect == "postgresql" else "pymysql"
     return all(importlib.util.find_spec(m) is not None for m in ("sqlalchemy", driver))
+
+
+def _datastore(name: str, image: str, bare: str, ports: list[int]) -> Choice:
+    """A database, cache or broker: a sql probe for SQL databases (when this machine has the driver),
+    else a TCP probe on its port; no advice."""
+    sql = _sql_dialect(bare)
+    if sql and ports:
+        port = next((p for p in ports if p in (5432, 3306)), ports[0])
+        if _sql_driver(sql):
+            why = f"{image} is a SQL database: ready when it answers a query (SELECT 1)"
+            return Choice({"sql": sql, "port": port}, why)
+        return Choice(
+            {"tcp": port},
+            f"{image} is a SQL database; ready when its port opens",
+            [
+                f"{name}: `pip install 'stacktest[{'postgres' if sql == 'postgresql' else 'mysql'}]'` "
+                "and set `sql = '" + sql + "'`: a probe that waits until it answers queries"
+            ],
+        )
+    if ports:
+        return Choice({"tcp": ports[0]}, f"{image} is a database, cache or broker: ready when its port opens")
+    return Choice(
+        None,
+        f"{image} is a database, cache or broker; it publishes no port (tests reach it through others)",
+    )

@@ -31,11 +31,12 @@ from stacktest.settings import Settings
 from stacktest.stack.overlay import (
     build_contexts,
     built_images,
-    drop_replaced,
     image_prefix,
+    images_built,
     labelled_config,
     stack_labels,
 )
+from stacktest.stack.owner import new_token
 from stacktest.stack.readiness import wait_ready
 from stacktest.stack.reap import reap_orphans
 from stacktest.stack.records import Endpoint, StackRecord, _endpoints, find_record, service_urls, start_order
@@ -212,7 +213,8 @@ def prepare(
     run_dir = settings.state.run(name)
     run_dir.mkdir(parents=True, exist_ok=True)
     override = run_dir / "labels.yml"
-    labels = stack_labels(settings, name, kept)
+    token = new_token()
+    labels = stack_labels(settings, name, kept, token)
     import yaml
 
     labelled = labelled_config(config, labels, image_prefix(settings))
@@ -228,6 +230,7 @@ def prepare(
         created=time.time(),
         services=start_order(config),
         kept=kept,
+        token=token,
     )
     return compose, record, config
 
@@ -285,7 +288,7 @@ def start(
             before_start(stack)
             build, pull = False, "never"  # built and pulled by the first up
         compose.run(compose.up_argv(services, build=build, pull=pull), what="compose up")
-        drop_replaced(engine, before)
+        images_built(engine, built_images(config, image_prefix(settings)), before)
     except ComposeError as exc:
         exc.hint = _up_hint(exc.stderr_tail) or exc.hint
         raise

@@ -3,12 +3,14 @@ made it, so a reap finds it) and the names of the images it builds (so they are 
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
 import re
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,18 @@ from stacktest.adapters.engine_model import (
     LABEL_CREATED,
     LABEL_HOST,
     LABEL_KEPT,
+    LABEL_OWNER,
     LABEL_PID,
     LABEL_ROOT,
     LABEL_RUN,
+    LABEL_TOKEN,
 )
+from stacktest.locks import exclusive
 from stacktest.settings import Settings
+from stacktest.stack.owner import Owner
+from stacktest.state import atomic_write
+
+log = logging.getLogger("stacktest")
 
 __all__ = [
     "build_contexts",
@@ -31,14 +40,19 @@ __all__ = [
     "drop_replaced",
     "fast_healthchecks",
     "image_prefix",
+    "images_built",
     "labelled_config",
+    "remembered_images",
     "stack_labels",
 ]
 
 
 # start ---------------------------------------------------------------------------------------------
-def stack_labels(settings: Settings, project: str, kept: bool) -> dict[str, str]:
+def stack_labels(settings: Settings, project: str, kept: bool, token: str = "") -> dict[str, str]:
+    """The run's labels (see stack/owner.py for LABEL_OWNER and LABEL_TOKEN)."""
     return {
+        LABEL_OWNER: Owner.me().label(),
+        LABEL_TOKEN: token,
         LABEL_KEPT: "true" if kept else "false",
         LABEL_RUN: project,
         LABEL_CHECKOUT: _compose.checkout_id(settings.root),
@@ -133,6 +147,38 @@ def built_images(config: Mapping[str, Any], prefix: str) -> list[str]:
     """The image names compose builds for this stack (its own names, or the stable ones we give)."""
     services = (config.get("services") or {}).items()
     return sorted({_image_name(name, spec, prefix) for name, spec in services if (spec or {}).get("build")})
+
+
+def built_registry() -> Path:
+    """The images stacktest built on this machine, by id: what proves an image is ours (labels do not:
+    any image can carry them)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "stacktest" / "built-images.json"
+
+
+def remembered_images() -> set[str]:
+    try:
+        data = json.loads(built_registry().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {str(i) for i in data} if isinstance(data, list) else set()
+
+
+def images_built(engine: Engine, names: Sequence[str], before: Mapping[str, str | None]) -> None:
+    """After `compose up`: drop the images a rebuild replaced, and remember the ids of those built."""
+    drop_replaced(engine, before)
+    ids = {i for i in (engine.image_id(n) for n in names) if i}
+    if not ids:
+        return
+    path = built_registry()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with exclusive(path.with_suffix(".lock")):
+            known = remembered_images()
+            if not ids <= known:
+                atomic_write(path, json.dumps(sorted(known | ids)))
+    except OSError as exc:  # a read-only home: images are then never reaped, only kept
+        log.warning("could not record the images built (%s): reap will leave them", exc)
 
 
 def drop_replaced(engine: Engine, before: Mapping[str, str | None]) -> None:

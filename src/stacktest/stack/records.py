@@ -58,6 +58,7 @@ class StackRecord:
     kept: bool = False
     coverage: bool = False
     services: list[str] = field(default_factory=list)
+    token: str = ""  # the run's LABEL_TOKEN: proves the labelled stack is this record's
     urls: dict[str, list[str]] = field(default_factory=dict)  # as last found ready: service -> per replica
 
     def path(self, settings: Settings) -> Path:
