@@ -1,0 +1,9 @@
+"""WSGI config for docpipe: gunicorn serves ``project.wsgi:application``."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+application = get_wsgi_application()

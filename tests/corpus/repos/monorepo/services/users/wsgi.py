@@ -1,0 +1,3 @@
+from users import create_app
+
+app = create_app()
