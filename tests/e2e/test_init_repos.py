@@ -60,7 +60,11 @@ def repo_root(
     """The shape in a folder of its own outside this repository; afterwards nothing of it may remain."""
     name = request.node.callspec.params["shape"]
     root = tmp_path / name
-    shutil.copytree(REPOS / name, root, ignore=shutil.ignore_patterns("wheels", ".stacktest", "__pycache__", ".ruff_cache"))
+    shutil.copytree(
+        REPOS / name,
+        root,
+        ignore=shutil.ignore_patterns("wheels", ".stacktest", "__pycache__", ".ruff_cache"),
+    )
     yield root
     left_nothing(docker_engine, root)
 
