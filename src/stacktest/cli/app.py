@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -75,7 +74,7 @@ def _root(
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="stacktest: %(message)s",
-        stream=sys.stderr,
+        stream=render.stderr,  # a log line may quote a service's output: defused in a workflow
     )
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -159,7 +158,8 @@ def logs(
     project: Annotated[str | None, typer.Option(help="stack (default: this checkout's)")] = None,
 ) -> int:
     """Print the logs of the running stack's services."""
-    return lifecycle.logs(settings(), services or [], follow=follow, tail=tail, project=project)
+    with render.commands_stopped():  # compose writes the services' output to this terminal itself
+        return lifecycle.logs(settings(), services or [], follow=follow, tail=tail, project=project)
 
 
 @app.command()

@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO, cast
 
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from stacktest import github
 from stacktest.stack.rules import Progress, Status
 
 if TYPE_CHECKING:
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ProgressView",
     "cleanup",
+    "commands_stopped",
     "coverage_table",
     "diagnose",
     "err",
@@ -35,12 +39,67 @@ __all__ = [
     "out",
     "reap",
     "status",
+    "stderr",
+    "stdout",
 ]
 
+
+
+class _Defused:
+    """``sys.stdout`` or ``sys.stderr`` (looked up at each write: pytest's capture replaces them) with
+    every line defused in a GitHub Actions workflow (:func:`github.defuse`): what the CLI prints holds
+    container logs, service answers and test names, and none of their lines may become a workflow
+    command. stacktest's own annotations are written to ``sys.stdout`` directly."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def _stream(self) -> TextIO:
+        return cast("TextIO", getattr(sys, self._name))
+
+    def write(self, text: str) -> int:
+        return self._stream.write(github.defuse(text) if github.active() else text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+
+stdout, stderr = cast("TextIO", _Defused("stdout")), cast("TextIO", _Defused("stderr"))
 # CI=true and NO_COLOR turn colour and live tables off.
 _plain = bool(os.environ.get("NO_COLOR")) or os.environ.get("CI", "").lower() == "true"  # env: NO_COLOR, CI
-out = Console(no_color=_plain, highlight=False, soft_wrap=True)
-err = Console(stderr=True, no_color=_plain, highlight=False, soft_wrap=True)
+out = Console(file=stdout, no_color=_plain, highlight=False, soft_wrap=True)
+err = Console(file=stderr, no_color=_plain, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def commands_stopped() -> Iterator[None]:
+    """In a GitHub Actions workflow, the runner obeys no workflow command while the block runs (a child
+    that writes to this terminal itself, such as ``compose logs``): GitHub's ``::stop-commands::`` with a
+    token nobody can guess, and the token again at the end."""
+    if not github.active():
+        yield
+        return
+    import secrets
+
+    token = secrets.token_hex(16)
+    sys.stdout.write(f"::stop-commands::{token}\n")
+    sys.stdout.flush()
+    try:
+        yield
+    finally:
+        sys.stdout.write(f"::{token}::\n")
+        sys.stdout.flush()
 
 
 class ProgressView:

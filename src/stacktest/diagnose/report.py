@@ -8,6 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from stacktest import github
 from stacktest.errors import EngineUnavailable
 
 __all__ = ["Finding", "Report", "Severity", "github_annotations", "to_markdown"]
@@ -73,11 +74,10 @@ def _cell(text: str) -> str:
 
 
 def github_annotations(report: Report) -> list[str]:
-    """GitHub Actions workflow commands for the errors."""
+    """GitHub Actions workflow commands for the errors, message and title escaped."""
     out = []
     for f in report.sorted():
         if f.severity == "error":
             message = f.title + (f" — {f.fix}" if f.fix else "")
-            message = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-            out.append(f"::error title=stacktest {f.check}::{message}")
+            out.append(github.annotation("error", message, title=f"stacktest {f.check}"))
     return out

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from stacktest import github
 from stacktest.adapters import http as _http
 from stacktest.adapters.http import TEST_TIMEOUT
 from stacktest.plugin.handle import CleanupTracker, StackHandle
@@ -323,7 +324,8 @@ def _service_logs(item: pytest.Item, since: float) -> list[tuple[str, str]]:
         for service, state in sorted(engine.states(project).items()):
             text = engine.logs(state.container_id, tail=lines, since=since - 1, until=time.time() + 1)
             if text.strip():
-                out.append((f"stacktest: {service} log during the test", text[-8000:]))
+                text = github.defuse(text[-8000:]) if github.active() else text[-8000:]  # no commands
+                out.append((f"stacktest: {service} log during the test", text))
     except Exception as exc:
         out.append(("stacktest: service logs", f"could not read the service logs: {type(exc).__name__}"))
     finally:
