@@ -151,3 +151,26 @@ def test_stacktest_logs_stops_workflow_commands_while_compose_prints(
     assert first.startswith("::stop-commands::") and len(first) > len("::stop-commands::") + 16
     assert last == f"::{first.removeprefix('::stop-commands::')}::"
     assert "::add-mask::hunter2" in lines[1:-1]
+
+
+def test_the_rerun_hint_quotes_a_hostile_test_name(tmp_path: Path) -> None:
+    """A parametrized test's id comes from test data: pasted into a shell, the hint must run that one
+    test and nothing else."""
+    import shlex
+
+    name = "test_login[x'; touch pwned; echo '$(id)`id`]"
+    (tmp_path / "pyproject.toml").write_text("[tool.stacktest]\n")
+    settings = load_settings(cwd=tmp_path, environ={})
+    junit = settings.state.last("junit.xml")
+    junit.parent.mkdir(parents=True)
+    from xml.sax.saxutils import quoteattr
+
+    junit.write_text(
+        f"<testsuites><testsuite name='pytest' tests='1' failures='1'><testcase classname='t' "
+        f"name={quoteattr(name)}><failure message='boom'/></testcase></testsuite></testsuites>"
+    )
+    report = Report()
+    diagnose._check_junit(settings, report)
+    (finding,) = report.findings
+    command = finding.fix.strip("`")
+    assert shlex.split(command) == ["just", "test", "-k", name, "-vvv", "-s"]

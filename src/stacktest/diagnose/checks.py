@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -341,7 +342,7 @@ def _check_junit(settings: Settings, report: Report) -> None:
                 "error",
                 f"failed: {case.key}",
                 evidence=case.message,
-                fix=f"`just test -k '{case.name}' -vvv -s`",
+                fix=f"`{shlex.join(['just', 'test', '-k', case.name, '-vvv', '-s'])}`",
                 subject=case.key,
             )
         )
