@@ -181,8 +181,9 @@ def merge_junit(files: Sequence[Path], into: Path) -> dict[str, int]:
     for path in files:
         try:
             root = junit.read(path)
+            junit.check_counts(root, path)
         except junit.Unreadable as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(str(exc), hint="give the JUnit XML files pytest wrote (--junitxml)") from None
         for case in junit.cases(root):
             key = case.key
             if key in seen:

@@ -1,7 +1,7 @@
 """JUnit XML, read and written in one place: the phase files pytest writes, the merged file of a run, the
 files of CI shards (their times split the next run; their tests are merged once each), and the failing
 tests diagnose names. Every file here was written by pytest for this project, so the standard library's
-parser is enough (nothing hostile is parsed)."""
+parser is enough (nothing hostile is parsed); a shard's counts that are no numbers are :class:`Unreadable`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Case", "Unreadable", "cases", "count", "merge", "read"]
+__all__ = ["COUNTS", "Case", "Unreadable", "cases", "check_counts", "count", "merge", "read"]
+
+COUNTS = ("tests", "failures", "errors", "skipped")  # a testsuite's counts
 
 
 class Unreadable(Exception):
@@ -55,11 +57,25 @@ def cases(root: ET.Element) -> Iterator[Case]:
         yield Case(case.get("classname", ""), case.get("name", ""), seconds, outcome, message)
 
 
+def check_counts(root: ET.Element, path: Path) -> None:
+    """Every testsuite's counts are whole numbers of 0 or more (absent is 0), else :class:`Unreadable`
+    naming the file and the attribute."""
+    for suite in root.iter("testsuite"):
+        for name in COUNTS:
+            value = suite.get(name, "0")
+            if not (value.isascii() and value.isdigit()):
+                raise Unreadable(
+                    f"{path}: testsuite {suite.get('name', '')!r} has {name}={value!r}, which is not a "
+                    "count (a whole number of 0 or more)"
+                )
+
+
 def count(path: Path) -> dict[str, int]:
     """Tests, failed, errors and skipped of a file (all 0 when it is missing or unreadable)."""
     counts = {"tests": 0, "failed": 0, "errors": 0, "skipped": 0}
     try:
         root = read(path)
+        check_counts(root, path)
     except Unreadable:
         return counts
     for suite in root.iter("testsuite"):
