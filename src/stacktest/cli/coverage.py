@@ -115,9 +115,13 @@ junit_app = typer.Typer(help="JUnit XML of several runs (CI shards).", no_args_i
 def junit_merge(
     files: Annotated[list[Path], typer.Argument(help="JUnit XML files, one per shard or job")],
     into: Annotated[Path, typer.Option("--into", help="the merged file to write")],
+    force: Annotated[
+        bool, typer.Option("--force", help="replace --into even when stacktest did not write it")
+    ] = False,
 ) -> int:
-    """Merge the JUnit XML files of several shards into one; fails when a test ran in two of them."""
-    counts = testing.merge_junit(files, into)
+    """Merge the JUnit XML files of several shards into one; fails when a test ran in two of them.
+    An existing --into is replaced only when an earlier merge wrote it, or with --force."""
+    counts = testing.merge_junit(files, into, force=force)
     out.print(
         f"{into}: {counts['tests']} tests from {len(files)} files "
         f"({counts['failed']} failed, {counts['errors']} errors, {counts['skipped']} skipped)"

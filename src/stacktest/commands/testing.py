@@ -174,9 +174,17 @@ def test(
     return result
 
 
-def merge_junit(files: Sequence[Path], into: Path) -> dict[str, int]:
+def merge_junit(files: Sequence[Path], into: Path, *, force: bool = False) -> dict[str, int]:
     """`stacktest junit merge`: one JUnit XML of the shards' files, each test once (a test found in two
-    files means two shards ran it: refused, naming it)."""
+    files means two shards ran it: refused, naming it). ``into`` is replaced only when a merge wrote it
+    (a CI step run again) or with ``force``; never written through a symlink."""
+    if into.is_dir():
+        raise UsageError(f"--into {into} is a folder", hint="give --into the path of the merged file")
+    if (into.exists() or into.is_symlink()) and not force and not junit.ours(into):
+        raise UsageError(
+            f"{into} exists and stacktest did not write it; nothing was changed",
+            hint="give --into a new file, or add --force to replace it",
+        )
     seen: dict[str, Path] = {}
     for path in files:
         try:

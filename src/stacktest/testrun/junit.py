@@ -1,17 +1,22 @@
 """JUnit XML, read and written in one place: the phase files pytest writes, the merged file of a run, the
 files of CI shards (their times split the next run; their tests are merged once each), and the failing
 tests diagnose names. Every file here was written by pytest for this project, so the standard library's
-parser is enough (nothing hostile is parsed); a shard's counts that are no numbers are :class:`Unreadable`."""
+parser is enough (nothing hostile is parsed); a shard's counts that are no numbers are :class:`Unreadable`.
+A merged file carries :data:`MARK`, so that a later merge knows it may replace it (:func:`ours`)."""
 
 from __future__ import annotations
 
+import os
+import stat
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["COUNTS", "Case", "Unreadable", "cases", "check_counts", "count", "merge", "read"]
+__all__ = ["COUNTS", "MARK", "Case", "Unreadable", "cases", "check_counts", "count", "merge", "ours", "read"]
 
+MARK = b"<!-- written by stacktest: a later `stacktest junit merge` may replace this file -->"
 COUNTS = ("tests", "failures", "errors", "skipped")  # a testsuite's counts
 
 
@@ -86,6 +91,18 @@ def count(path: Path) -> dict[str, int]:
     return counts
 
 
+def ours(path: Path) -> bool:
+    """A regular file (not a symlink) that a merge wrote: it begins with :data:`MARK`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return False
+        return MARK in fh.read(512)
+
+
 def merge(parts: Sequence[Path], dest: Path) -> None:
     """One JUnit XML with a testsuite per part (named after the part's file); unreadable parts are left
     out."""
@@ -99,4 +116,12 @@ def merge(parts: Sequence[Path], dest: Path) -> None:
             suite.set("name", f"{suite.get('name', 'pytest')}-{part.stem.removeprefix('junit-')}")
             merged.append(suite)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(merged).write(dest, encoding="utf-8", xml_declaration=True)
+    body = ET.tostring(merged, encoding="utf-8", xml_declaration=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    try:  # a new file renamed into place: never written through a symlink, never half-written
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(b"<?xml version='1.0' encoding='utf-8'?>\n" + MARK + b"\n" + body + b"\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # gone already when renamed
