@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ __all__ = [
     "KEEP_LOGS",
     "StateDir",
     "atomic_write",
+    "safe_name",
     "shown",
 ]
 
@@ -59,6 +62,22 @@ def atomic_write(target: Path, data: str | bytes) -> Path:
         tmp.write_text(data)
     tmp.replace(target)
     return target
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def safe_name(text: str) -> str:
+    """``text`` as one file name: only letters, digits, ``_``, ``-`` and ``.``, not starting with ``.``,
+    at most 80 characters. A name that had to change ends with a hash of ``text``, so two texts never
+    share a name (``../x`` and ``x`` stay apart)."""
+    name = _UNSAFE.sub("_", text)[:80]
+    if name.startswith("."):
+        name = "_" + name[1:]
+    if name == text and name:
+        return name
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"{name}-{digest}" if name else digest
 
 
 def shown(path: Path) -> Path:
@@ -89,6 +108,11 @@ class StateDir:
 
     def logs(self, project: str) -> Path:
         return self.run(project) / "logs"
+
+    def log_file(self, project: str, label: str) -> Path:
+        """A container's log file in :meth:`logs`, named after its label (``web``, ``web-2``) made one
+        safe file name: the label comes from the engine, where any container may set it."""
+        return self.logs(project) / f"{safe_name(label)}.log"
 
     def saved_logs(self) -> list[Path]:
         """The kept log folders of failed runs, newest first."""

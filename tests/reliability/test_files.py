@@ -65,3 +65,49 @@ def test_a_sparse_100_gb_file_is_refused_before_it_is_read(
     assert grown_mib < 64
     copied = sorted(p.name for p in (tmp_path / "out" / "svc").iterdir())
     assert ".coverage.host.pid3.huge" not in copied and "notes.txt" not in copied and "sub" not in copied
+
+
+# A container on the engine with the run's project label and a service label of its choosing (compose
+# never makes one with a `/`; anyone who can start a container on the engine can).
+HOSTILE_LABELS = ["../../../../escaped", "/etc/cron.d/x", "..", "a/../../b", "web\0x", ".hidden", ""]
+
+
+@pytest.mark.parametrize("label", HOSTILE_LABELS)
+def test_a_log_file_name_is_one_safe_name_in_the_logs_folder(tmp_path: Path, label: str) -> None:
+    from stacktest.state import StateDir
+
+    state = StateDir(tmp_path)
+    path = state.log_file("proj", label)
+    assert path.parent == state.logs("proj")
+    assert path.name.endswith(".log") and not path.name.startswith(".")
+    assert "/" not in path.name and "\0" not in path.name
+    assert state.log_file("proj", "web-2").name == "web-2.log"  # compose's own names stay as they are
+    names = {state.log_file("proj", x).name for x in [*HOSTILE_LABELS, "escaped", "_escaped"]}
+    assert len(names) == len(HOSTILE_LABELS) + 2  # two labels never share a file
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="stack/lifecycle.py save_logs still names the file f'{st.label}.log'; it must use "
+    "StateDir.log_file (stack/ is being edited by another change: handed over, see the commit)",
+)
+def test_saved_logs_stay_in_the_run_s_logs_folder(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from stacktest.stack import lifecycle as stacks
+
+    written: list[Path] = []
+
+    class FakeEngine:
+        def replicas(self, project: str) -> dict[str, list[ServiceState]]:
+            evil = ServiceState("../../../../escaped", "c1", "exited", None, 0, False, 0)
+            return {"evil": [evil]}
+
+        def save_logs(self, container_id: str, path: Path) -> None:
+            written.append(path)
+
+    settings = load_settings(cwd=tmp_path, environ={})
+    stack = SimpleNamespace(engine=FakeEngine(), settings=settings, project="proj")
+    folder = stacks.save_logs(stack)  # type: ignore[arg-type]  # the engine and the settings only
+    assert folder is not None
+    assert written and all(p.resolve().parent == folder.resolve() for p in written), written
