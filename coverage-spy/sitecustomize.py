@@ -274,13 +274,20 @@ def _ledger_write():
     path = _ledger.get("path")
     if not path:
         return
-    tmp = os.path.join(os.path.dirname(path), ".tmp" + os.path.basename(path))
+    # The folder is writable for every user of the container, like /tmp, and the entry's name is there to
+    # read: a new file of a name nobody can guess, never one that exists, never through a symlink.
+    tmp = os.path.join(os.path.dirname(path), ".tmp%s.%s" % (os.path.basename(path), os.urandom(6).hex()))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(tmp, "w") as fh:
+        with os.fdopen(os.open(tmp, flags, 0o644), "w") as fh:
             json.dump(_ledger["rec"], fh)
         os.replace(tmp, path)
     except (OSError, ValueError) as exc:
         sys.stderr.write("stacktest coverage spy: cannot write %s: %s\n" % (path, exc))
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def _saved():

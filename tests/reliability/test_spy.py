@@ -208,3 +208,28 @@ def test_an_unwritable_data_folder_is_said_on_stderr(spawn: Spawn) -> None:
         shutil.rmtree(top)
     assert out.strip() == "served", err  # the service runs, unmeasured
     assert "stacktest coverage spy: coverage did not start" in err and "not writable" in err
+
+
+def test_a_symlink_planted_for_the_ledger_s_next_write_is_never_followed(
+    spy: Path, tmp_path: Path, spawn: Spawn
+) -> None:
+    """The data folder is writable for every user of the container, like /tmp: another process there can
+    see a measured process's ledger entry and plant a symlink where that process writes the entry next
+    (on a save: a snapshot's save request, its exit), to have it (root, say) overwrite a file."""
+    victim, go, data = tmp_path / "victim", tmp_path / "go", tmp_path / "data"
+    victim.write_text("precious\n")
+    script = tmp_path / "service.py"
+    script.write_text(
+        f"import os, time\nprint('up', flush=True)\nwhile not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+    )
+    proc = start(spawn, spy, data, [sys.executable, str(script)])
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "up"
+    (entry,) = data.glob(".proc-*")
+    (data / f".tmp{entry.name}").symlink_to(victim)  # the name the spy wrote its entry through
+    go.touch()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert victim.read_text() == "precious\n"
+    assert not entry.is_symlink()
+    (saved,) = entries(data)
+    assert saved["saves"] == 1  # the entry itself was still written
