@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ __all__ = [
     "KEEP_LOGS",
     "StateDir",
     "atomic_write",
+    "has_mark",
+    "make_mark",
     "safe_name",
     "shown",
 ]
@@ -62,6 +65,22 @@ def atomic_write(target: Path, data: str | bytes) -> Path:
         tmp.write_text(data)
     tmp.replace(target)
     return target
+
+
+def has_mark(folder: Path, name: str) -> bool:
+    """``folder`` holds marker ``name`` as a regular file of its own (a symlink there marks nothing)."""
+    try:
+        return stat.S_ISREG(os.lstat(folder / name).st_mode)
+    except OSError:
+        return False
+
+
+def make_mark(folder: Path, name: str, text: str) -> None:
+    """Create marker ``name`` in ``folder`` as a new file: never one that was there, never through a
+    symlink (another user of a shared folder may put one there). FileExistsError when anything is."""
+    fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")

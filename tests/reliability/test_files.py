@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import resource
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,42 @@ def test_saved_logs_stay_in_the_run_s_logs_folder(tmp_path: Path) -> None:
     folder = stacks.save_logs(stack)  # type: ignore[arg-type]  # the engine and the settings only
     assert folder is not None
     assert written and all(p.resolve().parent == folder.resolve() for p in written), written
+
+
+def test_harvest_writes_its_marker_as_a_new_file_never_through_a_symlink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--into` an empty folder another user can write to (in /tmp, say): between stacktest's check and
+    its marker, that user puts a symlink where the marker goes, to have stacktest overwrite a file."""
+    from stacktest.state import HARVEST_MARK
+
+    settings = load_settings(cwd=tmp_path, environ={})
+    victim = tmp_path / "bashrc"
+    victim.write_text("precious\n")
+    dest = tmp_path / "shared"
+    dest.mkdir()
+    real_mkdir = Path.mkdir
+
+    def mkdir_then_race(self: Path, *args: Any, **kwargs: Any) -> None:
+        real_mkdir(self, *args, **kwargs)
+        if self == dest and not (dest / HARVEST_MARK).is_symlink():
+            (dest / HARVEST_MARK).symlink_to(victim)  # the other user wins the race
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_race)
+    with pytest.raises(UsageError):
+        covering.harvest_running(settings, None, dest)  # type: ignore[arg-type]  # refused before use
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_symlink_named_like_the_marker_does_not_make_a_folder_stacktest_s(tmp_path: Path) -> None:
+    from stacktest.state import HARVEST_MARK
+
+    settings = load_settings(cwd=tmp_path, environ={})
+    precious = tmp_path / "checkout"
+    precious.mkdir()
+    (precious / "main.py").write_text("print('my work')\n")
+    (tmp_path / "any-file").write_text("x\n")
+    (precious / HARVEST_MARK).symlink_to(tmp_path / "any-file")
+    with pytest.raises(UsageError):
+        covering.harvest_running(settings, None, precious)  # type: ignore[arg-type]  # refused before use
+    assert (precious / "main.py").read_text() == "print('my work')\n"

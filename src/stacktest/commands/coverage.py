@@ -34,9 +34,7 @@ from stacktest.errors import (
 from stacktest.settings import Settings
 from stacktest.stack import lifecycle as stacks
 from stacktest.stack.lifecycle import Stack
-from stacktest.state import (
-    HARVEST_MARK,
-)
+from stacktest.state import HARVEST_MARK, has_mark, make_mark
 from stacktest.testrun.runner import RunResult
 
 if TYPE_CHECKING:
@@ -267,17 +265,23 @@ def harvest_running(settings: Settings, stack: Stack, dest: Path) -> _harvest.Ha
 
     ``dest`` is emptied only when stacktest made it (a marker file inside says so); any other folder
     must be empty or new, so a mistyped ``--into`` never deletes the user's files."""
-    if dest.exists() and not dest.is_dir():
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
         raise UsageError(f"{dest} is not a folder", hint="give --into a new or empty folder")
     if dest.is_dir() and any(dest.iterdir()):
-        if not (dest / HARVEST_MARK).is_file():
+        if not has_mark(dest, HARVEST_MARK):
             raise UsageError(
                 f"{dest} is not empty and stacktest did not make it; nothing was changed",
                 hint="give --into a new or empty folder",
             )
         shutil.rmtree(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / HARVEST_MARK).write_text("made by `stacktest coverage harvest`; emptied by the next one\n")
+    try:
+        make_mark(dest, HARVEST_MARK, "made by `stacktest coverage harvest`; emptied by the next one\n")
+    except FileExistsError:
+        raise UsageError(
+            f"something else made {dest / HARVEST_MARK} meanwhile; nothing was written",
+            hint="give --into a new folder that only you can write to",
+        ) from None
     harvested, _ = _stop_and_harvest(
         settings, stack, settings.coverage_services, dest, stack.compose.config()
     )
