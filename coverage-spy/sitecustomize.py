@@ -214,12 +214,17 @@ def _start():
             if not os.access(data_dir, os.W_OK):
                 raise OSError("the data folder %s is not writable for uid %d" % (data_dir, os.getuid()))
             source = [s for s in os.environ.get("STACKTEST_COVERAGE_SOURCE", "").split(":") if s]
+            packages = _installed_packages()
+            if packages and not source and os.getcwd() != "/":
+                # no folder mapped: what it runs from its working folder, and the repository's packages
+                # from site-packages (measuring "everything" leaves site-packages out)
+                source = [os.getcwd()]
             cov = coverage.Coverage(
                 data_file=data_file,
                 data_suffix=True,
                 auto_data=True,  # save at exit
                 source=source or None,
-                source_pkgs=_installed_packages() or None,
+                source_pkgs=packages or None,
                 config_file=os.environ.get("STACKTEST_COVERAGE_RCFILE") or True,
             )
             _choose_core(cov)

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from stacktest.adapters.engine import Engine
+from stacktest.errors import StacktestError
 
 pytest_plugins = ["pytester"]
 
@@ -35,6 +36,11 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 collect_ignore = ["integration/stacks", "corpus"]
 
 
+# the tests that need the stand-in images of tests/corpus/repos/_images (about 90 s to build from nothing)
+STAND_IN_USERS = ("tests/e2e/test_init_repos.py", "tests/integration/test_sql.py")
+_prebuild: list[threading.Thread] = []
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         parts = Path(str(item.fspath)).relative_to(REPO).parts
@@ -42,6 +48,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.docker)
             if parts[1] == "reliability":
                 item.add_marker(pytest.mark.reliability)
+    # last, so that the images are built (pytest_sessionstart) while the other tests run: not idle workers
+    items.sort(key=lambda i: Path(str(i.fspath)).relative_to(REPO).as_posix() in STAND_IN_USERS)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In the main process of a run that includes the tests needing the stand-in images, build them in
+    the background; a test that needs them waits on their lock (tests/corpus/repos/_images/build.py)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    chosen = [str(a).split("::")[0].rstrip("/") for a in session.config.args]
+    if not any(a in ("tests", ".", "") or any(u.startswith(a) for u in STAND_IN_USERS) for a in chosen):
+        return
+
+    def build() -> None:
+        try:
+            engine = Engine.connect(timeout=15)
+        except StacktestError:
+            return  # the tests that need the engine say so
+        try:
+            stand_in_images(engine)
+        except Exception as exc:  # the tests that need the images build them again and fail there
+            print(f"building the stand-in images in the background failed: {exc}", file=sys.stderr)
+        finally:
+            engine.close()
+
+    thread = threading.Thread(target=build, name="stand-in-images", daemon=True)
+    thread.start()
+    _prebuild.append(thread)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for thread in _prebuild:
+        thread.join(timeout=900)
 
 
 class BindWatcher:

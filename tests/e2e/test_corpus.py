@@ -133,32 +133,3 @@ def test_shape(shape: str, installed: Path, shape_root: Path, docker_engine: Eng
     for service, listening in json.loads((root / "observed.json").read_text()).items():
         late = ready_at[service] - max(listening)
         assert -0.05 <= late <= READY_WITHIN, f"{service} ready {late:.3f} s after it listened"
-
-
-def test_init_adopts_a_stack_that_has_no_settings(
-    installed: Path, tmp_path: Path, docker_engine: Engine
-) -> None:
-    """A repository with a compose file, a Dockerfile and tests, but no stacktest: `init` shows, then
-    writes, settings on which the coverage job runs; a second `init` changes nothing."""
-    root = tmp_path / "adopted"
-    shutil.copytree(CORPUS / "healthcheck-only", root)  # its HTTP healthcheck becomes the probe
-    (root / "pyproject.toml").unlink()
-    (root / "tests").mkdir()
-    (root / "app").mkdir()
-    shutil.copy2(SHARED / "server.py", root / "app" / "server.py")
-    (root / "expect.toml").write_text("data_files = { web = 1 }\n")
-    shutil.copy2(SHARED / "test_common.py", root / "tests" / "test_common.py")
-    try:
-        dry = stacktest(installed, root, "init")
-        assert dry.returncode == 0 and "dry run: nothing was written" in dry.stdout, dry.stdout + dry.stderr
-        assert not (root / "pyproject.toml").exists()
-        wrote = stacktest(installed, root, "init", "--yes")
-        assert wrote.returncode == 0, wrote.stderr
-        assert {"pyproject.toml", "justfile"} <= {p.name for p in root.iterdir()}
-        again = stacktest(installed, root, "init")
-        assert again.stdout.count("already set up") == 3, again.stdout
-        run = stacktest(installed, root, "coverage", "run")
-        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        assert json.loads((root / ".stacktest/last/coverage.json").read_text())["files"] == {"web": 1}
-    finally:
-        left_nothing(docker_engine, root)

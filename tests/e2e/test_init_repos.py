@@ -129,6 +129,9 @@ def adopt(installed: Path, root: Path, expect: dict[str, Any]) -> str:
     init = stacktest(installed, root, "init", "--yes", *expect.get("init_args", []))
     said = f"`stacktest init --yes` exited {init.returncode}:\n{init.stdout[-6000:]}{init.stderr[-3000:]}"
     assert init.returncode == 0, said
+    assert "because" in init.stdout, said  # every decision with its reason
+    again = stacktest(installed, root, "init", *expect.get("init_args", []))
+    assert again.returncode == 0 and again.stdout.count("already set up") == 3, again.stdout  # nothing new
     return said
 
 

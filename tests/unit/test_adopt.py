@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from stacktest.adopt import discover, dockerfile, files, probes, sources
+from stacktest.adopt import discover, dockerfile, files, probes, service, sources
 from stacktest.adopt import propose as adopt
 from stacktest.adopt.runs import Runs, classify
 from stacktest.errors import ConfigError
@@ -277,3 +277,15 @@ def test_without_the_sql_extra_a_database_gets_a_tcp_probe_and_a_note(
     monkeypatch.setattr(probes, "_sql_driver", lambda dialect: False)
     choice = probes.choose("db", {"image": "mysql:8", "ports": [{"target": 3306}]}, NOTHING)
     assert choice.probe == {"tcp": 3306} and "stacktest[mysql]" in choice.notes[0]
+
+
+def test_a_console_script_of_the_repositorys_own_package_runs_python(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "notes"\n[project.scripts]\nnotes-serve = "notes.main:run"\n'
+    )
+    own = service.console_scripts([tmp_path], tmp_path)
+    assert own == {"notes-serve": "notes.main:run"}
+    entry = '#!/bin/sh\nexec "$@"\n'
+    runs = classify(["/entry.sh", "notes-serve", "--port", "9000"], {"/entry.sh": entry}.get, own)
+    assert (runs.kind, runs.python, runs.program) == ("python", True, "notes-serve")
+    assert classify(["notes-serve"]).python is False  # without the repository's scripts: unknown

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["MAX_BYTES", "inside", "python_files", "read_text"]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["MAX_BYTES", "inside", "parse_toml", "python_files", "read_text"]
 
 MAX_BYTES = 256 * 1024
 MAX_FILES = 2000  # Python files looked at per search (routes, packages): a monorepo stays quick
@@ -54,3 +61,11 @@ def python_files(folder: Path, root: Path) -> Iterator[Path]:
                 if seen > MAX_FILES:
                     return
                 yield Path(dirpath) / name
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """TOML text as a table; ValueError when it is not TOML."""
+    try:
+        return dict(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(str(exc)) from None

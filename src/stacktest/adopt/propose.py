@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import keyword
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +23,9 @@ from typing import Any
 
 from stacktest.adapters import compose as _compose
 from stacktest.adopt import discover
+from stacktest.adopt.files import parse_toml
 from stacktest.adopt.service import read_service
 from stacktest.errors import ComposeError, ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["Change", "Decision", "Proposal", "apply", "propose"]
 
@@ -233,9 +228,11 @@ def _table(
         lines += ["", "[tool.stacktest.coverage.paths]"]
         for service, paths in sorted(covered.items()):
             inner = ", ".join(f"{_toml_value(c)} = {_toml_value(h)}" for c, h in sorted(paths.items()))
-            lines.append(f"{_toml_value(service)} = {{ {inner} }}")
+            lines.append(
+                f"{_toml_value(service)} = {{ {inner} }}" if inner else f"{_toml_value(service)} = {{}}"
+            )
     text = "\n".join(lines) + "\n"
-    tomllib.loads(text)  # any service name, any path: valid TOML, or a bug of ours
+    parse_toml(text)  # any service name, any path: valid TOML, or a bug of ours
     return text
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -78,13 +78,19 @@ def shell_commands(line: str) -> list[list[str]]:
     return [c for c in out if c]
 
 
-def classify(argv: Sequence[str], script: Callable[[str], str | None] = lambda _: None) -> Runs:
+def classify(
+    argv: Sequence[str],
+    script: Callable[[str], str | None] = lambda _: None,
+    own_scripts: Mapping[str, str] | None = None,
+) -> Runs:
     """What ``argv`` (entrypoint + command) runs. ``script(path)`` gives the text of an entrypoint
-    script of the repository found at that container path (None when it is not one)."""
+    script of the repository found at that container path (None when it is not one); ``own_scripts``:
+    the console scripts the repository's own packages declare (name -> ``module:function``)."""
     commands = _expand(list(argv), script, depth=0)
     if not commands:
         return Runs("unknown", False, why="no command: neither compose nor the Dockerfile says what runs")
-    results = [_one(c) for c in commands]
+    own = own_scripts or {}
+    results = [_own(c, own) or _one(c) for c in commands]
     python = any(r.python for r in results)
     # the service is what its last long-running command is; the ones before prepare (migrate, collect)
     main = next((r for r in reversed(results) if r.kind not in ("oneshot", "other")), results[-1])
@@ -109,6 +115,19 @@ def _expand(argv: list[str], script: Callable[[str], str | None], depth: int) ->
         found = [c for ln in lines for c in shell_commands(ln) if _one(_unwrap(c)).kind != "other"]
         return [cmd for c in found for cmd in _expand(c, script, depth + 1)] or [argv]
     return [argv]
+
+
+def _own(argv: list[str], own: Mapping[str, str]) -> Runs | None:
+    """A console script of the repository's own package (``pip install .`` made it)."""
+    program = os.path.basename(argv[0]) if argv else ""
+    if program not in own:
+        return None
+    return Runs(
+        "python",
+        True,
+        program=program,
+        why=f"runs {program}, this repository's console script ({own[program]})",
+    )
 
 
 def _unwrap(argv: list[str]) -> list[str]:

@@ -12,11 +12,12 @@ from typing import Any
 
 from stacktest.adopt import dockerfile, probes, sources
 from stacktest.adopt.code import read_code
-from stacktest.adopt.files import inside, read_text
+from stacktest.adopt.files import inside, parse_toml, read_text
 from stacktest.adopt.runs import Runs, classify
 
 __all__ = ["PYTHON_IMAGE", "Service", "read_service"]
 
+_PIP_INSTALLS_HERE = re.compile(r"pip3?\s+install\b[^&;|]*\s\.(/|\s|$)")  # `pip install .` of the context
 PYTHON_IMAGE = re.compile(r"(^|/)(python|pypy|uvicorn-gunicorn[\w-]*|django|jupyter[\w-]*)(:|$)", re.I)
 
 
@@ -44,7 +45,8 @@ def read_service(root: Path, name: str, spec: Mapping[str, Any], *, awaited_exit
     def script(path: str) -> str | None:
         return _script_text(path, copies.paths | mounts.paths, context, root)
 
-    runs = classify(_argv(spec, final), script)
+    own = console_scripts([root, *([context] if context is not None else [])], root)
+    runs = classify(_argv(spec, final), script, own)
     if awaited_exit:
         runs.kind = "oneshot"
         runs.why = (runs.why or "it runs a command") + "; others wait for it to complete"
@@ -54,7 +56,10 @@ def read_service(root: Path, name: str, spec: Mapping[str, Any], *, awaited_exit
     elif not runs.python and final is not None and PYTHON_IMAGE.search(base) and runs.kind == "other":
         runs.why = f"runs {runs.program}, not Python"
     paths = copies.paths | mounts.paths  # a bind mount hides what the image has there
-    code = read_code([root / p for p in set(paths.values())], root)
+    folders = [root / p for p in set(paths.values())]
+    if runs.program in own and context is not None:  # installed with pip: its source is in the context
+        folders.append(context)
+    code = read_code(folders, root)
     exposed = [int(p) for ins in (final.all("EXPOSE") if final else []) for p in re.findall(r"\d+", ins.args)]
     health = final.last("HEALTHCHECK") if final else None
     choice = probes.choose(
@@ -70,6 +75,9 @@ def read_service(root: Path, name: str, spec: Mapping[str, Any], *, awaited_exit
         base_image=base,
     )
     notes += choice.notes
+    installs = any(_PIP_INSTALLS_HERE.search(i.args) for i in (final.all("RUN") if final else []))
+    if installs or runs.program in own:  # the repository's package runs from site-packages
+        copies.skipped.append("the package is installed with pip: it runs from site-packages")
     covered, covered_why = _coverage(name, runs, paths, copies, notes, root, spec)
     tests = [w for c in runs.commands for w in c[1:] if runs.kind == "tests" and not w.startswith("-")]
     return Service(name, runs, choice.probe, choice.why, covered, covered_why, notes, tests)
@@ -170,3 +178,19 @@ def _coverage(
         else "its package is installed with pip (mapped by name)"
     )
     return paths, why
+
+
+def console_scripts(folders: list[Path], root: Path) -> dict[str, str]:
+    """The console scripts (``[project.scripts]``) of the pyproject.toml files in ``folders``."""
+    out: dict[str, str] = {}
+    for folder in folders:
+        text = read_text(folder / "pyproject.toml", root)
+        if not text:
+            continue
+        try:
+            scripts = parse_toml(text).get("project", {}).get("scripts", {})
+        except ValueError:
+            continue
+        if isinstance(scripts, dict):
+            out.update({str(k): str(v) for k, v in scripts.items()})
+    return out

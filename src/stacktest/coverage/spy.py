@@ -225,7 +225,8 @@ def overlay_spec(
             "STACKTEST_COVERAGE_RCFILE": f"{SPY_MOUNT}/.coveragerc",
             "STACKTEST_COVERAGE_SOURCE": source,
         }
-        if source and packages:  # the repository's packages, wherever pip installed them
+        if packages:  # the repository's packages, wherever pip installed them (with no source folder
+            # mapped, they are all that is measured: a service that runs its package from site-packages)
             env["STACKTEST_COVERAGE_PACKAGES"] = ":".join(packages)
         if spec.get("stop_signal"):
             env["STACKTEST_STOP_SIGNAL"] = str(spec["stop_signal"])
