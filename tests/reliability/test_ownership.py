@@ -13,12 +13,11 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 from stacktest.adapters.engine import Engine
-from stacktest.stack.owner import Owner
 from tests.conftest import (
-    NOTHING,
     Spawn,
     children_of,
     copy_project,
@@ -34,13 +33,15 @@ HANG = "import pathlib, time\n\ndef test_hang():\n    pathlib.Path('started').to
 def own_pid_namespace(busy: int = 0) -> list[str]:
     """A command prefix: run in a new PID namespace (as a CI job's container is); ``busy`` processes
     are started there first, so that the command's pid (about ``busy``) names no process elsewhere."""
-    burn = 'i=0; while [ "$i" -lt "$1" ]; do /bin/true; i=$((i+1)); done; shift; exec "$@"'
+    burn = 'i=0; while [ "$i" -lt "$1" ]; do /bin/true; i=$((i+1)); done; shift; "$@"'
     return ["unshare", "--pid", "--fork", "--mount-proc", "--", "sh", "-c", burn, "sh", str(busy)]
 
 
 def test_a_strangers_project_whose_image_carries_stacktests_labels_is_never_reaped(
     tmp_path: Path, docker_engine: Engine, base_image: str
 ) -> None:
+    from stacktest.stack.owner import Owner
+
     me = Owner.me()
     dead_owner = Owner(me.host, me.boot, me.pidns, 2**22 + 7, "1").label()
     labels = {
@@ -80,17 +81,32 @@ def test_a_strangers_project_whose_image_carries_stacktests_labels_is_never_reap
         left_nothing(docker_engine, checkout)
 
 
-def test_a_live_run_in_another_pid_namespace_is_never_taken_for_dead(
-    project: Path, tmp_path: Path, docker_engine: Engine, spawn: Spawn
-) -> None:
-    hang = spawn.test_run(
-        project, "test_zz_hang", HANG, stderr=subprocess.PIPE, prefix=own_pid_namespace(300)
+def tiny(root: Path, base_image: str) -> Path:
+    """A one-service stack with a test that waits (the run's own containers are all that matter here)."""
+    (root / "suite").mkdir(parents=True)
+    (root / "docker-compose.yml").write_text(
+        f"services:\n  app:\n    image: {base_image}\n    command: [sleep, infinity]\n    init: true\n"
     )
-    assert wait_until((project / "started").exists, timeout=120), "the run did not reach its test"
-    ours = engine_leftovers(docker_engine, project)["containers"]
-    assert len(ours) == 3
-    other = copy_project(tmp_path / "other", with_suite=False)
+    (root / "pyproject.toml").write_text("[tool.stacktest]\ntests = ['suite']\n")
+    (root / "suite" / "test_hang.py").write_text(HANG)
+    return root
+
+
+def test_a_live_run_in_another_pid_namespace_is_never_taken_for_dead(
+    tmp_path: Path, docker_engine: Engine, spawn: Spawn, base_image: str
+) -> None:
+    project = tiny(tmp_path / "ci-job", base_image)
+    other = tiny(tmp_path / "other", base_image)
+    hang = spawn(
+        [*own_pid_namespace(300), sys.executable, "-m", "stacktest", "test", "suite/test_hang.py"],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
+        assert wait_until((project / "started").exists, timeout=120), "the run did not reach its test"
+        ours = engine_leftovers(docker_engine, project)["containers"]
+        assert len(ours) == 1
         for prefix in (own_pid_namespace(), []):  # another CI job's container; this machine itself
             up = run_cli(["up"], other, prefix=prefix)
             assert up.returncode == 0, up.stderr
@@ -100,9 +116,10 @@ def test_a_live_run_in_another_pid_namespace_is_never_taken_for_dead(
             )
             assert run_cli(["down"], other, prefix=prefix).returncode == 0
     finally:
-        [(run, _)] = children_of(hang.pid)  # stacktest, as unshare's child (unshare passes no signal on)
+        [(shell, _)] = children_of(hang.pid)  # unshare -> sh (pid 1 there) -> stacktest
+        [(run, _)] = children_of(shell)  # unshare and sh pass no signal on
         os.kill(run, signal.SIGTERM)  # it ends as a run does: its stack removed by itself
         _, err = hang.communicate(timeout=120)
         left_nothing(docker_engine, other)
+        left_nothing(docker_engine, project)
     assert hang.returncode == 128 + signal.SIGTERM, err
-    assert engine_leftovers(docker_engine, project) == NOTHING
