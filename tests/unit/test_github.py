@@ -33,3 +33,25 @@ def test_active_only_in_a_workflow() -> None:
     assert github.active({"GITHUB_ACTIONS": "true"})
     assert not github.active({"GITHUB_ACTIONS": "false"})
     assert not github.active({})
+
+
+def test_the_cli_s_streams_write_past_a_live_display_s_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A live table puts a proxy into sys.stderr that prints through the console: writing to it again
+    from the console would never end."""
+    import io
+    import sys
+
+    from rich.file_proxy import FileProxy
+
+    from stacktest.cli import render
+
+    real = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", FileProxy(render.err, real))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    import threading
+
+    printing = threading.Thread(target=render.err.print, args=("::error::from a log",), daemon=True)
+    printing.start()
+    printing.join(timeout=10)
+    assert not printing.is_alive(), "printing never ended"
+    assert real.getvalue() == "\\::error::from a log\n"

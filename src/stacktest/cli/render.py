@@ -44,19 +44,21 @@ __all__ = [
 ]
 
 
-
 class _Defused:
-    """``sys.stdout`` or ``sys.stderr`` (looked up at each write: pytest's capture replaces them) with
-    every line defused in a GitHub Actions workflow (:func:`github.defuse`): what the CLI prints holds
-    container logs, service answers and test names, and none of their lines may become a workflow
-    command. stacktest's own annotations are written to ``sys.stdout`` directly."""
+    """``sys.stdout`` or ``sys.stderr`` (looked up at each write: pytest's capture replaces them; the
+    proxy a live display puts there is looked through, as rich does) with every line defused in a GitHub
+    Actions workflow (:func:`github.defuse`): what the CLI prints holds container logs, service answers
+    and test names, and none of their lines may become a workflow command. stacktest's own annotations
+    are written to ``sys.stdout`` directly."""
 
     def __init__(self, name: str) -> None:
         self._name = name
 
     @property
     def _stream(self) -> TextIO:
-        return cast("TextIO", getattr(sys, self._name))
+        stream = getattr(sys, self._name)
+        # a live table redirects sys.stdout and sys.stderr into its console: write where that proxy does
+        return cast("TextIO", getattr(stream, "rich_proxied_file", stream))
 
     def write(self, text: str) -> int:
         return self._stream.write(github.defuse(text) if github.active() else text)
