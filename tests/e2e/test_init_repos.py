@@ -18,7 +18,9 @@ green that way and red with `init` fails through init's fault.
 from __future__ import annotations
 
 import ast
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,3 +152,47 @@ def test_repository_shape(shape: str, installed: Path, repo_root: Path, docker_e
     assert run.returncode == 0, said
     problems = coverage_problems(root, expect)
     assert not problems, "measured wrong:\n- " + "\n- ".join(problems) + "\n\n" + said
+
+
+def test_sql_cleanup_on_a_repository_of_the_corpus(
+    installed: Path, tmp_path: Path, docker_engine: Engine, corpus_images: None
+) -> None:
+    """profiles-split keeps its items in PostgreSQL (a movements table refers to them by a foreign key):
+    after init, a sql cleanup backend removes exactly the items the tests named "TEST ..." and their
+    movements, with the credentials of the database's own container (never printed)."""
+    import httpx
+
+    root = tmp_path / "profiles-split"
+    shutil.copytree(
+        REPOS / "profiles-split", root, ignore=shutil.ignore_patterns("__pycache__", ".ruff_cache")
+    )
+    assert stacktest(installed, root, "init", "--yes").returncode == 0
+    with (root / "pyproject.toml").open("a") as f:
+        f.write(
+            "\n[tool.stacktest.cleanup.backends.items]\nkind = 'sql'\nservice = 'db'\n"
+            "dialect = 'postgresql'\ntable = 'items'\nname_column = 'name'\nid_column = 'sku'\n"
+        )
+    try:
+        up = stacktest(installed, root, "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = stacktest(installed, root, "status").stdout
+        url = re.search(r"^api: .*url: (http://\S+)", status, re.MULTILINE)[1]  # type: ignore[index]
+        with httpx.Client(base_url=url, timeout=10) as api:
+            for sku, name in (("TST-1", "TEST widget"), ("REAL-1", "widget"), ("TST-2", "test widget")):
+                assert api.post("/items/", json={"sku": sku, "name": name, "quantity": 5}).status_code == 201
+                assert api.post(f"/items/{sku}/moves", json={"delta": -1}).status_code == 200
+            shown = stacktest(installed, root, "cleanup", "--json")
+            assert shown.returncode == 0, shown.stderr
+            [found] = json.loads(shown.stdout)["backends"]
+            assert [r["id"] for r in found["records"]] == ["TST-1"]
+            assert found["related_by"] == {"movements.sku": 1}
+            done = stacktest(installed, root, "cleanup", "--yes")
+            assert done.returncode == 0, done.stderr
+            assert (
+                "inventory" not in shown.stdout + done.stdout + done.stderr
+            )  # the password is the user's name
+            assert api.get("/items/TST-1").status_code == 404
+            assert api.get("/items/REAL-1").status_code == 200 and api.get("/items/TST-2").status_code == 200
+    finally:
+        stacktest(installed, root, "down")
+        left_nothing(docker_engine, root)

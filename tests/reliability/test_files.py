@@ -87,11 +87,6 @@ def test_a_log_file_name_is_one_safe_name_in_the_logs_folder(tmp_path: Path, lab
     assert len(names) == len(HOSTILE_LABELS) + 2  # two labels never share a file
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stack/lifecycle.py save_logs still names the file f'{st.label}.log'; it must use "
-    "StateDir.log_file (stack/ is being edited by another change: handed over, see the commit)",
-)
 def test_saved_logs_stay_in_the_run_s_logs_folder(tmp_path: Path) -> None:
     from types import SimpleNamespace
 

@@ -392,7 +392,7 @@ def save_logs(stack: Stack) -> Path | None:
     folder.mkdir(parents=True, exist_ok=True)
     for states in replicas.values():
         for st in states:
-            stack.engine.save_logs(st.container_id, folder / f"{st.label}.log")
+            stack.engine.save_logs(st.container_id, stack.settings.state.log_file(stack.project, st.label))
     for old in stack.settings.state.saved_logs()[KEEP_LOGS:]:
         if old != folder:
             shutil.rmtree(old, ignore_errors=True)
