@@ -53,6 +53,13 @@ def test_pid1_and_forking_services_are_measured(cov_project: Path, docker_engine
     create = [a for a in compose if " up " in a and "--no-start" in a]
     start = [a for a in compose if " up " in a and "--no-start" not in a]
     assert (len(config), len(create), len(start)) == (1, 1, 1), "\n".join(compose)
+    # and the engine: the whole project listed once to create, once when ready, once to stop, once to
+    # remove (the waits poll per service); each stopped container inspected once
+    engine = [line.split("engine: ", 1)[1] for line in result.stderr.splitlines() if "engine: " in line]
+    listings = [e for e in engine if e.startswith("list ") and "service=" not in e]
+    assert len(listings) == 4, "\n".join(engine)
+    stopped = [e.split()[1] for e in engine if e.startswith("inspect ") and e.endswith(": exited")]
+    assert len(stopped) == 3 and len(set(stopped)) == 3, "\n".join(engine)
     # PID 1 with no signal handling: its lines are there, the untaken one is not
     pid1 = covered_lines(cov_project, "pid1")
     assert line_of(cov_project, "pid1", 'return "negative"') in pid1

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from stacktest.adapters import process as _process
-from stacktest.errors import CommandFailed, ComposeError, ComposeNotFound, ConfigError
+from stacktest.errors import CommandFailed, ComposeError, ComposeNotFound, ConfigError, UsageError
 
-__all__ = ["Compose", "checkout_id", "detect", "new_project_name"]
+__all__ = ["Compose", "checkout_id", "detect", "new_project_name", "up_hint"]
 
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
@@ -77,6 +77,19 @@ class Compose:
                 raise ConfigError("`up --wait` needs Compose v2; this machine has v1")
             args.append("--wait")
         return self.argv(*args, *services)
+
+    def pull_first(self, pull: str, services: Sequence[str] = ()) -> str:
+        """Compose v1 cannot be told how to pull on `up`: pull first ('always'), or refuse ('never').
+        Returns the pull policy left for `up`."""
+        if not self.is_v1 or pull == "missing":
+            return pull
+        if pull == "never":
+            raise UsageError(
+                "pull = 'never' needs Compose v2: Compose v1 pulls missing images and cannot be told not to",
+                hint="install Compose v2 (scripts/setup does), or leave pull at 'missing'",
+            )
+        self.run(self.pull_argv(services), what="compose pull")
+        return "missing"
 
     def pull_argv(self, services: Sequence[str] = ()) -> list[str]:
         return self.argv("pull", *services)
@@ -200,3 +213,12 @@ def new_project_name(prefix: str, root: Path) -> str:
     if not re.match(r"^[a-z0-9]", name):
         name = "s" + name
     return name
+
+
+def up_hint(stderr_tail: str) -> str:
+    """What to do about a failed `compose up`, when the cause is one a user can fix in the compose file."""
+    if "port is already allocated" in stderr_tail or "address already in use" in stderr_tail:
+        return "a fixed host port is taken: publish as '127.0.0.1::PORT' so the engine picks a free one"
+    if "container name" in stderr_tail and "already in use" in stderr_tail:
+        return "remove the fixed container_name from the compose file: two runs cannot share one name"
+    return ""

@@ -115,9 +115,11 @@ class Engine(FileTransfer):
             self.client.api.import_image_from_data(fh.read(), repository=repo, tag=tag or "latest")
 
     # containers of a project ---------------------------------------------------------------------------
-    def _summaries(self, label: str) -> list[dict[str, Any]]:
-        """Containers by label, from one list call (no inspect per container, so no race with removal)."""
-        return list(self.client.api.containers(all=True, filters={"label": label}))
+    def _summaries(self, *labels: str) -> list[dict[str, Any]]:
+        """Containers with every label, from one list call (no inspect per container, so no race with
+        removal)."""
+        log.debug("engine: list %s", " ".join(labels))
+        return list(self.client.api.containers(all=True, filters={"label": list(labels)}))
 
     def containers(self, project: str) -> list[dict[str, Any]]:
         return self._summaries(f"{PROJECT_LABEL}={project}")
@@ -127,7 +129,7 @@ class Engine(FileTransfer):
         One-off containers (``compose run``) are left out, and so is a container removed meanwhile."""
         label = f"{PROJECT_LABEL}={project}"
         summaries = (
-            self.client.api.containers(all=True, filters={"label": [label, f"{SERVICE_LABEL}={service}"]})
+            self._summaries(label, f"{SERVICE_LABEL}={service}")
             if service is not None
             else self.containers(project)
         )
@@ -150,7 +152,9 @@ class Engine(FileTransfer):
         try:
             attrs = self.client.api.inspect_container(container_id)
         except docker.errors.NotFound:
+            log.debug("engine: inspect %s: gone", container_id[:12])
             return None
+        log.debug("engine: inspect %s: %s", container_id[:12], (attrs.get("State") or {}).get("Status"))
         labels = attrs.get("Config", {}).get("Labels") or {}
         return state_of(labels.get(SERVICE_LABEL, attrs.get("Name", "?")), attrs)
 
@@ -279,6 +283,7 @@ class Engine(FileTransfer):
 
     def container_env(self, container_id: str) -> dict[str, str]:
         """A container's environment (a database's credentials, for the sql probe; never printed)."""
+        log.debug("engine: inspect %s (environment)", container_id[:12])
         try:
             attrs = self.client.api.inspect_container(container_id)
         except docker.errors.DockerException:

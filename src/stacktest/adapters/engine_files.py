@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import shutil
 import tarfile
 import time
@@ -25,6 +26,8 @@ else:
 
 __all__ = ["FileTransfer"]
 
+log = logging.getLogger("stacktest")
+
 
 class FileTransfer:
     """The file operations of :class:`~stacktest.adapters.engine.Engine`, over its client."""
@@ -33,6 +36,7 @@ class FileTransfer:
 
     def volume_at(self, container_id: str, destination: str) -> str | None:
         """The name of the volume a container mounts at ``destination`` (None: none there)."""
+        log.debug("engine: inspect %s (mounts)", container_id[:12])
         try:
             mounts = self.client.api.inspect_container(container_id).get("Mounts") or []
         except docker.errors.DockerException as exc:

@@ -216,7 +216,7 @@ def _stop_and_harvest(
     """Stop the covered services gracefully (so coverage saves at exit), then copy their data out.
     Returns the harvest and, per container that was running, the seconds from the stop request to its
     exit (as the engine recorded it)."""
-    replicas = _replicas(stack, services)
+    replicas = _replicas(stack, services, fresh=True)  # a test may have stopped or killed some
     config_services = config.get("services") or {}
     running = [(svc, st) for svc, states in replicas.items() for st in states if st.status == "running"]
     requested = time.time()
@@ -235,12 +235,18 @@ def _stop_and_harvest(
         timeout=settings.command_timeout,
         what="compose stop (saving coverage)",
     )
-    stopped: dict[str, float] = {}
-    for _, before in running:
-        after = stack.engine.inspect(before.container_id)
-        if after is not None and after.finished_at:
-            stopped[after.label] = round(max(0.0, after.finished_at - requested), 3)
-    return _harvest.harvest(stack.engine, replicas, dest, settings.coverage_accept_lost), stopped
+    after = {  # each container inspected once after the stop, for its stop time and the harvest
+        service: [stack.engine.inspect(st.container_id) or st for st in states]
+        for service, states in replicas.items()
+    }
+    was_running = {st.container_id for _, st in running}
+    stopped = {
+        st.label: round(max(0.0, st.finished_at - requested), 3)
+        for states in after.values()
+        for st in states
+        if st.container_id in was_running and st.finished_at
+    }
+    return _harvest.harvest(stack.engine, after, dest, settings.coverage_accept_lost), stopped
 
 
 def _stop_timeout(settings: Settings, running: Sequence[ServiceState]) -> float | None:

@@ -164,7 +164,7 @@ def managed_stack(
             )
             if wait:
                 _record_readiness(settings, started, started.wait(on_progress))
-                started.remember_urls()
+                started.settle()
             ready = True
             yield started
         except StacktestError as exc:
@@ -326,7 +326,8 @@ def covered(settings: Settings, project: str) -> Covered:
         from_images = _spy.image_pythonpath(stack.engine, replicas)
         if from_images:
             _spy.overlay(settings, base, extra, from_images, packages=list(packages))
-            stack.compose.run(stack.compose.up_argv(no_start=True), what="compose up --no-start")
+            again = stack.compose.up_argv(stack.record.services, no_start=True, pull="never")  # pulled
+            stack.compose.run(again, what="compose up --no-start (the images' own PYTHONPATH kept)")
             replicas = _replicas(stack, names)
         _spy.make_data_writable(stack.engine, replicas)
         _spy.deliver_spy(stack.engine, replicas, spy)
@@ -334,6 +335,8 @@ def covered(settings: Settings, project: str) -> Covered:
     return Covered(extra, before_start, base, _spy.with_overlay(base, spec), packages)
 
 
-def _replicas(stack: Stack, services: Sequence[str]) -> dict[str, list[ServiceState]]:
-    found = stack.engine.replicas(stack.project)
+def _replicas(stack: Stack, services: Sequence[str], *, fresh: bool = False) -> dict[str, list[ServiceState]]:
+    """The services' containers: as listed once the stack was ready (:meth:`Stack.settle`), or, before
+    that or when ``fresh``, as the engine lists them now."""
+    found = stack.seen if stack.seen is not None and not fresh else stack.engine.replicas(stack.project)
     return {s: found.get(s, []) for s in services}

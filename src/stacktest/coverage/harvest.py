@@ -124,7 +124,8 @@ def harvest(
     accept_lost: Sequence[str] = (),
 ) -> Harvest:
     """Copy the data files and the process ledger out of the (stopped) containers through the Engine
-    API, one folder per service (every replica's files: they share the service's volume). Which
+    API, one folder per service. ``replicas``: each container's state after the run, as the caller
+    inspected it (it is not asked again) (every replica's files: they share the service's volume). Which
     container wrote a file is read from its name (coverage's suffix starts with the host name, the
     container's). A process the ledger lists without a save is looked up in its container's output,
     for how it ended."""
@@ -139,8 +140,7 @@ def harvest(
         result.files[service] = len(names)
         if not result.files[service]:
             result.missing[service] = _why_no_data(engine, states)
-        for before in states:
-            st = engine.inspect(before.container_id) or before
+        for st in states:
             host = st.hostname or st.container_id[:12]
             inspected[host] = st
             result.containers.append(

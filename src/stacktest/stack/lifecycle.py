@@ -59,13 +59,15 @@ class Stack:
     """A started stack: its record, compose and engine handles (connected when first used).
 
     ``checked_urls``: each service's URLs (one per replica) as a check of its probes just found them;
-    set, the stack answers :meth:`urls` without asking the engine."""
+    set, the stack answers :meth:`urls` without asking the engine. ``seen``: its containers as listed
+    once it was ready (:meth:`settle`), for the steps between readiness and the tests."""
 
     settings: Settings
     record: StackRecord
     _compose: Compose | None = None
     _engine: Engine | None = None
     checked_urls: dict[str, list[str]] | None = None
+    seen: dict[str, list[ServiceState]] | None = None
 
     @property
     def project(self) -> str:
@@ -106,6 +108,13 @@ class Stack:
             return {service: list(urls) for service, urls in self.checked_urls.items()}
         found = self.engine.replicas(self.project) if replicas is None else replicas
         return service_urls(self.settings.probes, found)
+
+    def settle(self) -> None:
+        """Once ready: list the containers once; the URLs and the steps before the tests use that list
+        (the engine is not asked again), and the state file keeps the URLs (:meth:`remember_urls`)."""
+        self.seen = self.engine.replicas(self.project)
+        self.checked_urls = self.replica_urls(self.seen)
+        self.remember_urls()
 
     def remember_urls(self) -> None:
         """Keep each service's URLs in the state file, for :func:`ready_by_probes` next time."""
@@ -279,7 +288,7 @@ def start(
         if build
         else {}
     )
-    pull = _pull_first(compose, settings.pull, services)
+    pull = compose.pull_first(settings.pull, services)
     try:
         if before_start is not None:
             compose.run(
@@ -290,32 +299,9 @@ def start(
         compose.run(compose.up_argv(services, build=build, pull=pull), what="compose up")
         images_built(engine, built_images(config, image_prefix(settings)), before)
     except ComposeError as exc:
-        exc.hint = _up_hint(exc.stderr_tail) or exc.hint
+        exc.hint = _compose.up_hint(exc.stderr_tail) or exc.hint
         raise
     return stack
-
-
-def _pull_first(compose: Compose, pull: str, services: Sequence[str]) -> str:
-    """Compose v1 cannot be told how to pull on `up`: pull first ('always'), or refuse ('never'). Returns
-    the pull policy left for `up`."""
-    if not compose.is_v1 or pull == "missing":
-        return pull
-    if pull == "never":
-        raise UsageError(
-            "pull = 'never' needs Compose v2: Compose v1 pulls missing images and cannot be told not to",
-            hint="install Compose v2 (scripts/setup does), or leave pull at 'missing'",
-        )
-    compose.run(compose.pull_argv(services), what="compose pull")
-    return "missing"
-
-
-def _up_hint(stderr_tail: str) -> str:
-    """What to do about a failed `compose up`, when the cause is one a user can fix in the compose file."""
-    if "port is already allocated" in stderr_tail or "address already in use" in stderr_tail:
-        return "a fixed host port is taken: publish as '127.0.0.1::PORT' so the engine picks a free one"
-    if "container name" in stderr_tail and "already in use" in stderr_tail:
-        return "remove the fixed container_name from the compose file: two runs cannot share one name"
-    return ""
 
 
 def attach(settings: Settings, project: str | None = None) -> Stack:
