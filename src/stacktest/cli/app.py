@@ -26,6 +26,7 @@ from stacktest.cli.options import (
     PullOption,
     ShardOption,
     WorkersOption,
+    duration,
     settings,
     suite,
 )
@@ -105,8 +106,15 @@ def up(
             "--coverage", help="measure the covered services; `stacktest coverage snapshot` reports"
         ),
     ] = False,
+    ttl: Annotated[
+        str | None,
+        typer.Option(
+            "--ttl", help="remove the stack after this long even without `down` (90s, 30m, 2h)"
+        ),
+    ] = None,
 ) -> int:
     """Start a stack for this checkout and wait until it is ready; `stacktest down` removes it."""
+    lifetime = duration(ttl, "--ttl")
     s = settings(ready_timeout=ready_timeout, pull=pull)
     with render.ProgressView() as view:
         started = lifecycle.up(
@@ -117,6 +125,7 @@ def up(
             wait=not no_wait,
             on_progress=view,
             coverage=coverage,
+            ttl=lifetime,
         )
     render.status(started)
     return 0

@@ -3,6 +3,7 @@ the two commands that run the suite (`test`, `coverage run`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typer._click.globals import get_current_context
 from stacktest.cli import render
 from stacktest.cli.render import out
 from stacktest.commands import testing
+from stacktest.errors import UsageError
 from stacktest.settings import Settings, help_of, load_settings
 from stacktest.testrun.runner import MODES
 
@@ -26,6 +28,7 @@ __all__ = [
     "PullOption",
     "ShardOption",
     "WorkersOption",
+    "duration",
     "phase_banner",
     "settings",
     "suite",
@@ -83,6 +86,21 @@ ShardOption = Annotated[
 PullOption = Annotated[
     str | None, typer.Option("--pull", metavar="always|missing|never", help=help_of("pull"))
 ]
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
+
+
+def duration(text: str | None, option: str) -> float | None:
+    """``90``, ``90s``, ``30m``, ``2h``, ``1d`` in seconds; bad input is a usage error."""
+    if text is None:
+        return None
+    match = _DURATION.match(text.strip())
+    if not match or float(match.group(1)) <= 0:
+        raise UsageError(
+            f"{option} {text!r} is not a duration", hint="give seconds, or a number with s, m, h or d: 30m"
+        )
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
 RunT = TypeVar("RunT")

@@ -26,6 +26,7 @@ from stacktest.errors import (
     UsageError,
 )
 from stacktest.settings import Settings
+from stacktest.stack import lease as _lease
 from stacktest.stack import lifecycle as stacks
 from stacktest.stack import reap as reaping
 from stacktest.stack import records
@@ -79,12 +80,19 @@ def up(
     wait: bool = True,
     on_progress: ProgressFn | None = None,
     coverage: bool = False,
+    ttl: float | None = None,
 ) -> Stack:
-    """Start a stack that outlives this command (``stacktest down`` removes it).
+    """Start a stack that outlives this command (``stacktest down`` removes it; with ``ttl``, the
+    reaper on the engine removes it that many seconds from now, if ``down`` has not).
 
     If it cannot be made ready, it is removed again unless ``keep_on_error``. ``coverage``: its covered
     services run with the spy, which saves on `stacktest coverage snapshot`; `stacktest test` runs reuse
     it, and a snapshot reports what they reached so far."""
+    if ttl is not None and not settings.reaper_enabled:
+        raise UsageError(
+            "--ttl needs the reaper, and reaper.enabled is false",
+            hint="leave reaper.enabled on, or remove the stack with `stacktest down`",
+        )
     project = _new_project(settings)
     cov = covered(settings, project) if coverage else None
     with managed_stack(
@@ -98,6 +106,7 @@ def up(
         covered=cov,
         on_progress=on_progress,
         project=project,
+        ttl=ttl,
     ) as started:
         if coverage and wait:
             replicas = _replicas(started, settings.coverage_services)
@@ -137,10 +146,12 @@ def managed_stack(
     covered: Covered | None = None,
     on_progress: ProgressFn | None = None,
     project: str | None = None,
+    ttl: float | None = None,
 ) -> Iterator[Stack]:
     """A ready stack for one run: this checkout's running one when it is healthy, else a new one that is
     removed afterwards (on success, failure, error, Ctrl-C or SIGTERM) unless ``keep``. A stack that
-    could not be started or made ready is removed unless ``keep_on_error`` (default: ``keep``)."""
+    could not be started or made ready is removed unless ``keep_on_error`` (default: ``keep``). A kept
+    stack is the reaper's after ``ttl`` seconds (None: never)."""
     if reuse and covered is None:
         existing = _reusable(settings, on_progress)
         if existing is not None:
@@ -178,6 +189,8 @@ def managed_stack(
         failed_start = not ready and not (keep if keep_on_error is None else keep_on_error)
         if not keep or failed_start:
             _teardown_partial(settings, started, project)
+        else:  # kept: the reaper leaves it (or removes it after its ttl)
+            _lease.end(project, keep_seconds=ttl or 0.0)
 
 
 def keep_logs(stack: Stack) -> Path | None:

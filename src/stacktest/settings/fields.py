@@ -117,6 +117,26 @@ FIELDS: tuple[Field, ...] = (
     Field("domain_markers", "list", [], "extra pytest markers to register (the seed's auth, servers, ...)"),
     Field("log_section_lines", "int", 40, "log lines per service attached to a failing test's report"),
     Field("reap_age", "float", 6.0, "hours after which a stack is stale even if its owner still runs"),
+    Field(
+        "reaper.enabled",
+        "bool",
+        True,
+        "a reaper on the engine removes a run's stack when the run dies without its teardown",
+    ),
+    Field("reaper.grace", "float", 1.0, "seconds from a run's lost lease to the reaper's removal"),
+    Field("reaper.idle", "float", 5.0, "seconds the reaper stays with no lease before it removes itself"),
+    Field(
+        "reaper.image",
+        "optional-str",
+        None,
+        "image the reaper runs in, with python3 (default: base_image; any python image with a registry)",
+    ),
+    Field(
+        "reaper.socket",
+        "optional-str",
+        None,
+        "the engine's API socket on the engine's host (default: the local one, else /var/run/docker.sock)",
+    ),
     Field("cleanup_after_tests", "bool", False, "remove 'TEST ' data after every `stacktest test` run"),
     Field(
         "shard_durations",

@@ -100,6 +100,11 @@ class Settings:
     domain_markers: tuple[str, ...]
     log_section_lines: int
     reap_age: float
+    reaper_enabled: bool
+    reaper_grace: float
+    reaper_idle: float
+    reaper_image: str | None
+    reaper_socket: str | None
     cleanup_after_tests: bool
     shard_durations: tuple[str, ...]
     coverage_fail_under: float
@@ -179,6 +184,9 @@ def validated(s: Settings) -> Settings:
     for name in ("ready_timeout", "command_timeout", "poll_interval", "reap_age"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"tool.stacktest.{name} in {where}: must be greater than 0")
+    for name in ("reaper_grace", "reaper_idle"):
+        if getattr(s, name) < 0:
+            raise ConfigError(f"tool.stacktest.{name.replace('_', '.', 1)} in {where}: must be 0 or more")
     if s.stop_timeout is not None and s.stop_timeout < 0:
         raise ConfigError(f"tool.stacktest.stop_timeout in {where}: must be 0 or more")
     if not 0 <= s.workers_per_core <= 32:

@@ -28,6 +28,7 @@ from stacktest.adapters.engine_model import (
 )
 from stacktest.errors import ComposeError, ConfigError, StackNotFound, UsageError
 from stacktest.settings import Settings
+from stacktest.stack import lease as _lease
 from stacktest.stack.overlay import (
     build_contexts,
     built_images,
@@ -289,6 +290,7 @@ def start(
         else {}
     )
     pull = compose.pull_first(settings.pull, services)
+    _lease.hold(settings, engine, record.project, record.token)  # before the first container exists
     try:
         if before_start is not None:
             compose.run(
@@ -349,6 +351,7 @@ def teardown(stack: Stack, *, volumes: bool = True, grace: float = 0.0) -> None:
         except ComposeError as exc:
             log.warning("compose down failed (%s); removing by label", exc.message)
         stack.engine.remove_project(stack.project)
+        _lease.end(stack.project)  # removed: the reaper has nothing left to do for this run
         stack.record.path(stack.settings).unlink(missing_ok=True)
         run_dir = stack.settings.state.run(stack.project)
         if run_dir.is_dir():  # all but the logs a failed run saved there
