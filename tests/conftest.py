@@ -440,15 +440,17 @@ class Spawn:
         *,
         stderr: int = subprocess.DEVNULL,
         prefix: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.Popen[str]:
         """Write ``tests/stack/<name>.py`` with ``body`` and start ``stacktest test`` on it (``prefix``:
-        a command it runs under, as ``as_machine``'s)."""
+        a command it runs under, as ``as_machine``'s; ``env``: variables added to this process's)."""
         (project / "tests" / "stack" / f"{name}.py").write_text(body)
         return self(
             [*prefix, sys.executable, "-m", "stacktest", "test", f"tests/stack/{name}.py"],
             cwd=project,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
+            env=None if env is None else os.environ | dict(env),
         )
 
     def close(self) -> None:

@@ -46,6 +46,7 @@ os.execvp(argv[0], argv)
 class SecondEngine:
     url: str
     client: docker.DockerClient
+    socket: str  # its API socket on this machine: what the reaper there mounts (reaper.socket)
 
 
 def _free_port() -> int:
@@ -138,7 +139,7 @@ def second_engine(
                 "data-root": str(data_root),
                 "exec-root": str(exec_root),
                 "pidfile": str(exec_root / "dockerd.pid"),
-                "hosts": [f"tcp://127.0.0.1:{port}"],
+                "hosts": [f"tcp://127.0.0.1:{port}", f"unix://{exec_root}/docker.sock"],
                 "bridge": name,
                 "iptables": False,
                 "storage-driver": first_info.get("Driver", "overlay2"),
@@ -178,7 +179,7 @@ def second_engine(
                 time.sleep(0.2)
         for image in copy_images:  # streamed from one engine's API into the other's
             client.api.load_image(first.api.get_image(image))
-        yield SecondEngine(url=url, client=client)
+        yield SecondEngine(url=url, client=client, socket=str(exec_root / "docker.sock"))
     finally:
         client.close()
         if daemon is not None:

@@ -26,7 +26,10 @@ from tests.conftest import (
     required_tool,
     run_cli,
     service_lines,
+    wait_until,
 )
+from tests.reliability.test_reaper import first_container, kill_tree, resources, start_run
+from tests.reliability.test_reaper import stack as reaper_stack
 from tests.second_engine import SecondEngine, second_engine
 
 SUITE = ["tests/stack/test_oauth_flow.py", "tests/stack/test_errors.py", "tests/stack/test_mcp_protocol.py"]
@@ -59,7 +62,7 @@ def table(stdout: str) -> list[str]:
 
 
 def test_the_coverage_job_on_an_engine_that_cannot_see_this_checkout(
-    project: Path, remote: SecondEngine, base_image: str, docker_engine: Engine
+    project: Path, remote: SecondEngine, base_image: str, docker_engine: Engine, tmp_path: Path
 ) -> None:
     client = remote.client
     # that engine cannot see this machine's files: a bind mount of the project comes up empty there
@@ -68,7 +71,8 @@ def test_the_coverage_job_on_an_engine_that_cannot_see_this_checkout(
     )
     assert seen == b"" and (project / "pyproject.toml").is_file()
 
-    there = run_cli(["coverage", "run", "--keep", *SUITE, "-q"], project, env={"DOCKER_HOST": remote.url})
+    at = {"DOCKER_HOST": remote.url, "STACKTEST_REAPER_SOCKET": remote.socket}
+    there = run_cli(["coverage", "run", "--keep", *SUITE, "-q"], project, env=at)
     assert there.returncode == 0, there.stdout[-3000:] + there.stderr[-3000:]
     try:
         containers = client.containers.list(all=True, filters={"label": f"io.stacktest.root={project}"})
@@ -78,8 +82,21 @@ def test_the_coverage_job_on_an_engine_that_cannot_see_this_checkout(
         # the local engine ran none of it
         assert engine_leftovers(docker_engine, project) == NOTHING
     finally:
-        down = run_cli(["down"], project, env={"DOCKER_HOST": remote.url})
+        down = run_cli(["down"], project, env=at)
         assert down.returncode == 0, down.stderr
+
+    # a run killed there, its whole process tree: the reaper on that engine (reaper.socket names that
+    # engine's socket) removes its stack with no later stacktest command
+    far = Engine(client)
+    tiny, name = reaper_stack(tmp_path / "killed", base_image), f"streaper-remote-{os.getpid()}"
+    killed = start_run(tiny, name, env={"DOCKER_HOST": remote.url, "STACKTEST_REAPER_SOCKET": remote.socket})
+    try:
+        assert first_container(far, name, killed) is not None, killed.communicate()[1].decode()[-3000:]
+        assert wait_until(lambda: len(resources(far, name)) == 3, timeout=60), resources(far, name)
+        kill_tree(killed.pid)
+    finally:
+        killed.communicate(timeout=60)
+    assert wait_until(lambda: not resources(far, name), timeout=15), resources(far, name)
 
     here = run_cli(["coverage", "run", *SUITE, "-q"], project)
     assert here.returncode == 0, here.stdout[-3000:] + here.stderr[-3000:]

@@ -82,7 +82,9 @@ def kill_a_run_midtest(
     body = (
         "import pathlib, time\n\ndef test_hang():\n    pathlib.Path('started').touch()\n    time.sleep(600)\n"
     )
-    proc = spawn.test_run(project, "test_zz_hang", body, prefix=machine)
+    # the reaper off: what is tried here is the second line, the reap at the next start
+    off = {"STACKTEST_REAPER_ENABLED": "0"}
+    proc = spawn.test_run(project, "test_zz_hang", body, prefix=machine, env=off)
     run_labels = (f"io.stacktest.root={project}", "io.stacktest.run")  # not a build's containers
 
     def running() -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ not on import: a run that reuses a stack by its probes never pays the 70 ms its 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from stacktest.adapters.engine_model import (
     short,
     state_of,
 )
+from stacktest.adapters.engine_own import OwnServices
 from stacktest.errors import EngineUnavailable, UsageError
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ __all__ = [
 log = logging.getLogger("stacktest")
 
 
-class Engine(FileTransfer):
+class Engine(FileTransfer, OwnServices):
     """A connected Engine API client with the few operations stacktest needs."""
 
     def __init__(self, client: docker.DockerClient) -> None:
@@ -114,63 +114,6 @@ class Engine(FileTransfer):
         repo, _, tag = name.partition(":")
         with tar_path.open("rb") as fh:
             self.client.api.import_image_from_data(fh.read(), repository=repo, tag=tag or "latest")
-
-    # a service of stacktest's own (the reaper) -----------------------------------------------------------
-    def published_port(self, name: str, port: int) -> int | None:
-        """The host port that container ``name`` publishes ``port`` on, while it runs; None otherwise."""
-        try:
-            attrs = self.client.api.inspect_container(name)
-        except docker.errors.NotFound:
-            return None
-        except docker.errors.DockerException as exc:
-            raise EngineUnavailable(f"cannot inspect container {name}: {short(exc)}") from exc
-        if not (attrs.get("State") or {}).get("Running"):
-            return None
-        bindings = ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{port}/tcp") or []
-        return next((int(b["HostPort"]) for b in bindings if b.get("HostPort")), None)
-
-    def start_service(
-        self,
-        name: str,
-        image: str,
-        command: list[str],
-        *,
-        port: int,
-        on_all_interfaces: bool,
-        binds: Mapping[str, str],
-        labels: Mapping[str, str],
-    ) -> bool:
-        """Create and start container ``name`` (removed by the engine when it exits), publishing ``port``
-        on an ephemeral host port. False when a container of that name exists already (another process
-        started it first). ``binds``: host path -> container path."""
-        api = self.client.api
-        if not self.image_exists(image):
-            try:
-                self.client.images.pull(image)
-            except docker.errors.DockerException as exc:
-                raise EngineUnavailable(
-                    f"image {image} is not on the engine and cannot be pulled: {short(exc)}"
-                ) from exc
-        host_config = api.create_host_config(
-            auto_remove=True,
-            binds={src: {"bind": dst, "mode": "rw"} for src, dst in binds.items()},
-            port_bindings={port: ("0.0.0.0" if on_all_interfaces else "127.0.0.1", None)},  # noqa: S104
-        )
-        try:
-            created = api.create_container(
-                image, command=command, name=name, labels=dict(labels), host_config=host_config, ports=[port]
-            )
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:  # the name is taken
-                return False
-            raise EngineUnavailable(f"cannot create container {name}: {short(exc)}") from exc
-        try:
-            api.start(created["Id"])
-        except docker.errors.DockerException as exc:
-            with contextlib.suppress(docker.errors.DockerException):
-                api.remove_container(created["Id"], force=True)
-            raise EngineUnavailable(f"cannot start container {name}: {short(exc)}") from exc
-        return True
 
     # containers of a project ---------------------------------------------------------------------------
     def _summaries(self, *labels: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stacktest._lazy import lazy_module
-from stacktest.adapters.engine_model import ONEOFF_LABEL, PROJECT_LABEL, short
+from stacktest.adapters.engine_model import LABEL_TOKEN, ONEOFF_LABEL, PROJECT_LABEL, short
 from stacktest.errors import CoverageError, EngineUnavailable
 
 if TYPE_CHECKING:
@@ -61,7 +61,11 @@ class FileTransfer:
             helper = api.create_container(
                 attrs["Image"],
                 command=["true"],
-                labels={PROJECT_LABEL: labels.get(PROJECT_LABEL, ""), ONEOFF_LABEL: "True"},
+                labels={
+                    PROJECT_LABEL: labels.get(PROJECT_LABEL, ""),
+                    LABEL_TOKEN: labels.get(LABEL_TOKEN, ""),  # the reaper's, should this process die
+                    ONEOFF_LABEL: "True",
+                },
                 host_config=api.create_host_config(binds={volume: {"bind": "/fill", "mode": "rw"}}),
             )
         except docker.errors.DockerException as exc:

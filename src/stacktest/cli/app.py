@@ -108,9 +108,7 @@ def up(
     ] = False,
     ttl: Annotated[
         str | None,
-        typer.Option(
-            "--ttl", help="remove the stack after this long even without `down` (90s, 30m, 2h)"
-        ),
+        typer.Option("--ttl", help="remove the stack after this long even without `down` (90s, 30m, 2h)"),
     ] = None,
 ) -> int:
     """Start a stack for this checkout and wait until it is ready; `stacktest down` removes it."""

@@ -12,8 +12,10 @@ The protocol, one line each way per message, over a TCP connection that *is* the
   from now (``0``: never; ``stacktest down`` removes it).
 
 A connection that ends otherwise (the run was killed: its kernel closed the socket) has its stack
-removed ``GRACE`` seconds later. With no connection and nothing scheduled for ``IDLE`` seconds, the
-reaper exits, and the engine removes its container (auto-remove).
+removed ``GRACE`` seconds later, and looked for once more ``AGAIN`` seconds after that when the first
+sweep found something (a compose process of the dead run may have gone on creating). With no
+connection and nothing scheduled for ``IDLE`` seconds, the reaper exits, and the engine removes its
+container (auto-remove).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import urllib.parse
 
 SOCKET = "/var/run/docker.sock"
 PORT = 8080
+AGAIN = 5.0  # seconds from a sweep that removed something to the last one (the dead run's compose)
 TOKEN_LABEL = "io.stacktest.token"  # noqa: S105 - a label key, not a secret
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 
@@ -87,6 +90,7 @@ class Reaper:
         self.lock = threading.Lock()
         self.connections = 0
         self.due: dict[str, float] = {}  # token -> when to remove its resources
+        self.swept: set[str] = set()  # tokens swept once already
         self.quiet_since = time.monotonic()
 
     def serve(self, conn: socket.socket) -> None:
@@ -141,9 +145,14 @@ class Reaper:
         for t in ready:
             try:
                 c, n, v = remove(t)
-                print(f"removed {t[:6]}...: {c} containers, {n} networks, {v} volumes", flush=True)
             except OSError as exc:
                 print(f"could not remove {t[:6]}...: {exc}", flush=True)
+                c = n = v = 1  # look again
+            if c + n + v and t not in self.swept:  # once more: a compose of the dead run may still create
+                self.swept.add(t)
+                with self.lock:
+                    self.due.setdefault(t, time.monotonic() + AGAIN)
+            print(f"removed {t[:6]}...: {c} containers, {n} networks, {v} volumes", flush=True)
         with self.lock:
             if self.connections or self.due or ready:
                 self.quiet_since = time.monotonic()
