@@ -74,6 +74,22 @@ def test_a_test_record_claiming_a_real_id_never_takes_the_real_keys(r: redis.Red
     assert sorted(r.keys()) == [b"client:p1", b"token:p1"]
 
 
+def test_a_production_record_without_an_id_keeps_its_related_keys(r: redis.Redis) -> None:
+    """An id-less real record (its id is its key's name) cannot be claimed by a test record: its token
+    stays; a test record without an id has no related keys (its key's name is no id the tokens use)."""
+    r.set("client:prod2", json.dumps({"client_name": "Production 2"}))  # no client_id field
+    r.set("token:prod2", json.dumps({"client_id": "prod2"}))
+    r.set("client:t3", doc("TEST claims prod2", "prod2"))
+    r.set("client:t4", json.dumps({"client_name": "TEST no id"}))
+    r.set("token:x", json.dumps({"client_id": "client:t4"}))  # names the id-less test record's key
+    b = backend(r)
+    found = b.find("TEST ")
+    assert sorted(x.key for x in found.records) == ["client:t3", "client:t4"]
+    assert found.related == 0
+    assert b.delete(found) == 2
+    assert sorted(r.keys()) == [b"client:prod2", b"token:prod2", b"token:x"]
+
+
 def test_data_it_cannot_read_is_skipped_with_a_warning(r: redis.Redis) -> None:
     r.set("client:list", json.dumps([doc("TEST in a list", "x")]))
     r.set("client:bytes", b"\xff\xfe TEST")

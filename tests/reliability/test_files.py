@@ -68,6 +68,27 @@ def test_a_sparse_100_gb_file_is_refused_before_it_is_read(
     assert ".coverage.host.pid3.huge" not in copied and "notes.txt" not in copied and "sub" not in copied
 
 
+def test_entries_the_harvest_skips_count_against_its_cap_too(
+    docker_engine: Engine, base_image: str, tmp_path: Path
+) -> None:
+    """A data folder of many entries it would skip (folders here) is not streamed to its end."""
+    client = docker_engine.client
+    script = f"mkdir -p {_spy.DATA_DIR} && cd {_spy.DATA_DIR} && for i in $(seq 60); do mkdir d$i; done"
+    container = client.containers.run(
+        base_image, ["sh", "-c", script], labels={"io.stacktest.root": str(REPO / "tests" / "reliability")},
+        detach=True,
+    )  # fmt: skip
+    try:
+        assert container.wait(timeout=60)["StatusCode"] == 0, container.logs()
+        with pytest.raises(CoverageError, match="holds more than 20 entries"):
+            docker_engine.copy_out(
+                container.id, _spy.DATA_DIR, tmp_path, accept=lambda n: n.startswith(".coverage"),
+                max_files=2, max_bytes=2**20,
+            )  # fmt: skip
+    finally:
+        container.remove(force=True)
+
+
 # A container on the engine with the run's project label and a service label of its choosing (compose
 # never makes one with a `/`; anyone who can start a container on the engine can).
 HOSTILE_LABELS = ["../../../../escaped", "/etc/cron.d/x", "..", "a/../../b", "web\0x", ".hidden", ""]

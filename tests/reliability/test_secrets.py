@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from stacktest.cleanup.rules import HttpBackend
+from stacktest.cleanup.web import HttpBackend
 from stacktest.errors import CleanupError
 from stacktest.settings import CleanupBackend, Probe
 from stacktest.stack.rules import probe_once

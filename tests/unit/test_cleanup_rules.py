@@ -87,3 +87,26 @@ def test_sql_backends_and_probes_are_read_from_the_settings(tmp_path: Path) -> N
     )
     with pytest.raises(ConfigError, match="name_column"):
         load_settings(config=tmp_path / "pyproject.toml", environ={})
+
+
+@pytest.mark.parametrize(
+    ("base_url", "warned"),
+    [("http://10.1.2.3:8000", True), ("http://127.0.0.1:8000", False), ("http://localhost:8000", False)],
+)
+def test_an_admin_token_sent_off_this_machine_over_plain_http_is_warned_of(
+    base_url: str, warned: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from stacktest.cleanup.web import HttpBackend
+    from stacktest.settings import CleanupBackend
+
+    monkeypatch.setenv("ADMIN_TOKEN_T", "s3cret-token-value")
+    config = CleanupBackend(
+        "auth", "http", "auth", 8000, list_path="/admin/clients", list_auth_env="ADMIN_TOKEN_T"
+    )
+    backend = HttpBackend(config, base_url)
+    with caplog.at_level("WARNING", logger="stacktest"):
+        assert backend._list_headers() == {"Authorization": "Bearer s3cret-token-value"}
+        backend._list_headers()
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == (1 if warned else 0), said
+    assert all("ADMIN_TOKEN_T" in m and "10.1.2.3" in m and "s3cret" not in m for m in said)

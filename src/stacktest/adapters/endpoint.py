@@ -3,11 +3,13 @@ socket; and the host at which published ports answer."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -60,7 +62,10 @@ def endpoint(environ: Mapping[str, str] | None = None) -> Endpoint:
     if not name or name == "default":
         return Endpoint("", "the default socket")
     from docker.context import ContextAPI
+    from docker.utils.config import find_config_file
 
+    if find_config_file() is None:  # the SDK would then read contexts from ./contexts of the working folder
+        return _context_of_the_cli(name, env)
     ctx = ContextAPI.get_context(name)
     if ctx is None:
         raise EngineUnavailable(
@@ -69,6 +74,27 @@ def endpoint(environ: Mapping[str, str] | None = None) -> Endpoint:
         )
     host = str(ctx.Host or "")
     return Endpoint(host, f"docker context {name} ({host})", name, ctx.TLSConfig)
+
+
+def _context_of_the_cli(name: str, env: Mapping[str, str]) -> Endpoint:
+    """Context ``name`` read where the docker CLI keeps it (``$DOCKER_CONFIG/contexts``, else
+    ``~/.docker/contexts``), for a machine with no CLI configuration file. Never the working folder."""
+    folder = Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker") / "contexts"  # env: DOCKER_CONFIG
+    key = hashlib.sha256(name.encode()).hexdigest()
+    try:
+        meta = json.loads((folder / "meta" / key / "meta.json").read_text(encoding="utf-8"))
+        host = str(meta["Endpoints"]["docker"]["Host"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EngineUnavailable(
+            f"the docker context {name!r} does not exist in {folder}",
+            hint="see `docker context ls`, or unset DOCKER_CONTEXT",
+        ) from exc
+    if (folder / "tls" / key).exists():
+        raise EngineUnavailable(
+            f"the docker context {name!r} uses TLS, and this machine has no docker CLI configuration",
+            hint="set DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH instead",
+        )
+    return Endpoint(host, f"docker context {name} ({host})", name)
 
 
 def _current_context(env: Mapping[str, str]) -> str:

@@ -26,6 +26,10 @@ else:
 
 __all__ = ["FileTransfer"]
 
+ENTRIES_PER_FILE = (
+    10  # entries of any kind (the ledger, markers, folders) a data folder may hold per file cap
+)
+
 log = logging.getLogger("stacktest")
 
 
@@ -139,7 +143,13 @@ class FileTransfer:
         try:
             chunks = response.iter_content(chunk_size=1 << 20)
             with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks)), mode="r|") as tar:
-                for member in tar:
+                for entries, member in enumerate(tar, 1):
+                    if entries > max_files * ENTRIES_PER_FILE:  # what it skips costs the stream too
+                        raise CoverageError(
+                            f"{path} of container {container_id[:12]} holds more than "
+                            f"{max_files * ENTRIES_PER_FILE} entries; stopped copying",
+                            hint="look at what writes there (`stacktest logs`): only coverage data belongs",
+                        )
                     parts = Path(member.name).parts
                     if len(parts) != 2 or not member.isreg() or not accept(parts[1]):
                         continue

@@ -6,28 +6,31 @@ by default, the prefix of the plugin's ``unique_name`` factory). Backends sit be
 - ``redis``: SCAN for the records, read their name (JSON string or hash), then one SCAN pass per kind of
   related key (codes, tokens, ...) to find the keys that name a test record's id; delete in pipelined
   batches. No KEYS, and no scan inside a loop over records.
-- ``http``: list through the service's own API and delete each record through it (RFC 7592 for the
-  bundled auth service).
+- ``http`` (cleanup/web.py): list through the service's own API and delete each record through it
+  (RFC 7592 for the bundled auth service);
+- ``sql`` (cleanup/sql.py): one transaction per backend.
 
-This is the one module that talks to Redis.
+The records and the name rule are in cleanup/found.py. This is the one module that talks to Redis.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
-from urllib.parse import quote
+from collections.abc import Mapping, Sequence
 
-import httpx
 import redis
 
-from stacktest.adapters import http as _http
-from stacktest.adapters.http import ADMIN_TIMEOUT
+from stacktest.cleanup.found import (
+    BATCH,
+    Backend,
+    BackendResult,
+    Record,
+    _chunks,
+    check_prefix,
+    is_test_name,
+)
+from stacktest.cleanup.web import HttpBackend
 from stacktest.errors import CleanupError
 from stacktest.settings import CleanupBackend, Settings
 from stacktest.stack.lifecycle import Stack
@@ -36,57 +39,6 @@ from stacktest.stack.records import Endpoint
 __all__ = ["BackendResult", "Record", "backends_for", "check_prefix", "is_test_name", "run"]
 
 log = logging.getLogger("stacktest")
-
-BATCH = 500
-
-
-@dataclass(frozen=True)
-class Record:
-    id: str
-    name: str
-    key: str = ""  # where it lives (a Redis key), for the report
-
-
-@dataclass
-class BackendResult:
-    backend: str
-    kind: str
-    records: list[Record] = field(default_factory=list)
-    related: int = 0  # keys (Redis) or rows (SQL) that refer to the records
-    related_by: dict[str, int] = field(default_factory=dict)  # SQL: "table.column" -> rows
-    deleted: int = 0  # records and keys removed (0 in a dry run)
-    skipped: list[str] = field(default_factory=list)  # records it could not read, left as they are
-
-
-def check_prefix(prefix: str) -> str:
-    if not prefix or not prefix.strip():
-        raise CleanupError(
-            f"the cleanup prefix {prefix!r} is empty: it would match every record",
-            hint="set tool.stacktest.cleanup.prefix to the prefix your tests use, e.g. 'TEST '",
-        )
-    return prefix
-
-
-def is_test_name(name: object, prefix: str) -> bool:
-    """The one rule: a string that starts with the prefix, exactly (case and spaces included)."""
-    return isinstance(name, str) and name.startswith(check_prefix(prefix))
-
-
-class Backend(Protocol):
-    skipped: list[str]
-
-    def find(self, prefix: str) -> BackendResult: ...
-
-    def delete(self, found: BackendResult) -> int: ...
-
-
-T = TypeVar("T")
-
-
-def _chunks(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
 
 # Delete KEYS[1] only if it still is a test record: its name field (ARGV[1], in a hash or a JSON string)
 # starts with the prefix (ARGV[2]); or, for a related key, its owner field (ARGV[1]) still names the test
@@ -177,6 +129,7 @@ class RedisBackend:
         try:
             keys = self._scan(c.match)
             kept_ids: set[str] = set()  # ids of records that are not test data
+            test_ids: set[str] = set()  # the test records' own ids
             for batch in _chunks(keys):
                 names = self._fields(batch, c.name_field)
                 ids = self._fields(batch, c.id_field)
@@ -185,10 +138,13 @@ class RedisBackend:
                     if is_test_name(name, prefix):
                         result.records.append(Record(id_ or shown, str(name), shown))
                         self._keys[shown] = key
-                    elif id_:
-                        kept_ids.add(id_)
-            # an id that a real record has too is never used to find related keys
-            ids_wanted = {r.id for r in result.records} - kept_ids
+                        if id_:
+                            test_ids.add(id_)
+                    else:  # a real record without an id field may be named by its key's last part
+                        kept_ids.add(id_ or shown.rsplit(":", 1)[-1])
+            # an id that a real record has (or may have) too is never used to find related keys; a test
+            # record without an id has none to find them by
+            ids_wanted = test_ids - kept_ids
             related: list[tuple[bytes, str, str]] = []
             if ids_wanted:
                 for rel in c.related:  # one SCAN pass per kind of related key
@@ -221,97 +177,6 @@ class RedisBackend:
                 deleted += sum(int(n) for n in pipe.execute())
         except redis.RedisError as exc:
             raise CleanupError(f"cleanup backend {c.name}: delete failed: {type(exc).__name__}") from exc
-        return deleted
-
-
-_TOKEN_RE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no spaces, control characters or line ends
-
-
-class HttpBackend:
-    def __init__(self, config: CleanupBackend, base_url: str) -> None:
-        self.config = config
-        self.base_url = base_url
-        self._tokens: dict[str, str] = {}
-        self.skipped: list[str] = []
-
-    def _list_headers(self) -> dict[str, str]:
-        env = self.config.list_auth_env
-        if not env:
-            return {}
-        token = os.environ.get(env)  # env: named by cleanup.backends.<name>.list_auth_env
-        if not token:
-            raise CleanupError(
-                f"cleanup backend {self.config.name}: the environment variable {env} is not set",
-                hint=f"export {env} with the service's admin token (its value is never printed)",
-            )
-        if not _TOKEN_RE.fullmatch(token):
-            raise CleanupError(
-                f"cleanup backend {self.config.name}: the value of {env} is not a usable token: it holds "
-                "spaces, control characters or a line ending (a token file saved with CRLF?)",
-                hint=f"set {env} to the token alone (its value is never printed)",
-            )
-        return {"Authorization": f"Bearer {token}"}
-
-    def find(self, prefix: str) -> BackendResult:
-        c = self.config
-        result = BackendResult(c.name, c.kind)
-        try:
-            with _http.client(ADMIN_TIMEOUT, base_url=self.base_url) as http:
-                response = http.get(c.list_path, headers=self._list_headers())
-        except httpx.HTTPError as exc:  # its text may hold the request's headers: only its kind is shown
-            raise CleanupError(
-                f"cleanup backend {c.name}: GET {c.list_path} failed: {type(exc).__name__}"
-            ) from exc
-        if response.status_code != 200:
-            raise CleanupError(f"cleanup backend {c.name}: GET {c.list_path} answered {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise CleanupError(f"cleanup backend {c.name}: GET {c.list_path} did not answer JSON") from None
-        items: Iterable[Any] = (
-            body
-            if isinstance(body, list)
-            else next((v for v in body.values() if isinstance(v, list)), [])
-            if isinstance(body, dict)
-            else []
-        )
-        for item in items:
-            if not isinstance(item, dict) or not is_test_name(item.get(c.name_field), prefix):
-                continue
-            rid = item.get(c.id_field)
-            if not isinstance(rid, (str, int)) or isinstance(rid, bool) or str(rid) == "":
-                self.skipped.append(str(item.get(c.name_field)))
-                log.warning(
-                    "cleanup backend %s: skipped %r: it has no %s", c.name, item[c.name_field], c.id_field
-                )
-                continue
-            result.records.append(Record(str(rid), item[c.name_field]))
-            if c.delete_token_field and isinstance(item.get(c.delete_token_field), str):
-                self._tokens[str(rid)] = item[c.delete_token_field]
-        return result
-
-    def delete(self, found: BackendResult) -> int:
-        c = self.config
-        deleted = 0
-        with _http.client(ADMIN_TIMEOUT, base_url=self.base_url) as client:
-            for record in found.records:
-                token = self._tokens.get(record.id, "")
-                headers = {"Authorization": f"Bearer {token}"} if _TOKEN_RE.fullmatch(token) else {}
-                rid = quote(record.id, safe="")  # "../admin" or "x?force=1" stay one path segment
-                try:
-                    response = client.delete(
-                        c.delete_path.format(**{c.id_field: rid, "id": rid}), headers=headers
-                    )
-                except httpx.HTTPError as exc:
-                    raise CleanupError(
-                        f"cleanup backend {c.name}: DELETE of {record.id} failed: {type(exc).__name__}"
-                    ) from exc
-                if response.status_code in (200, 202, 204, 404):
-                    deleted += response.status_code != 404
-                else:
-                    raise CleanupError(
-                        f"cleanup backend {c.name}: DELETE of {record.id} answered {response.status_code}"
-                    )
         return deleted
 
 

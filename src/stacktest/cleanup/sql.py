@@ -86,7 +86,7 @@ class SqlBackend:
         return table, (table.c[c.id_field], table.c[c.name_field]), tables
 
     def find(self, prefix: str) -> Any:
-        from stacktest.cleanup.rules import BackendResult, Record, is_test_name
+        from stacktest.cleanup.found import BackendResult, Record, is_test_name
 
         engine = _sql.connect(self.url)
         try:
@@ -109,7 +109,7 @@ class SqlBackend:
     def _find(self, conn: Any, prefix: str) -> Found:
         import sqlalchemy as sa
 
-        from stacktest.cleanup.rules import is_test_name
+        from stacktest.cleanup.found import is_test_name
 
         _table, (id_col, name_col), refs = self._tables(conn)
         rows = conn.execute(

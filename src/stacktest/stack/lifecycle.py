@@ -183,12 +183,19 @@ class Stack:
             else []
         )
         started = time.time()
+        host = engine_host()
+        if host != "127.0.0.1" and any(p.kind == "http" for p in self.settings.probes.values()):
+            log.warning(
+                "the readiness probes and the tests' requests go over plain HTTP to %s, the engine's host: "
+                "what they send crosses the network unencrypted",
+                host,
+            )
         ready = wait_ready(
             self.engine,
             self.project,
             names,
             self.settings.probes,
-            host=engine_host(),
+            host=host,
             timeout=self.settings.ready_timeout,
             timeouts=self.settings.ready_timeouts,
             poll_interval=self.settings.poll_interval,

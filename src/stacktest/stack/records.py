@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from stacktest.adapters import compose as _compose
 from stacktest.adapters.compose import Compose
 from stacktest.adapters.endpoint import engine_host
 from stacktest.adapters.engine_model import (
     ServiceState,
 )
+from stacktest.adapters.images import PUBLIC_IMAGES
 from stacktest.errors import StackNotFound
 from stacktest.settings import Probe, Settings
 from stacktest.state import atomic_write
@@ -68,14 +71,31 @@ class StackRecord:
         atomic_write(self.path(settings), json.dumps(asdict(self), indent=2))
 
     def compose(self, settings: Settings) -> Compose:
+        """The run's compose, bound to its project. A state file is only data: a command it names that is
+        not a compose command this machine would choose is not run (compose is detected instead), and of
+        its variables only those stacktest sets for compose are passed (a planted ``LD_PRELOAD`` is not)."""
+        command = tuple(self.compose_command)
+        version = (self.compose_version[0], self.compose_version[1], self.compose_version[2])
+        if command not in _compose_commands(settings):
+            found = _compose.detect(settings.compose_command)
+            command, version = found.command, found.version
+        env = {k: str(v) for k, v in self.env.items() if k in _COMPOSE_ENV}
         return Compose(
-            tuple(self.compose_command),
-            (self.compose_version[0], self.compose_version[1], self.compose_version[2]),
-            self.project,
-            tuple(Path(f) for f in self.files),
-            dict(self.env),
-            settings.command_timeout,
+            command, version, self.project, tuple(Path(f) for f in self.files), env, settings.command_timeout
         )
+
+
+_COMPOSE_ENV = frozenset(
+    {*PUBLIC_IMAGES, "DOCKER_BUILDKIT", "COMPOSE_DOCKER_CLI_BUILD"}
+)  # images.image_env's
+
+
+def _compose_commands(settings: Settings) -> set[tuple[str, ...]]:
+    """The compose commands a run of this checkout may have recorded: the configured one, or the two
+    that detection tries."""
+    if settings.compose_command:
+        return {tuple(shlex.split(settings.compose_command))}
+    return {("docker", "compose"), ("docker-compose",)}
 
 
 @dataclass(frozen=True)
