@@ -45,6 +45,17 @@ __all__ = [
 log = logging.getLogger("stacktest")
 
 
+def _need_paramiko(where: str) -> None:
+    """The SDK's ssh transport imports paramiko even when the ssh command does the work."""
+    try:
+        import paramiko  # noqa: F401
+    except ImportError:
+        raise EngineUnavailable(
+            f"cannot reach the Docker Engine at {where}: ssh:// engines need paramiko (not installed)",
+            hint="pip install 'stacktest[ssh]' (the ssh command connects; the SDK only loads paramiko)",
+        ) from None
+
+
 class Engine(FileTransfer, OwnServices):
     """A connected Engine API client with the few operations stacktest needs."""
 
@@ -57,13 +68,16 @@ class Engine(FileTransfer, OwnServices):
         where = target.where
         probe_unix_socket(target, timeout)
         client: docker.DockerClient | None = None
+        ssh = target.url.startswith("ssh://")
+        if ssh:
+            _need_paramiko(where)
         try:
-            if target.context:
+            if target.context or ssh:
                 client = docker.DockerClient(
                     base_url=target.url,
                     tls=target.tls or False,
                     timeout=int(timeout),
-                    use_ssh_client=target.url.startswith("ssh://"),  # the ssh command, as the CLI does
+                    use_ssh_client=ssh,  # the ssh command (its config, keys and agent), as the CLI does
                 )
             else:
                 client = docker.from_env(timeout=int(timeout))
