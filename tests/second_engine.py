@@ -11,9 +11,11 @@ chains would remove each other's rules).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import docker
 
-COMMENT = "stacktest-second-engine"
+COMMENT = "stacktest-second-engine"  # then "-<pid>" of the test process whose engine the rule serves
 STATE = Path("/var/lib/stacktest-test-engines")  # data roots: not under any folder it must not see
 RUN = Path("/run/stacktest-test-engines")
 
@@ -85,7 +87,7 @@ def _hidden(paths: list[Path]) -> list[str]:
     return [str(p) for p in kept]
 
 
-def _firewall(subnet: str, action: str) -> None:
+def _firewall(subnet: str, action: str, comment: str) -> None:
     rules = [
         ["filter", "FORWARD", "-s", subnet, "-j", "ACCEPT"],
         ["filter", "FORWARD", "-d", subnet, "-j", "ACCEPT"],
@@ -93,7 +95,7 @@ def _firewall(subnet: str, action: str) -> None:
     ]
     for table, chain, *match in rules:
         position = ["1"] if action == "-I" else []  # first, before the first engine's DROP policy applies
-        tagged = [*match, "-m", "comment", "--comment", COMMENT]
+        tagged = [*match, "-m", "comment", "--comment", comment]
         subprocess.run(
             ["iptables", "-t", table, action, chain, *position, *tagged],
             capture_output=True,
@@ -101,13 +103,27 @@ def _firewall(subnet: str, action: str) -> None:
         )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _remove_stale_rules() -> None:
-    """Rules a killed test run left (found by their comment)."""
+    """Rules a killed test run left (found by their comment, which names the test process): never those
+    of a second engine another test process runs at the same time (xdist workers do)."""
     for table in ("filter", "nat"):
         listed = subprocess.run(
             ["iptables", "-t", table, "-S"], capture_output=True, text=True, check=False
         ).stdout
         for line in listed.splitlines():
+            owner = re.search(COMMENT + r"-(\d+)", line)
+            if owner is not None and _alive(int(owner[1])):
+                continue
             if COMMENT in line and line.startswith("-A "):
                 args = line.split()
                 args[0] = "-D"
@@ -120,6 +136,10 @@ def second_engine(
 ) -> Iterator[SecondEngine]:
     """Start the engine, copy ``copy_images`` into it through the API, yield it; stop it and take back
     everything it changed. Needs root, dockerd, unshare, ip and iptables."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    choosing = (RUN / "choose.lock").open("w")
+    fcntl.flock(choosing, fcntl.LOCK_EX)  # two test processes never pick one subnet, or see half a start
+    comment = f"{COMMENT}-{os.getpid()}"
     _remove_stale_rules()
     bridges = _bridges()  # the first engine's: this engine must leave them as they are
     name = f"stt{os.getpid() % 100000}"
@@ -159,7 +179,8 @@ def second_engine(
             ["ip", "addr", "add", f"{bridge_net[1]}/{bridge_net.prefixlen}", "dev", name], check=True
         )
         subprocess.run(["ip", "link", "set", name, "mtu", "1400", "up"], check=True)
-        _firewall(str(subnet), "-I")
+        _firewall(str(subnet), "-I", comment)
+        choosing.close()  # the subnet's route and rules exist: another engine chooses around them
         daemon = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", sys.executable, "-c", _CHILD,
              json.dumps(_hidden(hide)), "dockerd", "--config-file", str(config)],
@@ -189,7 +210,8 @@ def second_engine(
             except subprocess.TimeoutExpired:
                 daemon.kill()
                 daemon.wait()
-        _firewall(str(subnet), "-D")
+        choosing.close()
+        _firewall(str(subnet), "-D", comment)
         subprocess.run(["ip", "link", "del", name], check=False)
         shutil.rmtree(data_root, ignore_errors=True)
         shutil.rmtree(exec_root, ignore_errors=True)
