@@ -26,9 +26,8 @@ from tests.conftest import (
     required_tool,
     run_cli,
     service_lines,
-    wait_until,
 )
-from tests.reliability.test_reaper import first_container, kill_tree, resources, start_run
+from tests.reliability.test_reaper import a_killed_run_is_reaped
 from tests.reliability.test_reaper import stack as reaper_stack
 from tests.second_engine import SecondEngine, second_engine
 
@@ -87,16 +86,9 @@ def test_the_coverage_job_on_an_engine_that_cannot_see_this_checkout(
 
     # a run killed there, its whole process tree: the reaper on that engine (reaper.socket names that
     # engine's socket) removes its stack with no later stacktest command
-    far = Engine(client)
-    tiny, name = reaper_stack(tmp_path / "killed", base_image), f"streaper-remote-{os.getpid()}"
-    killed = start_run(tiny, name, env={"DOCKER_HOST": remote.url, "STACKTEST_REAPER_SOCKET": remote.socket})
-    try:
-        assert first_container(far, name, killed) is not None, killed.communicate()[1].decode()[-3000:]
-        assert wait_until(lambda: len(resources(far, name)) == 3, timeout=60), resources(far, name)
-        kill_tree(killed.pid)
-    finally:
-        killed.communicate(timeout=60)
-    assert wait_until(lambda: not resources(far, name), timeout=15), resources(far, name)
+    tiny = reaper_stack(tmp_path / "killed", base_image)
+    reached = {"DOCKER_HOST": remote.url, "STACKTEST_REAPER_SOCKET": remote.socket}
+    a_killed_run_is_reaped(Engine(client), tiny, f"streaper-remote-{os.getpid()}", reached)
 
     here = run_cli(["coverage", "run", *SUITE, "-q"], project)
     assert here.returncode == 0, here.stdout[-3000:] + here.stderr[-3000:]

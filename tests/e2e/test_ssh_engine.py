@@ -18,7 +18,7 @@ import pytest
 
 from stacktest.adapters.engine import Engine
 from tests.conftest import IN_CI, REPO, required_tool, run_cli, wait_until
-from tests.reliability.test_reaper import first_container, kill_tree, resources, start_run
+from tests.reliability.test_reaper import a_killed_run_is_reaped
 from tests.reliability.test_reaper import stack as tiny_stack
 from tests.second_engine import SecondEngine, second_engine
 
@@ -120,15 +120,7 @@ def test_a_stack_on_an_engine_reached_over_ssh(
     assert test.returncode == 0 and "1 passed" in test.stdout, test.stdout[-2000:] + test.stderr[-2000:]
 
     # a run killed there: the reaper on that engine removes its stack
-    name = f"streaper-ssh-{os.getpid()}"
-    killed = start_run(checkout, name, env=ssh_env)
-    try:
-        assert first_container(there, name, killed) is not None, killed.communicate()[1].decode()[-3000:]
-        assert wait_until(lambda: len(resources(there, name)) == 3, timeout=60), resources(there, name)
-        kill_tree(killed.pid)
-    finally:
-        killed.communicate(timeout=60)
-    assert wait_until(lambda: not resources(there, name), timeout=15), resources(there, name)
+    a_killed_run_is_reaped(there, checkout, f"streaper-ssh-{os.getpid()}", ssh_env)
 
 
 def test_without_paramiko_an_ssh_engine_says_what_to_install(tmp_path: Path) -> None:

@@ -109,6 +109,21 @@ def first_container(engine: Engine, project: str, proc: subprocess.Popen[bytes])
     return None
 
 
+def a_killed_run_is_reaped(engine: Engine, root: Path, project: str, env: dict[str, str]) -> None:
+    """On the engine ``env`` reaches: a run whose stack is whole (its container, network and volume) is
+    killed, its whole tree; within :data:`WITHIN` seconds nothing of it is left, with no later command."""
+    killed = start_run(root, project, env=env)
+    try:
+        assert first_container(engine, project, killed) is not None, killed.communicate()[1].decode()[-3000:]
+        assert wait_until(lambda: len(resources(engine, project)) == 3, timeout=60), resources(
+            engine, project
+        )
+        kill_tree(killed.pid)
+    finally:
+        killed.communicate(timeout=60)
+    assert wait_until(lambda: not resources(engine, project), timeout=WITHIN), resources(engine, project)
+
+
 def test_runs_killed_at_random_points_leave_nothing(
     tmp_path: Path, docker_engine: Engine, base_image: str
 ) -> None:

@@ -47,8 +47,10 @@ log = logging.getLogger("stacktest")
 
 def _need_paramiko(where: str) -> None:
     """The SDK's ssh transport imports paramiko even when the ssh command does the work."""
+    import importlib
+
     try:
-        import paramiko  # noqa: F401
+        importlib.import_module("paramiko")
     except ImportError:
         raise EngineUnavailable(
             f"cannot reach the Docker Engine at {where}: ssh:// engines need paramiko (not installed)",
