@@ -5,6 +5,7 @@ with a published port and removed by the engine when they exit. :class:`OwnServi
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ else:
 
 __all__ = ["OwnServices"]
 
+log = logging.getLogger("stacktest")
+
 
 class OwnServices:
     """The operations of :class:`~stacktest.adapters.engine.Engine` on stacktest's own containers."""
@@ -34,6 +37,9 @@ class OwnServices:
         try:
             attrs = self.client.api.inspect_container(name)
         except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as exc:  # Podman: a 500 for a container its auto-remove is removing
+            log.debug("container %s not inspected: %s", name, short(exc))
             return None
         except docker.errors.DockerException as exc:
             raise EngineUnavailable(f"cannot inspect container {name}: {short(exc)}") from exc
@@ -74,7 +80,7 @@ class OwnServices:
                 image, command=command, name=name, labels=dict(labels), host_config=host_config, ports=[port]
             )
         except docker.errors.APIError as exc:
-            if exc.status_code == 409:  # the name is taken
+            if exc.status_code == 409 or "already in use" in str(exc):  # the name is taken
                 return False
             raise EngineUnavailable(f"cannot create container {name}: {short(exc)}") from exc
         try:
