@@ -55,7 +55,14 @@ class Lease:
             self.sock.settimeout(10)
             self._say("DONE" if keep_seconds is None else f"KEEP {keep_seconds:g}")
         except OSError as exc:
-            log.warning("could not tell the reaper that the run ended (%s): it removes the stack", exc)
+            if keep_seconds is None:  # the stack is removed already: nothing is lost
+                log.debug("could not tell the reaper that the run ended in order (%s)", exc)
+            else:
+                log.warning(
+                    "could not tell the reaper to keep the stack (%s): it may remove it; "
+                    "`stacktest status` tells, `stacktest up` starts one again",
+                    exc,
+                )
         finally:
             self.sock.close()
 
