@@ -35,5 +35,5 @@ class _Client:
     ],
 )
 def test_a_reaper_being_removed_is_not_running(error: Exception) -> None:
-    engine = Engine(_Client(error))  # type: ignore[arg-type]
+    engine = Engine(_Client(error))
     assert engine.published_port("stacktest-reaper-x", 8080) is None
