@@ -17,6 +17,7 @@ SCRIPTS = [
     ["healthcheck_chain.py"],
     ["readiness_sql.py"],
     ["stop.py"],
+    ["reaper.py"],
     ["throughput.py"],
     ["combine.py"],
     ["parallel.py"],
@@ -106,6 +107,8 @@ def write_doc() -> None:
         " probe says ready (before it: the engine's proxy accepts connections at once) than the `sql` probe"
         " (connect and SELECT 1); the figures give both, in ms (negative: before).",
         "- stop: stock `sigterm = true` stop time / the spy's stop time (higher is better).",
+        "- reaper: 10 s (the bound) / the slowest trial's seconds from SIGKILL of a run's whole process tree",
+        "  to nothing of its stack left, with no later command (higher is better; >= 1 meets it).",
         "- tracer-overhead: covered / uncovered requests per second of `api` on CPython 3.11 (C tracer);"
         " tracer-overhead-python3.13: the same on 3.13, where the spy measures with sys.monitoring"
         " (`ctrace_ratio`: the C tracer forced, for comparison).",
