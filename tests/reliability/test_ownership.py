@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from stacktest.adapters.engine import Engine
 from tests.conftest import (
     Spawn,
@@ -92,17 +94,22 @@ def tiny(root: Path, base_image: str) -> Path:
     return root
 
 
+@pytest.mark.parametrize("live_in", ["own-namespace", "machine"])
 def test_a_live_run_in_another_pid_namespace_is_never_taken_for_dead(
-    tmp_path: Path, docker_engine: Engine, spawn: Spawn, base_image: str
+    tmp_path: Path, docker_engine: Engine, spawn: Spawn, base_image: str, live_in: str
 ) -> None:
+    """Both orders: the live run in a PID namespace of its own while runs start and stop on this machine
+    and in another namespace; and the live run on this machine while they do."""
     project = tiny(tmp_path / "ci-job", base_image)
     other = tiny(tmp_path / "other", base_image)
+    namespaced = live_in == "own-namespace"
     hang = spawn(
-        [*own_pid_namespace(300), sys.executable, "-m", "stacktest", "test", "suite/test_hang.py"],
+        [*(own_pid_namespace(300) if namespaced else []), sys.executable, "-m", "stacktest", "test",
+         "suite/test_hang.py"],
         cwd=project,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-    )
+    )  # fmt: skip
     try:
         assert wait_until((project / "started").exists, timeout=120), "the run did not reach its test"
         ours = engine_leftovers(docker_engine, project)["containers"]
@@ -116,8 +123,11 @@ def test_a_live_run_in_another_pid_namespace_is_never_taken_for_dead(
             )
             assert run_cli(["down"], other, prefix=prefix).returncode == 0
     finally:
-        shells = children_of(hang.pid)  # unshare -> sh (pid 1 there) -> stacktest
-        runs = children_of(shells[0][0]) if shells else []  # unshare and sh pass no signal on
+        if namespaced:
+            shells = children_of(hang.pid)  # unshare -> sh (pid 1 there) -> stacktest
+            runs = children_of(shells[0][0]) if shells else []  # unshare and sh pass no signal on
+        else:
+            runs = [(hang.pid, "")] if hang.poll() is None else []
         if runs:
             os.kill(runs[0][0], signal.SIGTERM)  # it ends as a run does: its stack removed by itself
         _, err = hang.communicate(timeout=120)
