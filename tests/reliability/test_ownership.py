@@ -3,8 +3,9 @@ attacker and as a busy CI machine would:
 
 - a stranger's compose project whose image carries stacktest's labels (an old run's pid on this host, a
   creation time long past) is never reaped, by `stacktest reap --yes` nor by the next start;
-- a live run in a PID namespace of its own (a CI job in a container, with this machine's host name) is
-  never taken for dead by runs in other PID namespaces, though its pid does not exist there.
+- a live run in a PID namespace of its own (a CI job in a container, with this machine's host name), or
+  on this machine, is never taken for dead by runs in the other place, though its pid does not exist
+  there.
 """
 
 from __future__ import annotations
