@@ -13,7 +13,7 @@ import re
 import secrets
 import shlex
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from stacktest.adapters import process as _process
 from stacktest.errors import CommandFailed, ComposeError, ComposeNotFound, ConfigError, UsageError
 
-__all__ = ["Compose", "checkout_id", "detect", "new_project_name", "up_hint"]
+__all__ = ["CANDIDATES", "Compose", "checkout_id", "detect", "new_project_name", "up_hint"]
 
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 
@@ -165,7 +165,6 @@ _NEWER_THAN_V1 = re.compile(
 
 
 # detection -------------------------------------------------------------------------------------------
-Provider = Callable[[], "Compose | None"]
 
 
 def _probe(command: Sequence[str]) -> Compose | None:
@@ -184,15 +183,13 @@ def _probe(command: Sequence[str]) -> Compose | None:
     return Compose(tuple(command), version)
 
 
+CANDIDATES: tuple[tuple[str, ...], ...] = (("docker", "compose"), ("docker-compose",))  # in this order
+
+
 def detect(configured: str | None = None) -> Compose:
     """Which compose command this machine has: configured, plugin, standalone."""
-    providers: list[Provider] = []
-    if configured:
-        providers.append(lambda: _probe(shlex.split(configured)))
-    else:
-        providers += [lambda: _probe(["docker", "compose"]), lambda: _probe(["docker-compose"])]
-    for provider in providers:
-        found = provider()
+    for command in [shlex.split(configured)] if configured else [list(c) for c in CANDIDATES]:
+        found = _probe(command)
         if found is not None:
             return found
     if configured:

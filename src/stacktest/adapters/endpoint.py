@@ -4,6 +4,7 @@ socket; and the host at which published ports answer."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import socket
@@ -28,6 +29,7 @@ __all__ = [
     "Endpoint",
     "endpoint",
     "engine_host",
+    "is_loopback",
     "probe_unix_socket",
 ]
 
@@ -107,6 +109,14 @@ def _current_context(env: Mapping[str, str]) -> str:
             return str(json.load(fh).get("currentContext") or "")
     except (OSError, ValueError, AttributeError):
         return ""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (what is sent there never crosses a network)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def engine_host(environ: Mapping[str, str] | None = None) -> str:

@@ -26,6 +26,7 @@ from stacktest.settings import Settings
 
 __all__ = [
     "BASE_PACKAGES",
+    "IMAGE_ENV_KEYS",
     "LINUX_WHEELS",
     "PUBLIC_IMAGES",
     "build_debian_image",
@@ -38,10 +39,12 @@ __all__ = [
 log = logging.getLogger("stacktest")
 
 BASE_PACKAGES = ("python3", "python3-venv", "redis-server", "ca-certificates")
+CLASSIC_BUILDER = {"DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0"}
 PUBLIC_IMAGES = {
     "STACKTEST_PYTHON_IMAGE": "python:3.11-slim-bookworm",
     "STACKTEST_REDIS_IMAGE": "redis:7-bookworm",
 }
+IMAGE_ENV_KEYS = frozenset({*PUBLIC_IMAGES, *CLASSIC_BUILDER})  # every variable image_env() may set
 WHEEL_PYTHON = "3.11"  # the Python of Debian bookworm, and of the public python:3.11 image
 
 
@@ -81,10 +84,9 @@ def image_env(settings: Settings) -> dict[str, str]:
     The classic builder is asked for: it builds FROM a local image without a registry or buildx."""
     if settings.images == "compose":
         return {}
-    classic = {"DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0"}
     if settings.images == "public":
-        return dict(PUBLIC_IMAGES) | classic
-    return {key: settings.base_image for key in PUBLIC_IMAGES} | classic
+        return dict(PUBLIC_IMAGES) | CLASSIC_BUILDER
+    return {key: settings.base_image for key in PUBLIC_IMAGES} | CLASSIC_BUILDER
 
 
 def ensure_base_image(engine: Engine, settings: Settings) -> bool:

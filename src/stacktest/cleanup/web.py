@@ -4,7 +4,6 @@ variable and is never printed."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -15,6 +14,7 @@ from urllib.parse import quote, urlparse
 import httpx
 
 from stacktest.adapters import http as _http
+from stacktest.adapters.endpoint import is_loopback
 from stacktest.adapters.http import ADMIN_TIMEOUT
 from stacktest.cleanup.found import BackendResult, Record, is_test_name
 from stacktest.errors import CleanupError
@@ -26,13 +26,6 @@ log = logging.getLogger("stacktest")
 
 
 _TOKEN_RE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: no spaces, control characters or line ends
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 class HttpBackend:
@@ -60,7 +53,7 @@ class HttpBackend:
                 hint=f"set {env} to the token alone (its value is never printed)",
             )
         host = urlparse(self.base_url).hostname or ""
-        if self.base_url.startswith("http://") and not _is_loopback(host) and not self._warned:
+        if self.base_url.startswith("http://") and not is_loopback(host) and not self._warned:
             self._warned = True
             log.warning(
                 "cleanup backend %s: the admin token in %s goes over plain HTTP to %s, the engine's host, "

@@ -16,7 +16,7 @@ import socket
 import time
 from pathlib import Path
 
-from stacktest.adapters.endpoint import endpoint
+from stacktest.adapters.endpoint import Endpoint, endpoint, is_loopback
 from stacktest.adapters.engine import Engine
 from stacktest.adapters.images import PUBLIC_IMAGES
 from stacktest.errors import EngineUnavailable
@@ -70,9 +70,9 @@ class Lease:
 _held: dict[str, Lease] = {}  # project -> its lease, for the run's teardown in this process
 
 
-def reaper_name(settings: Settings, image: str) -> str:
+def reaper_name(settings: Settings, image: str, target: Endpoint | None = None) -> str:
     """One reaper per engine and reaper settings (runs with other settings get their own)."""
-    key = f"{image} {_socket(settings)} {settings.reaper_grace:g} {settings.reaper_idle:g}"
+    key = f"{image} {_socket(settings, target)} {settings.reaper_grace:g} {settings.reaper_idle:g}"
     return "stacktest-reaper-" + hashlib.sha256(key.encode()).hexdigest()[:10]
 
 
@@ -86,10 +86,10 @@ def _image(settings: Settings, engine: Engine) -> str:
     return PUBLIC_IMAGES["STACKTEST_PYTHON_IMAGE"]
 
 
-def _socket(settings: Settings) -> str:
+def _socket(settings: Settings, target: Endpoint | None = None) -> str:
     if settings.reaper_socket:
         return settings.reaper_socket
-    url = endpoint().url
+    url = (target or endpoint()).url
     return url.removeprefix("unix://") if url.startswith("unix://") else "/var/run/docker.sock"
 
 
@@ -98,10 +98,9 @@ def hold(settings: Settings, engine: Engine, project: str, token: str) -> Lease 
     saying how to go on, when no reaper can be started or reached."""
     if not settings.reaper_enabled:
         return None
-    image = _image(settings, engine)
-    name = reaper_name(settings, image)
     target = endpoint()
-    host = target.host
+    host, image = target.host, _image(settings, engine)
+    name, mounted = reaper_name(settings, image, target), _socket(settings, target)
     deadline = time.monotonic() + _CONNECT_FOR
     why = "it did not start"
     while time.monotonic() < deadline:
@@ -113,8 +112,8 @@ def hold(settings: Settings, engine: Engine, project: str, token: str) -> Lease 
                     image,
                     ["python3", "-c", _program(), f"{settings.reaper_grace:g}", f"{settings.reaper_idle:g}"],
                     port=reaper_service.PORT,
-                    on_all_interfaces=host != "127.0.0.1",
-                    binds={_socket(settings): reaper_service.SOCKET},
+                    on_all_interfaces=not is_loopback(host),
+                    binds={mounted: reaper_service.SOCKET},
                     labels={REAPER_LABEL: "true"},
                 )
             except EngineUnavailable as exc:
@@ -123,24 +122,28 @@ def hold(settings: Settings, engine: Engine, project: str, token: str) -> Lease 
             time.sleep(0.1)  # bounded: the loop's deadline
             continue
         try:
-            sock = socket.create_connection((host, port), timeout=5)
-        except OSError as exc:
-            why = f"{host}:{port}: {exc.strerror or exc}"
-            time.sleep(0.1)
-            continue
-        lease = Lease(sock)
-        try:
-            lease._say(f"LEASE {token}")
+            lease = _connect(host, port, token)
         except OSError as exc:  # not listening yet (the engine's proxy took the connection), or exiting
-            sock.close()
-            why = f"{host}:{port}: {exc}"
-            time.sleep(0.1)
+            why = f"{host}:{port}: {exc.strerror or exc}"
+            time.sleep(0.1)  # bounded: the loop's deadline
             continue
-        sock.settimeout(None)
         _held[project] = lease
         log.debug("lease of %s held by reaper %s at %s:%d", project, name, host, port)
         return lease
     raise EngineUnavailable(f"cannot reach the reaper {name} on the engine: {why}", hint=_HINT)
+
+
+def _connect(host: str, port: int, token: str) -> Lease:
+    """A lease on the reaper at ``host:port``, acknowledged; raises OSError."""
+    sock = socket.create_connection((host, port), timeout=5)
+    try:
+        lease = Lease(sock)
+        lease._say(f"LEASE {token}")
+    except OSError:
+        sock.close()
+        raise
+    sock.settimeout(None)
+    return lease
 
 
 def end(project: str, keep_seconds: float | None = None) -> None:

@@ -21,7 +21,7 @@ from stacktest import signals
 from stacktest.adapters import compose as _compose
 from stacktest.adapters import images as _images
 from stacktest.adapters.compose import Compose
-from stacktest.adapters.endpoint import engine_host
+from stacktest.adapters.endpoint import engine_host, is_loopback
 from stacktest.adapters.engine import Engine
 from stacktest.adapters.engine_model import (
     ServiceState,
@@ -184,7 +184,7 @@ class Stack:
         )
         started = time.time()
         host = engine_host()
-        if host != "127.0.0.1" and any(p.kind == "http" for p in self.settings.probes.values()):
+        if not is_loopback(host) and any(p.kind == "http" for p in self.settings.probes.values()):
             log.warning(
                 "the readiness probes and the tests' requests go over plain HTTP to %s, the engine's host: "
                 "what they send crosses the network unencrypted",

@@ -16,7 +16,7 @@ from stacktest.adapters.endpoint import engine_host
 from stacktest.adapters.engine_model import (
     ServiceState,
 )
-from stacktest.adapters.images import PUBLIC_IMAGES
+from stacktest.adapters.images import IMAGE_ENV_KEYS
 from stacktest.errors import StackNotFound
 from stacktest.settings import Probe, Settings
 from stacktest.state import atomic_write
@@ -79,15 +79,10 @@ class StackRecord:
         if command not in _compose_commands(settings):
             found = _compose.detect(settings.compose_command)
             command, version = found.command, found.version
-        env = {k: str(v) for k, v in self.env.items() if k in _COMPOSE_ENV}
+        env = {k: str(v) for k, v in self.env.items() if k in IMAGE_ENV_KEYS}
         return Compose(
             command, version, self.project, tuple(Path(f) for f in self.files), env, settings.command_timeout
         )
-
-
-_COMPOSE_ENV = frozenset(
-    {*PUBLIC_IMAGES, "DOCKER_BUILDKIT", "COMPOSE_DOCKER_CLI_BUILD"}
-)  # images.image_env's
 
 
 def _compose_commands(settings: Settings) -> set[tuple[str, ...]]:
@@ -95,7 +90,7 @@ def _compose_commands(settings: Settings) -> set[tuple[str, ...]]:
     that detection tries."""
     if settings.compose_command:
         return {tuple(shlex.split(settings.compose_command))}
-    return {("docker", "compose"), ("docker-compose",)}
+    return set(_compose.CANDIDATES)
 
 
 @dataclass(frozen=True)
