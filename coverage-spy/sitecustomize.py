@@ -142,6 +142,14 @@ def _choose_core(cov):
     if forced:
         cov.set_option("run:core", forced)
         return
+    if os.environ.get("STACKTEST_COVERAGE_CONTEXTS"):  # per-test contexts swap a tracer's data
+        try:
+            import coverage.tracer  # noqa: F401
+        except ImportError:
+            cov.set_option("run:core", "pytrace")
+        else:
+            cov.set_option("run:core", "ctrace")
+        return
     if sys.version_info < (3, 12) or cov.get_option("run:core"):
         return
     if cov.get_option("run:branch") and sys.version_info < (3, 14):
@@ -158,6 +166,7 @@ def _choose_core(cov):
 # started there, then the process ended, would leave the first one half-written.
 _busy = [False]
 _pending = [None]
+_contexts = [None]  # the per-test contexts module, when STACKTEST_COVERAGE_CONTEXTS asks for them
 
 
 def _on_stop(signum, frame):
@@ -236,6 +245,14 @@ def _start():
         _note(data_dir, ".spy-error", "coverage did not start: %s: %s" % (type(exc).__name__, exc))
         return
     _cov = cov
+    if os.environ.get("STACKTEST_COVERAGE_CONTEXTS"):
+        try:
+            import _stacktest_contexts
+
+            _stacktest_contexts.install(cov)
+            _contexts[0] = _stacktest_contexts
+        except Exception as exc:
+            _note(data_dir, ".spy-error", "per-test contexts did not start: %s: %s" % (type(exc).__name__, exc))
     _install_save_request()
     _ledger_open(data_dir)
     _wrap_save(cov)
@@ -314,6 +331,8 @@ def _wrap_save(cov):
     def save_and_enter():
         _busy[0] = True
         try:
+            if _contexts[0] is not None:
+                _contexts[0].write(cov)
             save()
             _saved()
         finally:

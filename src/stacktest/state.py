@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ENV_AFFECTED",
+    "ENV_CONTEXTS",
     "ENV_PROJECT",
     "ENV_REPLICA_URLS",
     "ENV_SHARD",
@@ -52,6 +54,8 @@ ENV_URLS = "STACKTEST_URLS"  # JSON: service -> URL of its first replica
 ENV_REPLICA_URLS = "STACKTEST_REPLICA_URLS"  # JSON: service -> [URL of each replica]
 ENV_SHARD = "STACKTEST_SHARD"  # I/N: the part of the suite this run runs
 ENV_SHARD_TIMES = "STACKTEST_SHARD_TIMES"  # JSON file: the test times every phase splits by, read once
+ENV_CONTEXTS = "STACKTEST_CONTEXTS"  # folder for the test process's coverage data: per-test contexts on
+ENV_AFFECTED = "STACKTEST_AFFECTED"  # JSON file: the tests `--affected` keeps, and those the map knows
 
 
 def atomic_write(target: Path, data: str | bytes) -> Path:

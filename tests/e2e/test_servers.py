@@ -10,6 +10,11 @@ one installed editable. Each shape has a reached_<shape> function that only a te
 that serves or works (not the parent), and a never_<shape> function that nothing calls. After the run,
 every statement of each reached function must be covered in its service's combined data and none of the
 never-called one; every shape that is not is named, all of them in one failure.
+
+The run has per-test contexts on (`--contexts`): each line of a reached function that a request ran must
+name exactly the tests that sent such requests (the spy's entry hooks for http.server, gunicorn, uvicorn,
+hypercorn, Django and Flask; Celery's task headers for the worker's child), and the work of processes no
+request started (multiprocessing's pools, subprocess children) must be "unattributed", never a test's.
 """
 
 from __future__ import annotations
@@ -121,11 +126,68 @@ def shape_problem(root: Path, shape: str, data: coverage.CoverageData | None) ->
     return f"{where}: {'; '.join(problems)}" if problems else None
 
 
+SUITE = "suite/test_servers.py"
+
+
+def _served(service: str, shape: str, who: str) -> str:
+    return f"{SUITE}::test_the_server_runs_the_shape[{service}-{shape}-{who}]"
+
+
+# shape -> the tests whose requests ran its reached function ({"unattributed"}: work no request started)
+ATTRIBUTED: dict[str, set[str]] = {
+    "gunicorn_sync": {_served("gunicorn-sync", "gunicorn_sync", "child")},
+    "gunicorn_gthread": {_served("gunicorn-gthread", "gunicorn_gthread", "child")},
+    "gunicorn_preload": {_served("gunicorn-preload", "gunicorn_preload", "child")},
+    "gunicorn_recycle": {f"{SUITE}::test_gunicorn_recycles_its_worker_after_max_requests"},
+    "uvicorn_single": {_served("uvicorn-single", "uvicorn_single", "pid1")},
+    "uvicorn_workers": {_served("uvicorn-workers", "uvicorn_workers", "child")},
+    "uvicorn_reload": {_served("uvicorn-reload", "uvicorn_reload", "child")},
+    "hypercorn": {_served("hypercorn", "hypercorn", "child")},
+    "django_runserver": {_served("django-runserver", "django_runserver", "child")},
+    "django_gunicorn": {_served("django-gunicorn", "django_gunicorn", "child")},
+    "flask_debug": {_served("flask-debug", "flask_debug", "child")},
+    "celery_prefork": {f"{SUITE}::test_a_celery_prefork_child_runs_the_task"},
+    "installed": {
+        _served("installed", "installed", "pid1"),
+        f"{SUITE}::test_the_installed_packages_are_not_under_app",
+    },
+    "editable": {
+        _served("editable", "editable", "pid1"),
+        f"{SUITE}::test_the_installed_packages_are_not_under_app",
+    },
+} | {
+    shape: {"unattributed"}
+    for shape in (
+        "mp_fork",
+        "mp_spawn",
+        "mp_forkserver",
+        "process_pool",
+        "subprocess_script",
+        "subprocess_module",
+    )
+}
+
+
+def attribution_problem(root: Path, shape: str, data: coverage.CoverageData | None) -> str | None:
+    """Which contexts the reached function's lines carry, when they are not the expected ones."""
+    service, file = SHAPES[shape]
+    if data is None:
+        return None  # said by shape_problem
+    path = root / file
+    reached = function_statements(path, f"reached_{shape}")
+    contexts = data.contexts_by_lineno(str(path))
+    wrong = {line: sorted(contexts.get(line, [])) for line in sorted(reached)}
+    wrong = {line: found for line, found in wrong.items() if found and set(found) != ATTRIBUTED[shape]}
+    if not wrong:
+        return None
+    return f"{shape} ({service}): lines {wrong} (expected {sorted(ATTRIBUTED[shape])})"
+
+
 def test_every_server_shape_is_measured_in_the_process_that_ran_it(
     installed: Path, servers_root: Path, docker_engine: Engine
 ) -> None:
     root = servers_root
-    run = stacktest(installed, root, "coverage", "run")
+    run = stacktest(installed, root, "coverage", "run", "--contexts")
     tail = run.stdout[-4000:] + run.stderr[-4000:]
     assert " passed" in run.stdout and " 0 failed" in run.stdout, tail  # the stack's own tests
 
@@ -139,9 +201,13 @@ def test_every_server_shape_is_measured_in_the_process_that_ran_it(
         lost = (last.get("missing") or {}).get(service)
         report.append(f"- {problem}" + (f" [the run: {lost}]" if lost else ""))
     report.append(f"measured: {', '.join(s for s in SHAPES if s not in failed) or 'none'}")
+    misattributed = [p for shape in SHAPES if (p := attribution_problem(root, shape, data[SHAPES[shape][0]]))]
+    if misattributed:
+        report.append(f"not attributed to the tests that reached them ({len(misattributed)}):")
+        report += [f"- {p}" for p in misattributed]
     if run.returncode != 0:
         start = run.stderr.find("error[")  # stacktest's own error, else the end of what it said
         said = (run.stderr[start:] if start >= 0 else run.stderr[-2000:]).strip().splitlines()[:20]
         report.append(f"`stacktest coverage run` exited {run.returncode}:")
         report += [f"  {line}" for line in said]
-    assert not failed and run.returncode == 0, "\n".join(report)
+    assert not failed and not misattributed and run.returncode == 0, "\n".join(report)

@@ -200,9 +200,17 @@ def test(
     build: BuildOption = False,
     pull: PullOption = None,
     shard: ShardOption = None,
+    affected: Annotated[
+        bool,
+        typer.Option(
+            "--affected",
+            help="only the tests that the changes since REV (the next argument, default: the work tree "
+            "against HEAD) can break, by the test map of the last `coverage run --contexts`",
+        ),
+    ] = False,
 ) -> int:
     """Make sure the stack is ready, then run pytest against it. Every other argument goes to pytest."""
-    result = suite(ctx, mode, workers, keep, build, pull, shard, testing.test)
+    result = suite(ctx, mode, workers, keep, build, pull, shard, testing.test, affected=affected)
     if len(result.phases) > 1:
         phases = ", ".join(f"{name} exit {code}" for name, code in result.phases)
         out.print(f"\nstacktest: {phases}; junit: {result.junit}")

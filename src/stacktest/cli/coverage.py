@@ -24,6 +24,7 @@ from stacktest.cli.options import (
 from stacktest.cli.render import err, out
 from stacktest.commands import coverage as covering
 from stacktest.commands import testing
+from stacktest.settings import help_of
 
 __all__ = ["coverage_app", "junit_app"]
 
@@ -42,9 +43,14 @@ def coverage_run(
     build: BuildOption = False,
     pull: PullOption = None,
     shard: ShardOption = None,
+    contexts: Annotated[
+        bool | None, typer.Option("--contexts/--no-contexts", help=help_of("coverage.contexts"))
+    ] = None,
 ) -> int:
     """Up with coverage, run pytest, stop gracefully, harvest, combine, report, down."""
-    run = suite(ctx, mode, workers, keep, build, pull, shard, covering.coverage_run)
+    run = suite(
+        ctx, mode, workers, keep, build, pull, shard, covering.coverage_run, coverage_contexts=contexts
+    )
     out.print(render.coverage_table(run.report))
     render.not_in_repository(run.report)
     for service, why in sorted(run.harvest.missing.items()):
@@ -60,6 +66,12 @@ def coverage_run(
                 f"coverage data{escape(how)}"
             )
     out.print(f"html: {run.report.html}  xml: {run.report.xml}  json: {run.report.json}")
+    for test, services in sorted(run.reached.items()):  # per-test contexts: where each failure went
+        out.print(f"[red]failed[/] {escape(test)} reached:")
+        for service, lines in sorted(services.items()):
+            out.print(f"  {escape(service)}: {escape(lines)}")
+        if not services:
+            out.print("  no line of a covered service")
     if run.stop_seconds:
         slowest = max(run.stop_seconds, key=lambda label: run.stop_seconds[label])
         out.print(

@@ -115,10 +115,13 @@ def suite(
     pull: str | None,
     shard: str | None,
     workflow: Callable[..., RunT],
+    *,
+    affected: bool = False,
+    **flags: Any,
 ) -> RunT:
     """What `test` and `coverage run` share: one checked request, progress lines and phase banners."""
-    s = settings(pull=pull)
+    s = settings(pull=pull, **flags)
     request = testing.RunRequest.checked(
-        s, mode, ctx.args, workers=workers, keep=keep, build=build, shard=shard
+        s, mode, ctx.args, workers=workers, keep=keep, build=build, shard=shard, affected=affected
     )
     return workflow(s, request, on_progress=render.ProgressView(live=False), on_phase=phase_banner)

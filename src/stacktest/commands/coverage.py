@@ -34,7 +34,7 @@ from stacktest.errors import (
 from stacktest.settings import Settings
 from stacktest.stack import lifecycle as stacks
 from stacktest.stack.lifecycle import Stack
-from stacktest.state import HARVEST_MARK, has_mark, make_mark
+from stacktest.state import ENV_CONTEXTS, HARVEST_MARK, has_mark, make_mark
 from stacktest.testrun.runner import RunResult
 
 if TYPE_CHECKING:
@@ -43,12 +43,14 @@ if TYPE_CHECKING:
     from stacktest.coverage import paths as _paths
     from stacktest.coverage import report as _report
     from stacktest.coverage import spy as _spy
+    from stacktest.coverage import testmap as _testmap
 else:  # coverage and yaml load only for the commands that measure (the edit-test loop never does)
     _harvest = lazy_module("stacktest.coverage.harvest")
     _report = lazy_module("stacktest.coverage.report")
     _spy = lazy_module("stacktest.coverage.spy")
     _ledger = lazy_module("stacktest.coverage.ledger")
     _paths = lazy_module("stacktest.coverage.paths")
+    _testmap = lazy_module("stacktest.coverage.testmap")
 
 __all__ = [
     "CoverageRun",
@@ -72,6 +74,7 @@ class CoverageRun:
     stop_seconds: dict[str, float]  # per covered container: stop request to exit
     problem: StacktestError | None = None  # what fails a run whose tests passed
     unmapped: dict[str, _UnmappedFiles] = field(default_factory=dict)  # service -> files, proposals
+    reached: dict[str, dict[str, str]] = field(default_factory=dict)  # failing test -> service -> lines
 
 
 def coverage_run(
@@ -92,6 +95,8 @@ def coverage_run(
     names = list(settings.coverage_services)
     run_dir = settings.state.run(project)
 
+    tests_data = report_dir / "tests-data"  # the test processes' own lines, per test (contexts)
+    env = {ENV_CONTEXTS: str(tests_data)} if settings.coverage_contexts else {}
     with managed_stack(
         settings,
         keep=request.keep,
@@ -101,7 +106,7 @@ def coverage_run(
         project=project,
     ) as stack:
         _harvest.check_spy(stack.engine, _replicas(stack, names), run_dir)
-        result = _run_suite(settings, stack, request, report_dir / "junit", on_phase)
+        result = _run_suite(settings, stack, request, report_dir / "junit", on_phase, env)
         harvested, stop_seconds = _stop_and_harvest(settings, stack, names, data_dir, cov.base)
         if result.exit_code not in (0, 5):
             keep_logs(stack)  # stopped now: the logs end with how each service shut down
@@ -120,9 +125,13 @@ def coverage_run(
         },
     )
     unmapped = _unmapped(settings, per_service)
-    return CoverageRun(
+    run = CoverageRun(
         result, harvested, rep, stop_seconds, _problem(settings, harvested, rep, unmapped), unmapped
     )
+    if settings.coverage_contexts:
+        testmap, run.reached = _testmap.record(tests_data, report_dir, per_service, settings.root)
+        settings.state.write_last(_testmap.MAP_FILE, testmap.as_json())
+    return run
 
 
 @dataclass(frozen=True)
@@ -147,15 +156,6 @@ def _unmapped(settings: Settings, per_service: Mapping[str, Path]) -> dict[str, 
     return out
 
 
-def _lost_message(lost: Sequence[_ledger.Process]) -> str:
-    lines = []
-    for p in lost[:20]:
-        how = f": {p.how}" if p.how else ": killed (SIGKILL, a worker timeout, the OOM killer) or crashed"
-        lines.append(f"{p.container} pid {p.pid} `{p.command}`{how}")
-    more = f"\n  ... and {len(lost) - 20} more" if len(lost) > 20 else ""
-    return "\n  ".join(lines) + more
-
-
 def _problem(
     settings: Settings,
     harvested: _harvest.Harvest,
@@ -175,7 +175,7 @@ def _problem(
         services = sorted({p.service for p in lost})
         return CoverageError(
             f"{len(lost)} measured process(es) of {', '.join(services)} ran code and left no coverage "
-            f"data, so no figure above includes what they ran:\n  {_lost_message(lost)}",
+            f"data, so no figure above includes what they ran:\n  {_ledger.describe_lost(lost)}",
             hint="see why they ended (`stacktest logs SERVICE`, the run's logs folder); if these losses "
             "are expected, list the service in coverage.accept_lost",
         )

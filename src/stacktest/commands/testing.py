@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stacktest.adapters import git
 from stacktest.commands.lifecycle import PhaseFn, ProgressFn, keep_logs, managed_stack, stack_env
 from stacktest.errors import (
     UsageError,
@@ -16,11 +17,12 @@ from stacktest.errors import (
 from stacktest.settings import Settings
 from stacktest.stack.lifecycle import Stack
 from stacktest.state import (
+    ENV_AFFECTED,
     ENV_SHARD,
     ENV_SHARD_TIMES,
     atomic_write,
 )
-from stacktest.testrun import junit, workers
+from stacktest.testrun import affected, junit, workers
 from stacktest.testrun.runner import Mode, RunResult, mode_named, plan, run_tests, selection
 
 __all__ = ["RunRequest", "merge_junit", "test"]
@@ -39,6 +41,7 @@ class RunRequest:
     shard: str | None = None  # "I/N": only that part of the suite (checked by shards.parse_shard)
     # a shard's split: the tests' earlier times, read when the command starts (see checked)
     shard_times: Mapping[str, float] = field(default_factory=dict)
+    affected: str | None = None  # --affected: only the tests the changes since this revision reach
 
     @classmethod
     def checked(
@@ -51,7 +54,15 @@ class RunRequest:
         keep: bool = False,
         build: bool = False,
         shard: str | None = None,
+        affected: bool = False,
     ) -> RunRequest:
+        """``affected``: the first argument is the revision to compare with when it names a commit (and
+        no file), else HEAD."""
+        since = None
+        if affected:
+            since = "HEAD"
+            if args and not Path(args[0]).exists() and git.verify(settings.root, args[0]):
+                since, args = args[0], args[1:]
         chosen = mode_named(mode)
         plan(chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers)
         times: dict[str, float] = {}
@@ -63,11 +74,16 @@ class RunRequest:
             # now, before any stack starts: shards started together on one machine must split alike,
             # and the first to finish rewrites .stacktest/last/junit.xml while the others still start
             times = durations_from(settings.shard_durations, settings.root)
-        return cls(chosen, tuple(args), workers, keep, build, shard, times)
+        return cls(chosen, tuple(args), workers, keep, build, shard, times, since)
 
 
 def _run_suite(
-    settings: Settings, stack: Stack, request: RunRequest, out_dir: Path, on_phase: PhaseFn | None
+    settings: Settings,
+    stack: Stack,
+    request: RunRequest,
+    out_dir: Path,
+    on_phase: PhaseFn | None,
+    env: Mapping[str, str] | None = None,
 ) -> RunResult:
     """pytest against ``stack``, every phase of the mode; the merged JUnit XML becomes the last one. The
     modes that choose their worker count choose it from the last run's measurement, and this run's is
@@ -82,7 +98,7 @@ def _run_suite(
         request.args,
         tests=settings.tests,
         out_dir=out_dir,
-        env=stack_env(stack) | _shard_env(settings, request, out_dir),
+        env=stack_env(stack) | _shard_env(settings, request, out_dir) | dict(env or {}),
         cwd=settings.root,
         workers=request.workers,
         auto=choice.workers,
@@ -158,11 +174,21 @@ def test(
     on_progress: ProgressFn | None = None,
     on_phase: PhaseFn | None = None,
 ) -> RunResult:
-    """Make sure the stack is up and ready, run pytest against it, clean test data if asked."""
+    """Make sure the stack is up and ready, run pytest against it, clean test data if asked. With
+    ``--affected``, only the tests the changes reach, on a stack built from the work tree."""
     out_dir = settings.state.new_results()
-    with managed_stack(settings, keep=request.keep, build=request.build, on_progress=on_progress) as stack:
+    chosen = affected.select(settings, request.affected) if request.affected else None
+    env = {ENV_AFFECTED: str(affected.write(chosen, out_dir / "affected.json"))} if chosen else {}
+    fresh = chosen is not None  # --affected: the services run the changed code, rebuilt
+    with managed_stack(
+        settings,
+        keep=request.keep,
+        build=request.build or fresh,
+        reuse=not fresh,
+        on_progress=on_progress,
+    ) as stack:
         try:
-            result = _run_suite(settings, stack, request, out_dir, on_phase)
+            result = _run_suite(settings, stack, request, out_dir, on_phase, env)
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
         if result.exit_code not in (0, 5):  # 5: no tests were collected, the services are not to blame
@@ -171,6 +197,12 @@ def test(
             from stacktest.cleanup.rules import run as run_cleanup
 
             run_cleanup(settings, stack, apply=True)
+    if chosen is not None:
+        result.note = "; ".join(
+            n for n in (f"--affected {request.affected}: {chosen.summary()}", result.note) if n
+        )
+        if result.exit_code == 5 and not chosen.everything:  # the changes reach no test: nothing to fail
+            result.exit_code = 0
     return result
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "SAVE_SCRIPT",
     "Ledger",
     "Process",
+    "describe_lost",
     "ended_how",
     "is_entry",
     "read_entries",
@@ -275,3 +276,13 @@ while asked and time.monotonic() < deadline:
 out.update((name, "no answer") for name in asked)
 print(json.dumps(out))
 """
+
+
+def describe_lost(lost: Sequence[Process]) -> str:
+    """The lost processes, a line each (the first 20), for the run's error."""
+    lines = []
+    for p in lost[:20]:
+        how = f": {p.how}" if p.how else ": killed (SIGKILL, a worker timeout, the OOM killer) or crashed"
+        lines.append(f"{p.container} pid {p.pid} `{p.command}`{how}")
+    more = f"\n  ... and {len(lost) - 20} more" if len(lost) > 20 else ""
+    return "\n  ".join(lines) + more

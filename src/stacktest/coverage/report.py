@@ -165,10 +165,15 @@ def _loaded(data_file: Path) -> coverage.Coverage:
     return cov
 
 
+def _contexts(cov: coverage.Coverage) -> bool:
+    """Whether the data has per-test contexts (``coverage.contexts``): the reports then show them."""
+    return len(cov.get_data().measured_contexts() - {""}) > 0
+
+
 def _figure(name: str, data_file: Path, json_out: Path) -> ServiceFigure:
     cov = _loaded(data_file)
     try:
-        cov.json_report(outfile=str(json_out))
+        cov.json_report(outfile=str(json_out), show_contexts=_contexts(cov))
     except CoverageException:  # "No data to report."
         return ServiceFigure(name, 0, 0, 0.0)
     totals = json.loads(json_out.read_text())["totals"]
@@ -257,7 +262,8 @@ def _add_to_json(path: Path, what: Mapping[str, Any]) -> None:
 
 def _html(data_file: Path, folder: Path, title: str) -> None:
     try:
-        _loaded(data_file).html_report(directory=str(folder), title=title)
+        cov = _loaded(data_file)
+        cov.html_report(directory=str(folder), title=title, show_contexts=_contexts(cov))
     except CoverageException as exc:  # "No data to report" for a service that ran none of its files
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "index.html").write_text(

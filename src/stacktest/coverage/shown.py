@@ -11,6 +11,7 @@ Every other file is left out of the data the reports are made from (:func:`only_
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,25 +96,36 @@ def here(name: str) -> bool:
 
 def only_shown(data_file: Path, shown: Shown, dest: Path) -> list[str]:
     """A copy of ``data_file`` at ``dest`` that holds only the files ``shown`` allows (no file at all
-    when it allows none). Returns the files left out."""
+    when it allows none), each line under the contexts it had (per-test contexts stay). Returns the files
+    left out."""
     source = coverage.CoverageData(basename=str(data_file))
     source.read()
     kept = coverage.CoverageData(basename=str(dest))
-    left: list[str] = []
-    lines: dict[str, list[int]] = {}
-    arcs: dict[str, list[tuple[int, int]]] = {}
-    for name in sorted(source.measured_files()):
-        if not shown.allows(name):
-            left.append(name)
-        elif source.has_arcs():
-            arcs[name] = source.arcs(name) or []
+    names = sorted(source.measured_files())
+    left = [name for name in names if not shown.allows(name)]
+    names = [name for name in names if shown.allows(name)]
+    contexts = sorted(source.measured_contexts()) or [""]
+    for context in contexts:
+        if len(contexts) > 1:
+            source.set_query_contexts(["^" + re.escape(context) + "$"])
+        kept.set_context(context or None)
+        if source.has_arcs():
+            arcs = {name: pairs for name in names if (pairs := source.arcs(name))}
+            if arcs:
+                kept.add_arcs(arcs)
         else:
-            lines[name] = source.lines(name) or []
-    if lines:
-        kept.add_lines(lines)
-    if arcs:
-        kept.add_arcs(arcs)
-    tracers = {n: t for n in [*lines, *arcs] if (t := source.file_tracer(n))}
+            lines = {name: found for name in names if (found := source.lines(name))}
+            if lines:
+                kept.add_lines(lines)
+    source.set_query_contexts(None)
+    empty = [name for name in names if not source.lines(name)]
+    if empty:  # measured, with no line (a module with no statement): a file of the report all the same
+        kept.set_context(None)
+        if source.has_arcs():
+            kept.add_arcs({name: [] for name in empty})
+        else:
+            kept.add_lines({name: [] for name in empty})
+    tracers = {n: t for n in names if (t := source.file_tracer(n))}
     if tracers:
         kept.add_file_tracers(tracers)
     kept.write()

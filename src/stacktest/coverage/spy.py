@@ -133,11 +133,13 @@ def validate_rcfile(path: Path) -> None:
 
 def prepare_spy(settings: Settings, run_dir: Path) -> Path:
     """The spy's files, to be copied into the run's spy volume (:func:`deliver_spy`), which the covered
-    services mount read-only at /coverage-spy: sitecustomize.py, .coveragerc and vendored coverage."""
+    services mount read-only at /coverage-spy: sitecustomize.py (and its per-test contexts), .coveragerc and
+    vendored coverage."""
     spy = run_dir / "spy"
     shutil.rmtree(spy, ignore_errors=True)
     spy.mkdir(parents=True)
-    shutil.copy2(spy_source() / "sitecustomize.py", spy / "sitecustomize.py")
+    for name in ("sitecustomize.py", "_stacktest_contexts.py"):
+        shutil.copy2(spy_source() / name, spy / name)
     rc = spy / ".coveragerc"
     if settings.coverage_rcfile:
         user = (settings.root / settings.coverage_rcfile).resolve()
@@ -230,6 +232,8 @@ def overlay_spec(
             env["STACKTEST_COVERAGE_PACKAGES"] = ":".join(packages)
         if spec.get("stop_signal"):
             env["STACKTEST_STOP_SIGNAL"] = str(spec["stop_signal"])
+        if settings.coverage_contexts:  # each request's lines under the test that sent it
+            env["STACKTEST_COVERAGE_CONTEXTS"] = "1"
         out["services"][name] = {
             "environment": env,
             "volumes": [f"{SPY_VOLUME}:{SPY_MOUNT}:ro", f"{volume_name(name)}:{DATA_ROOT}"],

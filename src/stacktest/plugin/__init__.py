@@ -25,8 +25,12 @@ import pytest
 from stacktest import github
 from stacktest.adapters import http as _http
 from stacktest.adapters.http import TEST_TIMEOUT
+from stacktest.plugin.contexts import Contexts
+from stacktest.plugin.contexts import configure as configure_contexts
 from stacktest.plugin.handle import CleanupTracker, StackHandle
 from stacktest.state import (
+    ENV_AFFECTED,
+    ENV_CONTEXTS,
     ENV_PROJECT,
     ENV_REPLICA_URLS,
     ENV_SHARD,
@@ -51,6 +55,7 @@ BASE_MARKERS = {
 }
 
 _start_key = pytest.StashKey[float]()
+_contexts_key = pytest.StashKey[Contexts | None]()
 
 
 # configuration ---------------------------------------------------------------------------------------
@@ -69,6 +74,16 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     for name in _domain_markers(config):
         config.addinivalue_line("markers", f"{name}: domain marker declared in [tool.stacktest]")
+    if os.environ.get(ENV_CONTEXTS):  # env: STACKTEST_CONTEXTS (set by `coverage run --contexts`)
+        settings = _settings(config)
+        sources = [str(p if p.is_dir() else p.parent) for p in (settings.root / t for t in settings.tests)]
+        config.stash[_contexts_key] = configure_contexts(config, sources)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    found = config.stash.get(_contexts_key, None)
+    if found is not None:
+        found.close()
 
 
 _settings_key = pytest.StashKey["Settings"]()
@@ -136,6 +151,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ):
             item.add_marker(pytest.mark.serial)
     _keep_shard(config, items)
+    _keep_affected(config, items)
     # On an xdist worker, tests marked serial are deselected: they never share the stack with others.
     if not hasattr(config, "workerinput"):
         return
@@ -143,6 +159,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if serial:
         items[:] = [i for i in items if i.get_closest_marker("serial") is None]
         config.hook.pytest_deselected(items=serial)
+
+
+def _keep_affected(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``stacktest test --affected``: deselect every test the map knows that no change reaches."""
+    path = os.environ.get(ENV_AFFECTED)  # env: STACKTEST_AFFECTED (set by `stacktest test --affected`)
+    if not path:
+        return
+    from stacktest.testrun import affected
+
+    chosen, known = affected.from_file(Path(path))
+    keep = set(affected.apply([i.nodeid for i in items], chosen, known))
+    others = [i for i in items if i.nodeid not in keep]
+    if others:
+        items[:] = [i for i in items if i.nodeid in keep]
+        config.hook.pytest_deselected(items=others)
 
 
 def _keep_shard(config: pytest.Config, items: list[pytest.Item]) -> None:

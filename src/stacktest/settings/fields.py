@@ -161,7 +161,20 @@ FIELDS: tuple[Field, ...] = (
         "covered services whose processes may end without saving their data (killed workers): the run "
         "names them and goes on instead of failing",
     ),
+    Field(
+        "coverage.contexts",
+        "bool",
+        False,
+        "record which test reached each line, in the services and the tests (per-test contexts): the "
+        "reports show them and `stacktest test --affected` selects tests by them",
+    ),
     Field("cleanup.prefix", "str", "TEST ", "name prefix that marks test data"),
+    Field(
+        "affected_ignore",
+        "list",
+        ["*.md", "*.rst", "docs/*", "LICENSE*", ".github/*", ".gitignore"],
+        "changed files (glob patterns, from the project root) that `stacktest test --affected` ignores",
+    ),
 )
 
 

@@ -25,7 +25,16 @@ __all__ = ["find_pyproject", "load_settings"]
 _TABLE_KEYS = {"probes", "coverage", "cleanup"}
 
 
-_COVERAGE_KEYS = {"services", "paths", "fail_under", "report_dir", "rcfile", "require_data", "accept_lost"}
+_COVERAGE_KEYS = {
+    "services",
+    "paths",
+    "fail_under",
+    "report_dir",
+    "rcfile",
+    "require_data",
+    "accept_lost",
+    "contexts",
+}
 
 
 _CLEANUP_KEYS = {"prefix", "backends"}

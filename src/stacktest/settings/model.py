@@ -112,7 +112,9 @@ class Settings:
     coverage_rcfile: str | None
     coverage_require_data: bool
     coverage_accept_lost: tuple[str, ...]
+    coverage_contexts: bool
     cleanup_prefix: str
+    affected_ignore: tuple[str, ...]
     probes: Mapping[str, Probe]
     ready_timeouts: Mapping[str, float]  # per service, from its probes table; else ready_timeout
     coverage_services: tuple[str, ...]
