@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -214,3 +215,91 @@ def test_shards_split_the_suite_once_and_keep_serial_tests_serial(
     bad = tester.runpytest("--stacktest-shard", "4/3")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*expected I/N*"])
+
+
+CONTEXT_SUITE = """
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import stacktest
+
+SEEN = []
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        SEEN.append(self.headers.get_all("baggage"))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+SERVER = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=SERVER.serve_forever, daemon=True).start()
+PORT = SERVER.server_address[1]
+
+
+def test_one():
+    httpx.get(f"http://127.0.0.1:{PORT}/")
+    urllib.request.urlopen(f"http://127.0.0.1:{PORT}/").read()
+    mine = "stacktest.test=test_sends.py%3A%3Atest_one"
+    assert SEEN[-2:] == [[mine], [mine]]
+    assert stacktest.test_headers() == {"baggage": mine}
+
+
+def test_not_to_other_hosts():
+    httpx.get(f"http://localhost:{PORT}/")  # not a host of the stack
+    assert SEEN[-1] is None
+
+
+def test_fails():
+    assert False
+"""
+
+
+def test_contexts_send_the_test_id_to_the_stack_and_measure_the_tests(
+    tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import coverage
+
+    monkeypatch.setenv("STACKTEST_PROJECT", "demo")
+    monkeypatch.setenv("STACKTEST_URLS", json.dumps({"svc": "http://127.0.0.1:9"}))
+    monkeypatch.setenv("STACKTEST_CONTEXTS", str(tmp_path / "data"))
+    tester.makepyfile(test_sends=CONTEXT_SUITE)
+    tester.makepyprojecttoml(
+        "[tool.stacktest]\ntests = ['.']\n[tool.pytest.ini_options]\naddopts = '-p no:asyncio'\n"
+    )
+    result = tester.runpytest_subprocess()  # the plugin starts coverage: not in this process
+    result.assert_outcomes(passed=2, failed=1)
+    failed = "".join(p.read_text() for p in (tmp_path / "data").glob("failed-*.txt"))
+    assert failed == "test_sends.py::test_fails\n"
+    parts = [str(p) for p in (tmp_path / "data").glob(".coverage.*")]
+    combined = coverage.Coverage(data_file=str(tmp_path / ".coverage"), config_file=False)
+    combined.combine(parts)
+    combined.save()
+    data = coverage.CoverageData(basename=str(tmp_path / ".coverage"))
+    data.read()
+    source = str(tester.path / "test_sends.py")
+    by_line = data.contexts_by_lineno(source)
+    define = (tester.path / "test_sends.py").read_text().splitlines().index("def test_one():") + 1
+    assert by_line[define + 1] == ["test_sends.py::test_one"]  # its first statement
+    assert by_line[define] == ["unattributed"]  # the def line ran at import
+
+
+def test_affected_deselects_what_the_map_knows_and_no_change_reaches(
+    tester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    chosen = tmp_path / "affected.json"
+    chosen.write_text(
+        json.dumps({"tests": ["test_x.py::test_a"], "known": ["test_x.py::test_a", "test_x.py::test_b"]})
+    )
+    monkeypatch.setenv("STACKTEST_AFFECTED", str(chosen))
+    tester.makepyfile(test_x="def test_a(): pass\ndef test_b(): pass\ndef test_new(): pass\n")
+    result = tester.runpytest("-v")
+    result.assert_outcomes(passed=2, deselected=1)
+    result.stdout.fnmatch_lines(["*test_a PASSED*", "*test_new PASSED*"])
