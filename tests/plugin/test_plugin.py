@@ -219,6 +219,8 @@ def test_shards_split_the_suite_once_and_keep_serial_tests_serial(
 
 CONTEXT_SUITE = """
 import threading
+
+import pytest
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -259,6 +261,21 @@ def test_not_to_other_hosts():
 
 def test_fails():
     assert False
+
+
+@pytest.fixture(scope="module")
+def shared():
+    httpx.get(f"http://127.0.0.1:{PORT}/")
+    yield "shared"
+    httpx.get(f"http://127.0.0.1:{PORT}/")  # its teardown: after the module's last test
+
+
+def test_uses_shared_first(shared):
+    assert SEEN[-1] == ["stacktest.test=test_sends.py%3A%3A%5Bfixture%3Ashared%5D"]
+
+
+def test_uses_shared_second(shared):
+    assert SEEN[-1] == ["stacktest.test=test_sends.py%3A%3A%5Bfixture%3Ashared%5D"]
 """
 
 
@@ -275,7 +292,11 @@ def test_contexts_send_the_test_id_to_the_stack_and_measure_the_tests(
         "[tool.stacktest]\ntests = ['.']\n[tool.pytest.ini_options]\naddopts = '-p no:asyncio'\n"
     )
     result = tester.runpytest_subprocess()  # the plugin starts coverage: not in this process
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=4, failed=1)
+    uses = json.loads("".join(p.read_text() for p in (tmp_path / "data").glob("uses-*.json")))
+    shared = "test_sends.py::[fixture:shared]"
+    assert uses["test_sends.py::test_uses_shared_second"] == [shared]
+    assert uses["test_sends.py::test_one"] == []
     failed = "".join(p.read_text() for p in (tmp_path / "data").glob("failed-*.txt"))
     assert failed == "test_sends.py::test_fails\n"
     parts = [str(p) for p in (tmp_path / "data").glob(".coverage.*")]
@@ -289,6 +310,9 @@ def test_contexts_send_the_test_id_to_the_stack_and_measure_the_tests(
     define = (tester.path / "test_sends.py").read_text().splitlines().index("def test_one():") + 1
     assert by_line[define + 1] == ["test_sends.py::test_one"]  # its first statement
     assert by_line[define] == ["unattributed"]  # the def line ran at import
+    lines = (tester.path / "test_sends.py").read_text().splitlines()
+    setup = lines.index('    yield "shared"')  # the line before it, numbered from 1
+    assert by_line[setup] == [shared] and by_line[setup + 2] == [shared]  # setup, and teardown
 
 
 def test_affected_deselects_what_the_map_knows_and_no_change_reaches(

@@ -190,3 +190,25 @@ def test_the_map_is_built_from_contexts(tmp_path: Path) -> None:
     assert testmap.reached_by({"svc": tmp_path / ".coverage.svc"}, tmp_path, ["t.py::test_x"]) == {
         "t.py::test_x": {"svc": "svc.py 2-3"}
     }
+
+
+def test_a_broader_fixtures_lines_belong_to_every_test_that_uses_it(tmp_path: Path) -> None:
+    source = tmp_path / "svc.py"
+    source.write_text("a = 1\nb = 2\nc = 3\n")
+    data = coverage.CoverageData(basename=str(tmp_path / ".coverage.svc"))
+    data.set_context("t.py::[fixture:client]")
+    data.add_lines({str(source): [1, 2]})
+    data.set_context("t.py::test_x")
+    data.add_lines({str(source): [3]})
+    data.write()
+    uses = {
+        "t.py::test_x": ["t.py::[fixture:client]"],
+        "t.py::test_y": ["t.py::[fixture:client]"],
+        "t.py::test_z": [],
+    }
+    built = testmap.build([tmp_path / ".coverage.svc"], tmp_path, uses)
+    assert built.tests == {
+        "t.py::test_x": {"svc.py": frozenset({1, 2, 3})},
+        "t.py::test_y": {"svc.py": frozenset({1, 2})},
+        "t.py::test_z": {},
+    }

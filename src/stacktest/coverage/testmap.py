@@ -10,6 +10,7 @@ SHA-256 of every measured file as it was measured, so a map that no longer descr
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import coverage
 from stacktest.adapters import git
 
 __all__ = [
+    "FIXTURE",
     "MAP_FILE",
     "UNATTRIBUTED",
     "TestMap",
@@ -132,8 +134,13 @@ def _by_test(data_file: Path, root: Path) -> tuple[dict[str, dict[str, set[int]]
     return tests, measured
 
 
-def build(data_files: Sequence[Path], root: Path) -> TestMap:
-    """The map of a run's combined data files (each service's, and the test process's)."""
+FIXTURE = "::[fixture:"  # in the context of a fixture broader than a test (the plugin's fixture_context)
+
+
+def build(data_files: Sequence[Path], root: Path, uses: Mapping[str, Sequence[str]] | None = None) -> TestMap:
+    """The map of a run's combined data files (each service's, and the test process's). ``uses``: per
+    test, the broader fixtures it used, whose lines (their setup and teardown, and the requests they
+    sent) become the lines of every test that used them."""
     tests: dict[str, dict[str, set[int]]] = {}
     measured: set[str] = set()
     for data_file in data_files:
@@ -144,8 +151,15 @@ def build(data_files: Sequence[Path], root: Path) -> TestMap:
         for test, files in found.items():
             for name, lines in files.items():
                 tests.setdefault(test, {}).setdefault(name, set()).update(lines)
+    for test, fixtures in (uses or {}).items():
+        own = tests.setdefault(test, {})
+        for fixture in fixtures:
+            for name, lines in tests.get(fixture, {}).items():
+                own.setdefault(name, set()).update(lines)
     hashes = {name: digest(root / name) for name in sorted(measured) if (root / name).is_file()}
-    frozen = {t: {n: frozenset(ls) for n, ls in files.items()} for t, files in tests.items()}
+    frozen = {
+        t: {n: frozenset(ls) for n, ls in files.items()} for t, files in tests.items() if FIXTURE not in t
+    }
     return TestMap(frozen, hashes, commit=git.head(root))
 
 
@@ -176,7 +190,10 @@ def record(
         cov = coverage.Coverage(data_file=str(tests_file), config_file=False)
         cov.combine(parts, keep=True)
         cov.save()
-    testmap = build([*per_service.values(), tests_file], root)
+    uses: dict[str, list[str]] = {}
+    for part in tests_data.glob("uses-*.json"):
+        uses.update(json.loads(part.read_text()))
+    testmap = build([*per_service.values(), tests_file], root, uses)
     failed = sorted(
         {line.strip() for f in tests_data.glob("failed-*.txt") for line in f.read_text().splitlines()} - {""}
     )

@@ -31,8 +31,10 @@ __all__ = [
     "KEY",
     "UNATTRIBUTED",
     "Contexts",
+    "broad_fixtures",
     "configure",
     "current_test",
+    "fixture_context",
     "header_value",
     "stack_hosts",
     "test_headers",
@@ -80,9 +82,37 @@ def stack_hosts() -> frozenset[str]:
     return frozenset(h for h in (urlsplit(u).hostname for u in urls) if h)
 
 
+def fixture_context(scope_node: str, argname: str) -> str:
+    """The context of a fixture broader than a test (class, module, package, session): what its setup
+    and teardown run belongs to every test that uses it, whichever test happened to set it up."""
+    return f"{scope_node}::[fixture:{argname}]"
+
+
+_SCOPE_NODES: dict[str, type[pytest.Collector]] = {
+    "package": pytest.Package,
+    "module": pytest.Module,
+    "class": pytest.Class,
+}
+
+
+def broad_fixtures(item: pytest.Item) -> list[str]:
+    """The contexts of the broader fixtures ``item`` uses."""
+    info = getattr(item, "_fixtureinfo", None)
+    found = []
+    for name in getattr(item, "fixturenames", ()):
+        defs = getattr(info, "name2fixturedefs", {}).get(name) if info is not None else None
+        if not defs or defs[-1].scope == "function":
+            continue
+        scope = defs[-1].scope
+        node = item.session if scope == "session" else item.getparent(_SCOPE_NODES[scope])
+        if node is not None:
+            found.append(fixture_context(node.nodeid, name))
+    return sorted(found)
+
+
 class Contexts:
     """The plugin object for one pytest process: patches the HTTP clients, measures the tests, switches
-    the context per test."""
+    the context per test and per broader fixture, and notes which broader fixtures each test uses."""
 
     def __init__(self, data_dir: Path, sources: list[str], hosts: frozenset[str]) -> None:
         self.data_dir = data_dir
@@ -90,6 +120,12 @@ class Contexts:
         self.hosts = hosts
         self._undo: list[Callable[[], None]] = []
         self._cov: Any = None
+        self.uses: dict[str, list[str]] = {}  # test -> the broader fixtures it uses
+
+    def _switch(self, context: str | None) -> None:
+        _current.set(context)
+        if self._cov is not None:
+            self._cov.switch_context(context or UNATTRIBUTED)
 
     # HTTP ---------------------------------------------------------------------------------------------
     def _ours(self, host: str | None) -> bool:
@@ -158,15 +194,36 @@ class Contexts:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
-        token = _current.set(item.nodeid)
-        if self._cov is not None:
-            self._cov.switch_context(item.nodeid)
+        self.uses[item.nodeid] = broad_fixtures(item)
+        self._switch(item.nodeid)
         try:
             return (yield)
         finally:
-            if self._cov is not None:
-                self._cov.switch_context(UNATTRIBUTED)
-            _current.reset(token)
+            self._switch(None)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, object, object]:
+        """A broader fixture's setup, and its teardown (whichever test it comes with), run under its own
+        context. Its finalizers run last added first: the switch, its own teardown, the way back."""
+        if fixturedef.scope == "function":
+            return (yield)
+        context = fixture_context(request.node.nodeid, fixturedef.argname)
+        during = _current.get()
+        held: list[str | None] = []
+        fixturedef.addfinalizer(lambda: self._switch(held.pop() if held else None))
+        self._switch(context)
+        try:
+            return (yield)
+        finally:
+            self._switch(during)
+
+            def switch() -> None:
+                held.append(_current.get())
+                self._switch(context)
+
+            fixturedef.addfinalizer(switch)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """A failing test is named in the data folder: the run's report shows the lines it reached."""
@@ -176,6 +233,9 @@ class Contexts:
                 fh.write(report.nodeid + "\n")
 
     def close(self) -> None:
+        if self.uses:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            (self.data_dir / f"uses-{os.getpid()}.json").write_text(json.dumps(self.uses))
         for undo in reversed(self._undo):
             undo()
         self._undo.clear()
