@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import redis
 
-from stacktest.plugin import CleanupTracker
+from stacktest.plugin import CleanupTracker, StackHandle
 from tests.stack import helpers
 
 
@@ -37,8 +38,34 @@ def registered(
 
 
 @pytest.fixture
-def token(auth_client: httpx.Client, registered: Callable[..., helpers.Client]) -> str:
-    return str(helpers.access_token(auth_client, registered())["access_token"])
+def auth_redis(stack: StackHandle) -> Iterator[redis.Redis]:
+    """The auth service's Redis database, for the factories."""
+    host, port = stack.address("redis")
+    client = redis.Redis(host=host, port=port, db=0, decode_responses=True, socket_timeout=5)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def seeded(
+    auth_redis: redis.Redis, unique_name: Callable[[str], str], cleanup: CleanupTracker
+) -> Callable[..., helpers.Client]:
+    """``seeded()`` writes a registered client straight into the auth service's Redis (no registration
+    request) and deletes it, and everything issued to it, afterwards."""
+
+    def make(label: str = "seeded", **extra: Any) -> helpers.Client:
+        client = helpers.seed_client(auth_redis, unique_name(label), **extra)
+        cleanup.add(helpers.forget, auth_redis, client)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def token(auth_redis: redis.Redis, seeded: Callable[..., helpers.Client]) -> str:
+    """An access token the api accepts, issued by the factories rather than the authorization flow (the
+    flow has tests of its own): an api test depends on the api and on introspection only."""
+    return helpers.seed_token(auth_redis, seeded("api").client_id)
 
 
 @pytest.fixture
