@@ -9,7 +9,9 @@ baggage, the value percent-encoded). This module picks it up where a request ent
 edit to the service: ``http.server`` (and what is built on it: wsgiref, Django's runserver, Werkzeug's dev
 server), gunicorn, uvicorn and hypercorn (WSGI and ASGI), Flask, Django (WSGI and ASGI) and Starlette.
 It forwards the id on the service's own outgoing HTTP calls (``http.client``: urllib, requests, urllib3)
-and through Celery's task headers (``stacktest_test``), so the next service attributes the same way.
+and through Celery's task headers (``stacktest_test``), so the next service attributes the same way; work
+a request hands to a thread pool (``ThreadPoolExecutor``, so ``run_in_executor`` and ``asyncio.to_thread``,
+and anyio's worker threads, where Starlette and FastAPI run sync endpoints) stays the request's.
 
 Why it is right under parallel tests: coverage.py's own ``switch_context`` changes the context of the
 whole process, so two requests served at once by two threads would mix. Here each request swaps the
@@ -366,6 +368,45 @@ def _starlette(module):
     _wrap_method(module.Starlette, "__call__", _method_wrapper(wrap_asgi))
 
 
+def _carry(fn, context):
+    """``fn`` run under ``context`` in whichever thread runs it: work a request hands to a thread pool
+    (an ASGI framework's sync views, ``run_in_executor``, ``asyncio.to_thread``) is the request's."""
+
+    def carried(*args, **kwargs):
+        token = enter(context)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            leave(token)
+
+    return carried
+
+
+def _thread_pools(module):
+    def submit(real):
+        def submit(self, fn, /, *args, **kwargs):
+            context = current()
+            return real(self, _carry(fn, context) if context else fn, *args, **kwargs)
+
+        return submit
+
+    _wrap_method(module.ThreadPoolExecutor, "submit", submit)
+
+
+def _anyio(module):
+    """anyio's worker threads (Starlette and FastAPI run sync endpoints there)."""
+    real = module.run_sync
+    if getattr(real, "_stacktest_contexts", False):
+        return
+
+    async def run_sync(func, *args, **kwargs):
+        context = current()
+        return await real(_carry(func, context) if context else func, *args, **kwargs)
+
+    run_sync._stacktest_contexts = True
+    module.run_sync = run_sync
+
+
 def _celery(signals):
     """The id goes into the task's headers when a request of a test sends it, and the task runs under
     it in the worker (in the pool's child process, where the task runs)."""
@@ -404,6 +445,8 @@ HOOKS = {
     "django.core.handlers.asgi": _django_asgi,
     "starlette.applications": _starlette,
     "celery.signals": _celery,
+    "concurrent.futures.thread": _thread_pools,
+    "anyio.to_thread": _anyio,
 }
 
 

@@ -65,10 +65,24 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def in_a_pool(value):
+    done = value + " (in a pool)"
+    return done
+
+
+def in_anyio(value):
+    done = value + " (in anyio)"
+    return done
+
+
 async def asgi_first():
+    import anyio.to_thread
+
     value = "first"
     await asyncio.sleep(0.01)
     value += "!"
+    value = await asyncio.get_running_loop().run_in_executor(None, in_a_pool, value)
+    value = await anyio.to_thread.run_sync(in_anyio, value)
     await asyncio.sleep(0.01)
     return value
 
@@ -197,6 +211,8 @@ def lines_of(path: Path, function: str) -> list[int]:
         ("only_b", {"t.py::test_b", "t.py::test_fwd, with a comma"}),  # /fwd calls /b with the id
         ("called_over_http", {"t.py::test_fwd, with a comma"}),
         ("asgi_first", {"t.py::test_first"}),
+        ("in_a_pool", {"t.py::test_first"}),  # run_in_executor: a thread of the loop's pool
+        ("in_anyio", {"t.py::test_first"}),  # anyio's worker thread
         ("asgi_second", {"t.py::test_second"}),
         ("nobody", {"unattributed"}),
     ],
