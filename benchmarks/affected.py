@@ -73,7 +73,9 @@ def project_copy(dest: Path) -> Path:
     shutil.copytree(REPO / "compose", dest / "compose", ignore=shutil.ignore_patterns("__pycache__"))
     (dest / "tests").mkdir()
     shutil.copy2(REPO / "tests" / "__init__.py", dest / "tests" / "__init__.py")
-    shutil.copytree(REPO / "tests" / "stack", dest / "tests" / "stack", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "tests" / "stack", dest / "tests" / "stack", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (dest / ".gitignore").write_text("wheels/\n.stacktest/\n__pycache__/\n")
     git = ["git", "-c", "user.email=bench@stacktest", "-c", "user.name=bench"]
     for argv in (["init", "-q"], ["add", "."], ["commit", "-qm", "the project"]):
@@ -129,8 +131,10 @@ def mutate(text: str, node: ast.stmt) -> tuple[str, str]:
                 segment = ast.get_source_segment(text, sub) or ""
                 lines[node.lineno - 1] = first.replace(segment, ast.unparse(changed), 1)
                 return "".join(lines), "comparison reversed"
-        if isinstance(node, ast.Return) and node.value is not None and not (
-            isinstance(node.value, ast.Constant) and node.value.value is None
+        if (
+            isinstance(node, ast.Return)
+            and node.value is not None
+            and not (isinstance(node.value, ast.Constant) and node.value.value is None)
         ):
             lines[node.lineno - 1] = f"{indent}return None\n"
             return "".join(lines), "return None"
@@ -202,7 +206,9 @@ def main() -> None:
                 caught = bool(how)
                 if not caught:
                     full = stacktest(project, "test", "-q", "-p", "no:randomly")
-                    how = "NOT caught; the whole suite " + ("catches it" if full.returncode == 1 else "misses it too")
+                    how = "NOT caught; the whole suite " + (
+                        "catches it" if full.returncode == 1 else "misses it too"
+                    )
             finally:
                 path.write_text(original)
             label = f"{Path(m.file).parent.name}.{Path(m.file).stem}.{m.function}"

@@ -16,6 +16,7 @@ the combined data. Goal: agreement >= 99 %.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -37,7 +38,9 @@ def copy_project(dest: Path) -> Path:
     shutil.copytree(REPO / "compose", dest / "compose", ignore=shutil.ignore_patterns("__pycache__"))
     (dest / "tests").mkdir()
     shutil.copy2(REPO / "tests" / "__init__.py", dest / "tests" / "__init__.py")
-    shutil.copytree(REPO / "tests" / "stack", dest / "tests" / "stack", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "tests" / "stack", dest / "tests" / "stack", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return dest
 
 
@@ -52,7 +55,11 @@ def run(project: Path, *args: str) -> tuple[float, int, Path]:
         check=False,
     )
     if done.returncode != 0:
-        sys.exit(f"coverage run {' '.join(args)} exited {done.returncode}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        sys.exit(
+            f"coverage run {' '.join(args)} exited {done.returncode}:\n"
+            + done.stdout[-3000:]
+            + done.stderr[-3000:]
+        )
     total = re.search(r"total: (\d+) passed, (\d+) failed.* in ([\d.]+)s", done.stdout)
     folder = re.search(r"html: (\S+)/html", done.stdout)
     assert total and folder, done.stdout[-2000:]
@@ -60,7 +67,7 @@ def run(project: Path, *args: str) -> tuple[float, int, Path]:
 
 
 def triples(project: Path) -> set[tuple[str, str, int]]:
-    recorded = testmap.from_json(__import__("json").loads((project / ".stacktest/last/testmap.json").read_text()))
+    recorded = testmap.from_json(json.loads((project / ".stacktest/last/testmap.json").read_text()))
     assert recorded is not None
     return {
         (test, name, line)
@@ -79,7 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="stacktest-contexts-") as top:
         project = copy_project(Path(top) / "proj")
         plain_s, plain_n, plain_dir = run(project, "--mode", "n", "--workers", "4")
-        serial_s, serial_n, serial_dir = run(project, "--contexts")
+        serial_s, serial_n, _ = run(project, "--contexts")
         reference = triples(project)
         par_s, par_n, par_dir = run(project, "--contexts", "--mode", "n", "--workers", "4")
         parallel = triples(project)
@@ -88,16 +95,23 @@ def main() -> None:
     precision = len(shared) / len(parallel) if parallel else 0.0
     recall = len(shared) / len(reference) if reference else 0.0
     agreement = len(shared) / len(reference | parallel) if reference | parallel else 0.0
-    print(f"(test, service line) pairs: reference {len(reference)}, parallel {len(parallel)}, shared {len(shared)}")
+    print(
+        f"(test, service line) pairs: reference {len(reference)}, parallel {len(parallel)}, "
+        f"shared {len(shared)}"
+    )
     print(f"precision {precision:.4f}  recall {recall:.4f}  agreement {agreement:.4f}")
     differ = Counter((name.removeprefix(SERVICES), line) for _, name, line in reference ^ parallel)
     for (name, line), count in sorted(differ.items()):
         print(f"  differ: {name}:{line} in {count} test(s)")
     with_ctx, without = par_n / par_s, plain_n / plain_s
-    print(f"throughput on 4 workers: {with_ctx:.1f} tests/s with contexts, {without:.1f} without "
-          f"({with_ctx / without:.2f}x); serial with contexts {serial_n / serial_s:.1f} tests/s")
-    print(f"combined service data: {sizes[1] / 1024:.0f} KiB with contexts, {sizes[0] / 1024:.0f} KiB without "
-          f"({sizes[1] / sizes[0]:.1f}x)")
+    print(
+        f"throughput on 4 workers: {with_ctx:.1f} tests/s with contexts, {without:.1f} without "
+        f"({with_ctx / without:.2f}x); serial with contexts {serial_n / serial_s:.1f} tests/s"
+    )
+    print(
+        f"combined service data: {sizes[1] / 1024:.0f} KiB with contexts, {sizes[0] / 1024:.0f} KiB without "
+        f"({sizes[1] / sizes[0]:.1f}x)"
+    )
     record(
         "contexts",
         agreement,

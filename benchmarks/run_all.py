@@ -23,6 +23,8 @@ SCRIPTS = [
     ["parallel.py"],
     ["end_to_end.py"],
     ["scaling.py"],  # also writes docs/scaling.md
+    ["contexts.py"],
+    ["affected.py"],
 ]
 
 
@@ -117,6 +119,13 @@ def write_doc() -> None:
         " (higher is better); the figures give every mode and each mode's fixed cost (an empty selection).",
         "- end-to-end: `stacktest coverage run` / bare `compose up --wait; pytest; compose down`"
         " (lower is better).",
+        "- contexts: the share of (test, service line) pairs that a run on four xdist workers and a run in"
+        " one process both recorded (higher is better, 1.0 is the same map); the figures give precision"
+        " and recall of the parallel map against the serial one, and the cost of contexts: test throughput"
+        " on four workers with / without them, and combined data size with / without.",
+        "- affected: the median share of the live suite that `stacktest test --affected` runs for one"
+        " mutant seeded in each function of the bundled services that a test reaches (lower is better);"
+        " every mutant must be caught (a test fails, or the service never gets ready).",
         "- scaling: the worst harvest + combine / bare `coverage combine` ratio from 1,000 to 20,000 files;"
         " its curves (readiness against 1-30 services, harvest against 1-30 replicas) and extrapolations"
         " are in [scaling.md](scaling.md).",
