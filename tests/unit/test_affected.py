@@ -212,3 +212,18 @@ def test_a_broader_fixtures_lines_belong_to_every_test_that_uses_it(tmp_path: Pa
         "t.py::test_y": {"svc.py": frozenset({1, 2})},
         "t.py::test_z": {},
     }
+
+
+def test_the_revision_is_the_first_argument_when_it_names_a_commit(repo: Path) -> None:
+    from stacktest.commands.testing import RunRequest
+
+    settings = load_settings(cwd=repo, environ={})
+    _git(repo, "branch", "base")
+    chosen = RunRequest.checked(settings, "default", ["base", "-k", "x"], affected=True)
+    assert (chosen.affected, chosen.args) == ("base", ("-k", "x"))
+    default = RunRequest.checked(settings, "default", ["-k", "x"], affected=True)
+    assert (default.affected, default.args) == ("HEAD", ("-k", "x"))
+    (repo / "base").mkdir()  # a folder of that name: a path for pytest, not a revision
+    folder = RunRequest.checked(settings, "default", ["base"], affected=True)
+    assert (folder.affected, folder.args) == ("HEAD", ("base",))
+    assert RunRequest.checked(settings, "default", ["base"]).affected is None

@@ -61,7 +61,7 @@ class RunRequest:
         since = None
         if affected:
             since = "HEAD"
-            if args and not Path(args[0]).exists() and git.verify(settings.root, args[0]):
+            if args and not (settings.root / args[0]).exists() and git.verify(settings.root, args[0]):
                 since, args = args[0], args[1:]
         chosen = mode_named(mode)
         plan(chosen, args, tests=settings.tests, out_dir=Path("junit"), workers=workers)
