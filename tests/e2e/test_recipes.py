@@ -22,7 +22,7 @@ from tests.conftest import (
 )
 from tests.e2e.conftest import just
 
-TOTAL, SERIAL = 50, 7  # the live suite: tests/stack (serial: 2 marked, 5 that act on the stack)
+TOTAL, SERIAL = 128, 7  # the live suite: tests/stack (serial: 2 marked, 5 that act on the stack)
 
 
 @pytest.fixture
