@@ -174,3 +174,24 @@ def test_the_rerun_hint_quotes_a_hostile_test_name(tmp_path: Path) -> None:
     (finding,) = report.findings
     command = finding.fix.strip("`")
     assert shlex.split(command) == ["just", "test", "-k", name, "-vvv", "-s"]
+
+
+def test_a_failing_test_names_the_service_lines_its_last_coverage_run_reached(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "pyproject.toml").write_text("[tool.stacktest]\n")
+    settings = load_settings(cwd=tmp_path, environ={})
+    junit = settings.state.last("junit.xml")
+    junit.parent.mkdir(parents=True)
+    junit.write_text(
+        "<testsuites><testsuite name='pytest' tests='1' failures='1'><testcase classname='tests.test_x.TestA' "
+        "name='test_b[1]'><failure message='boom'/></testcase></testsuite></testsuites>"
+    )
+    settings.state.write_last("reached.json", {"tests/test_x.py::TestA::test_b[1]": {"api": "app.py 3-9"}})
+    report = Report()
+    diagnose._check_junit(settings, report)
+    assert report.findings[0].evidence == "boom\nreached in api: app.py 3-9"
+    os.utime(junit, (junit.stat().st_mtime + 60,) * 2)  # a later run (without contexts) wrote the JUnit
+    report = Report()
+    diagnose._check_junit(settings, report)
+    assert report.findings[0].evidence == "boom"

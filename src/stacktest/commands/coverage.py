@@ -131,6 +131,7 @@ def coverage_run(
     if settings.coverage_contexts:
         testmap, run.reached = _testmap.record(tests_data, report_dir, per_service, settings.root)
         settings.state.write_last(_testmap.MAP_FILE, testmap.as_json())
+    settings.state.write_last("reached.json", run.reached)  # for `stacktest diagnose`
     return run
 
 

@@ -23,7 +23,7 @@ from stacktest.stack import reap as reaping
 from stacktest.stack import records
 from stacktest.stack.rules import Status, judge, probe_now, probe_once
 from stacktest.state import shown
-from stacktest.testrun import junit
+from stacktest.testrun import junit, shards
 
 __all__ = ["diagnose"]
 
@@ -335,14 +335,34 @@ def _check_junit(settings: Settings, report: Report) -> None:
     failed = [c for c in junit.cases(root) if c.outcome in ("failure", "error")]
     if not failed:
         report.add(Finding("tests", "ok", "the last run had no failing tests"))
+    reached = _reached(settings, last)
     for case in failed[:20]:
+        lines = reached.get(f"{case.classname}.{case.name}", {})
+        where = "".join(f"\nreached in {service}: {said}" for service, said in sorted(lines.items()))
         report.add(
             Finding(
                 "tests",
                 "error",
                 f"failed: {case.key}",
-                evidence=case.message,
+                evidence=case.message + where,
                 fix=f"`{shlex.join(['just', 'test', '-k', case.name, '-vvv', '-s'])}`",
                 subject=case.key,
             )
         )
+
+
+def _reached(settings: Settings, junit_file: Path) -> dict[str, dict[str, str]]:
+    """The service lines each failing test of the last coverage run with contexts reached, by JUnit
+    name; nothing when a later run wrote the JUnit file."""
+    path = settings.state.last("reached.json")
+    try:
+        if path.stat().st_mtime < junit_file.stat().st_mtime:
+            return {}
+    except OSError:
+        return {}
+    found = settings.state.read_last("reached.json")
+    if not isinstance(found, dict):
+        return {}
+    return {
+        shards.junit_key(str(test)): dict(lines) for test, lines in found.items() if isinstance(lines, dict)
+    }
