@@ -254,6 +254,18 @@ def test_one():
     assert stacktest.test_headers() == {"baggage": mine}
 
 
+def test_threads_of_the_test_send_its_id():
+    import concurrent.futures
+
+    worker = threading.Thread(target=httpx.get, args=(f"http://127.0.0.1:{PORT}/",))
+    worker.start()
+    worker.join()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(httpx.get, [f"http://127.0.0.1:{PORT}/"] * 2))
+    mine = "stacktest.test=test_sends.py%3A%3Atest_threads_of_the_test_send_its_id"
+    assert SEEN[-3:] == [[mine]] * 3
+
+
 def test_not_to_other_hosts():
     httpx.get(f"http://localhost:{PORT}/")  # not a host of the stack
     assert SEEN[-1] is None
@@ -292,7 +304,7 @@ def test_contexts_send_the_test_id_to_the_stack_and_measure_the_tests(
         "[tool.stacktest]\ntests = ['.']\n[tool.pytest.ini_options]\naddopts = '-p no:asyncio'\n"
     )
     result = tester.runpytest_subprocess()  # the plugin starts coverage: not in this process
-    result.assert_outcomes(passed=4, failed=1)
+    result.assert_outcomes(passed=5, failed=1)
     uses = json.loads("".join(p.read_text() for p in (tmp_path / "data").glob("uses-*.json")))
     shared = "test_sends.py::[fixture:shared]"
     assert uses["test_sends.py::test_uses_shared_second"] == [shared]

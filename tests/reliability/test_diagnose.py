@@ -184,8 +184,9 @@ def test_a_failing_test_names_the_service_lines_its_last_coverage_run_reached(tm
     junit = settings.state.last("junit.xml")
     junit.parent.mkdir(parents=True)
     junit.write_text(
-        "<testsuites><testsuite name='pytest' tests='1' failures='1'><testcase classname='tests.test_x.TestA' "
-        "name='test_b[1]'><failure message='boom'/></testcase></testsuite></testsuites>"
+        "<testsuites><testsuite name='pytest' tests='1' failures='1'>"
+        "<testcase classname='tests.test_x.TestA' name='test_b[1]'><failure message='boom'/></testcase>"
+        "</testsuite></testsuites>"
     )
     settings.state.write_last("reached.json", {"tests/test_x.py::TestA::test_b[1]": {"api": "app.py 3-9"}})
     report = Report()

@@ -4,18 +4,21 @@ stack, and the test process's own lines are measured under it.
 On when ``STACKTEST_CONTEXTS`` names a folder for the test process's coverage data (``stacktest coverage
 run --contexts`` sets it). The id travels as ``baggage: stacktest.test=<node id>`` (W3C baggage, the value
 percent-encoded): added to every request the test process sends to a host of the stack through httpx
-(the plugin's clients, ``httpx.get``) or ``http.client`` (urllib, requests). Any other client adds
-:func:`test_headers` itself. The spy in each service reads it (coverage-spy/_stacktest_contexts.py speaks
-the same format; a unit test holds the two together).
+(the plugin's clients, ``httpx.get``) or ``http.client`` (urllib, requests), from the test's thread or
+from threads and thread pools it starts. Any other client adds :func:`test_headers` itself. The spy in
+each service reads it (coverage-spy/_stacktest_contexts.py speaks the same format; a unit test holds the
+two together).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextvars
 import http.client
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -168,6 +171,43 @@ class Contexts:
 
         self._undo.append(undo)
 
+    def patch_threads(self) -> None:
+        """A test's id goes with the work it hands to a thread (``threading.Thread``, a thread pool):
+        concurrent requests of one test are that test's."""
+        start = threading.Thread.start
+        submit = concurrent.futures.ThreadPoolExecutor.submit
+
+        def carried(fn: Callable[..., Any], test: str) -> Callable[..., Any]:
+            def run(*args: Any, **kwargs: Any) -> Any:
+                token = _current.set(test)
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    _current.reset(token)
+
+            return run
+
+        def start_with_test(thread: threading.Thread) -> None:
+            test = _current.get()
+            if test:
+                thread.run = carried(thread.run, test)  # type: ignore[method-assign]
+            start(thread)
+
+        def submit_with_test(
+            pool: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+        ) -> concurrent.futures.Future[Any]:
+            test = _current.get()
+            return submit(pool, carried(fn, test) if test else fn, *args, **kwargs)
+
+        threading.Thread.start = start_with_test  # type: ignore[method-assign,assignment]
+        concurrent.futures.ThreadPoolExecutor.submit = submit_with_test  # type: ignore[method-assign,assignment]
+
+        def undo() -> None:
+            threading.Thread.start = start  # type: ignore[method-assign]
+            concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign]
+
+        self._undo.append(undo)
+
     # the test process's own lines ---------------------------------------------------------------------
     def start_measuring(self) -> None:
         import coverage
@@ -252,6 +292,7 @@ def configure(config: pytest.Config, sources: list[str]) -> Contexts | None:
         return None
     contexts = Contexts(Path(folder), sources, stack_hosts())
     contexts.patch_clients()
+    contexts.patch_threads()
     # the xdist controller runs no test: only the workers (or a run without xdist) measure
     if not (getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput")):
         contexts.start_measuring()
