@@ -22,7 +22,7 @@ from stacktest.state import (
     ENV_SHARD_TIMES,
     atomic_write,
 )
-from stacktest.testrun import affected, junit, workers
+from stacktest.testrun import junit, workers
 from stacktest.testrun.runner import Mode, RunResult, mode_named, plan, run_tests, selection
 
 __all__ = ["RunRequest", "merge_junit", "test"]
@@ -177,8 +177,12 @@ def test(
     """Make sure the stack is up and ready, run pytest against it, clean test data if asked. With
     ``--affected``, only the tests the changes reach, on a stack built from the work tree."""
     out_dir = settings.state.new_results()
-    chosen = affected.select(settings, request.affected) if request.affected else None
-    env = {ENV_AFFECTED: str(affected.write(chosen, out_dir / "affected.json"))} if chosen else {}
+    chosen = None
+    if request.affected:
+        from stacktest.testrun import affected  # reads coverage's map: not imported by a plain run
+
+        chosen = affected.select(settings, request.affected)
+    env = {ENV_AFFECTED: str(chosen.write(out_dir / "affected.json"))} if chosen else {}
     fresh = chosen is not None  # --affected: the services run the changed code, rebuilt
     with managed_stack(
         settings,

@@ -33,7 +33,7 @@ from stacktest.coverage.testmap import MAP_FILE, TestMap, from_json
 from stacktest.settings import Settings
 from stacktest.state import FOLDER
 
-__all__ = ["INPUTS", "Selection", "apply", "from_file", "select", "write"]
+__all__ = ["INPUTS", "Selection", "apply", "from_file", "select"]
 
 # what images and stacks are built from: a change to one of these runs everything
 INPUTS = (
@@ -70,6 +70,12 @@ class Selection:
     tests: frozenset[str] = frozenset()
     known: frozenset[str] = frozenset()
     changed: tuple[str, ...] = field(default_factory=tuple)
+
+    def write(self, path: Path) -> Path:
+        """The selection as the plugin reads it (``STACKTEST_AFFECTED``)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"tests": sorted(self.tests), "known": sorted(self.known)}))
+        return path
 
     def summary(self) -> str:
         if self.everything:
@@ -152,13 +158,6 @@ def _decide(
             continue  # a new test module: its tests are new to the map, and new tests run
         return _everything(f"{path} changed and was never measured: no test is known to reach it", known)
     return Selection(False, tuple(considered), frozenset(chosen), known, tuple(considered))
-
-
-def write(selection: Selection, path: Path) -> Path:
-    """The selection as the plugin reads it (``STACKTEST_AFFECTED``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"tests": sorted(selection.tests), "known": sorted(selection.known)}))
-    return path
 
 
 def from_file(path: Path) -> tuple[frozenset[str], frozenset[str]]:
