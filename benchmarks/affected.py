@@ -27,7 +27,6 @@ import json
 import os
 import random
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import REPO, record
+from _common import bundled_copy, record
 
 from stacktest.coverage import testmap
 from stacktest.settings import load_settings
@@ -68,22 +67,6 @@ class Mutant:
     line: int
     kind: str
     source: str  # the whole mutated file
-
-
-def project_copy(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
-    shutil.copytree(REPO / "compose", dest / "compose", ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / "tests").mkdir()
-    shutil.copy2(REPO / "tests" / "__init__.py", dest / "tests" / "__init__.py")
-    shutil.copytree(
-        REPO / "tests" / "stack", dest / "tests" / "stack", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (dest / ".gitignore").write_text("wheels/\n.stacktest/\n__pycache__/\n")
-    git = ["git", "-c", "user.email=bench@stacktest", "-c", "user.name=bench"]
-    for argv in (["init", "-q"], ["add", "."], ["commit", "-qm", "the project"]):
-        subprocess.run([*git, *argv], cwd=dest, check=True, capture_output=True)
-    return dest
 
 
 def stacktest(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -180,7 +163,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N mutants (a quick look)")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="stacktest-affected-") as top:
-        project = project_copy(Path(top) / "proj")
+        project = bundled_copy(Path(top) / "proj", git=True)
         recorded_run = stacktest(project, "coverage", "run", "--contexts", "-q", "-p", "no:randomly")
         if recorded_run.returncode != 0:
             sys.exit(f"recording the map failed:\n{recorded_run.stdout[-3000:]}{recorded_run.stderr[-3000:]}")

@@ -18,30 +18,17 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from _common import REPO, record
+from _common import bundled_copy, record
 
 from stacktest.coverage import testmap
 
 SERVICES = "compose/services/"
-
-
-def copy_project(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
-    shutil.copytree(REPO / "compose", dest / "compose", ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / "tests").mkdir()
-    shutil.copy2(REPO / "tests" / "__init__.py", dest / "tests" / "__init__.py")
-    shutil.copytree(
-        REPO / "tests" / "stack", dest / "tests" / "stack", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return dest
 
 
 def run(project: Path, *args: str) -> tuple[float, int, Path]:
@@ -84,7 +71,7 @@ def data_bytes(folder: Path) -> int:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="stacktest-contexts-") as top:
-        project = copy_project(Path(top) / "proj")
+        project = bundled_copy(Path(top) / "proj")
         plain_s, plain_n, plain_dir = run(project, "--mode", "n", "--workers", "4")
         serial_s, serial_n, _ = run(project, "--contexts")
         reference = triples(project)

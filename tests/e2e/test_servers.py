@@ -155,17 +155,7 @@ ATTRIBUTED: dict[str, set[str]] = {
         _served("editable", "editable", "pid1"),
         f"{SUITE}::test_the_installed_packages_are_not_under_app",
     },
-} | {
-    shape: {"unattributed"}
-    for shape in (
-        "mp_fork",
-        "mp_spawn",
-        "mp_forkserver",
-        "process_pool",
-        "subprocess_script",
-        "subprocess_module",
-    )
-}
+} | {shape: {"unattributed"} for shape, (service, _) in SHAPES.items() if service == "multiproc"}
 
 
 def attribution_problem(root: Path, shape: str, data: coverage.CoverageData | None) -> str | None:
