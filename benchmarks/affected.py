@@ -192,9 +192,7 @@ def main() -> None:
                 caught = bool(how)
                 if not caught:
                     full = stacktest(project, "test", "-q", "-p", "no:randomly")
-                    how = "NOT caught; the whole suite " + (
-                        "catches it" if full.returncode == 1 else "misses it too"
-                    )
+                    how = "MISSED: the whole suite catches it" if full.returncode == 1 else UNSEEN
             finally:
                 path.write_text(original)
             label = f"{Path(m.file).parent.name}.{Path(m.file).stem}.{m.function}"
