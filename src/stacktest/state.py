@@ -36,6 +36,7 @@ __all__ = [
     "FOLDER",
     "HARVEST_MARK",
     "KEEP_LOGS",
+    "REACHED",
     "StateDir",
     "atomic_write",
     "has_mark",
@@ -55,6 +56,7 @@ ENV_REPLICA_URLS = "STACKTEST_REPLICA_URLS"  # JSON: service -> [URL of each rep
 ENV_SHARD = "STACKTEST_SHARD"  # I/N: the part of the suite this run runs
 ENV_SHARD_TIMES = "STACKTEST_SHARD_TIMES"  # JSON file: the test times every phase splits by, read once
 ENV_CONTEXTS = "STACKTEST_CONTEXTS"  # folder for the test process's coverage data: per-test contexts on
+REACHED = "reached.json"  # last/: each failing test of the last coverage run, the service lines it reached
 ENV_AFFECTED = "STACKTEST_AFFECTED"  # JSON file: the tests `--affected` keeps, and those the map knows
 
 

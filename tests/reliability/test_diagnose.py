@@ -9,6 +9,7 @@ import pytest
 from stacktest.diagnose import checks as diagnose
 from stacktest.diagnose.report import Finding, Report, github_annotations, to_markdown
 from stacktest.settings import load_settings
+from stacktest.state import REACHED
 
 
 def test_a_log_line_cannot_break_out_of_the_step_summary() -> None:
@@ -188,7 +189,7 @@ def test_a_failing_test_names_the_service_lines_its_last_coverage_run_reached(tm
         "<testcase classname='tests.test_x.TestA' name='test_b[1]'><failure message='boom'/></testcase>"
         "</testsuite></testsuites>"
     )
-    settings.state.write_last("reached.json", {"tests/test_x.py::TestA::test_b[1]": {"api": "app.py 3-9"}})
+    settings.state.write_last(REACHED, {"tests/test_x.py::TestA::test_b[1]": {"api": "app.py 3-9"}})
     report = Report()
     diagnose._check_junit(settings, report)
     assert report.findings[0].evidence == "boom\nreached in api: app.py 3-9"

@@ -34,7 +34,7 @@ from stacktest.errors import (
 from stacktest.settings import Settings
 from stacktest.stack import lifecycle as stacks
 from stacktest.stack.lifecycle import Stack
-from stacktest.state import ENV_CONTEXTS, HARVEST_MARK, has_mark, make_mark
+from stacktest.state import ENV_CONTEXTS, HARVEST_MARK, REACHED, has_mark, make_mark
 from stacktest.testrun.runner import RunResult
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ def coverage_run(
     if settings.coverage_contexts:
         testmap, run.reached = _testmap.record(tests_data, report_dir, per_service, settings.root)
         settings.state.write_last(_testmap.MAP_FILE, testmap.as_json())
-    settings.state.write_last("reached.json", run.reached)  # for `stacktest diagnose`
+    settings.state.write_last(REACHED, run.reached)  # for `stacktest diagnose`
     return run
 
 

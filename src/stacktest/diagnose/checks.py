@@ -22,7 +22,7 @@ from stacktest.settings import Probe, Settings
 from stacktest.stack import reap as reaping
 from stacktest.stack import records
 from stacktest.stack.rules import Status, judge, probe_now, probe_once
-from stacktest.state import shown
+from stacktest.state import REACHED, shown
 from stacktest.testrun import junit, shards
 
 __all__ = ["diagnose"]
@@ -354,13 +354,13 @@ def _check_junit(settings: Settings, report: Report) -> None:
 def _reached(settings: Settings, junit_file: Path) -> dict[str, dict[str, str]]:
     """The service lines each failing test of the last coverage run with contexts reached, by JUnit
     name; nothing when a later run wrote the JUnit file."""
-    path = settings.state.last("reached.json")
+    path = settings.state.last(REACHED)
     try:
         if path.stat().st_mtime < junit_file.stat().st_mtime:
             return {}
     except OSError:
         return {}
-    found = settings.state.read_last("reached.json")
+    found = settings.state.read_last(REACHED)
     if not isinstance(found, dict):
         return {}
     return {
