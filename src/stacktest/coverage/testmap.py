@@ -137,16 +137,24 @@ def _by_test(data_file: Path, root: Path) -> tuple[dict[str, dict[str, set[int]]
 FIXTURE = "::[fixture:"  # in the context of a fixture broader than a test (the plugin's fixture_context)
 
 
+_Found = tuple[dict[str, dict[str, set[int]]], set[str]]  # what _by_test read of one data file
+
+
+def _read(data_files: Iterable[Path], root: Path) -> dict[Path, _Found]:
+    return {f: _by_test(f, root) for f in data_files if f.is_file()}
+
+
 def build(data_files: Sequence[Path], root: Path, uses: Mapping[str, Sequence[str]] | None = None) -> TestMap:
     """The map of a run's combined data files (each service's, and the test process's). ``uses``: per
     test, the broader fixtures it used, whose lines (their setup and teardown, and the requests they
     sent) become the lines of every test that used them."""
+    return _build(_read(data_files, root).values(), root, uses)
+
+
+def _build(read: Iterable[_Found], root: Path, uses: Mapping[str, Sequence[str]] | None) -> TestMap:
     tests: dict[str, dict[str, set[int]]] = {}
     measured: set[str] = set()
-    for data_file in data_files:
-        if not data_file.is_file():
-            continue
-        found, names = _by_test(data_file, root)
+    for found, names in read:
         measured |= names
         for test, files in found.items():
             for name, lines in files.items():
@@ -165,12 +173,14 @@ def build(data_files: Sequence[Path], root: Path, uses: Mapping[str, Sequence[st
 
 def reached_by(data_files: Mapping[str, Path], root: Path, tests: Iterable[str]) -> dict[str, dict[str, str]]:
     """For each of ``tests``: per service, ``"file 1-5,9; other.py 3"``, the lines its requests reached."""
+    read = _read(data_files.values(), root)
+    return _reached({s: read[f] for s, f in data_files.items() if f in read}, tests)
+
+
+def _reached(read: Mapping[str, _Found], tests: Iterable[str]) -> dict[str, dict[str, str]]:
     wanted = set(tests)
     out: dict[str, dict[str, str]] = {}
-    for service, data_file in sorted(data_files.items()):
-        if not data_file.is_file():
-            continue
-        found, _ = _by_test(data_file, root)
+    for service, (found, _) in sorted(read.items()):
         for test in wanted & set(found):
             said = "; ".join(f"{name} {ranges(lines)}" for name, lines in sorted(found[test].items()))
             out.setdefault(test, {})[service] = said
@@ -193,9 +203,10 @@ def record(
     uses: dict[str, list[str]] = {}
     for part in tests_data.glob("uses-*.json"):
         uses.update(json.loads(part.read_text()))
-    testmap = build([*per_service.values(), tests_file], root, uses)
+    read = _read([*per_service.values(), tests_file], root)  # each data file read once, for both answers
+    testmap = _build(read.values(), root, uses)
     failed = sorted(
         {line.strip() for f in tests_data.glob("failed-*.txt") for line in f.read_text().splitlines()} - {""}
     )
-    reached = reached_by(per_service, root, failed)
+    reached = _reached({s: read[f] for s, f in per_service.items() if f in read}, failed)
     return testmap, {test: reached.get(test, {}) for test in failed}
