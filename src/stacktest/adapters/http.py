@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import functools
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from stacktest._lazy import lazy_module
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_module("httpx")  # loaded at the first request: commands that make none skip ~0.15 s
+
 
 __all__ = ["ADMIN_TIMEOUT", "PROBE_TIMEOUT", "TEST_TIMEOUT", "async_client", "client", "tls_context"]
 
