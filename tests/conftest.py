@@ -256,7 +256,13 @@ def _engine_for_docker_tests(request: pytest.FixtureRequest) -> None:
 
 
 def copy_project(dest: Path, *, with_suite: bool = True) -> Path:
-    """The bundled project (settings, stack, spy, live suite) in ``dest``; wheels are reused if present."""
+    """The bundled project (settings, stack, spy, live suite) in ``dest``, with the wheels its images
+    install: fetched once into this checkout's compose/services/*/wheels (as `just test` there does), then
+    copied, so that the tens of copies a run makes do not each run ``pip download``."""
+    from stacktest.adapters import images as _images
+
+    services = REPO / "compose" / "services"
+    _images.ensure_wheels({s.name: s for s in services.iterdir() if (s / "requirements.txt").is_file()})
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
     shutil.copytree(REPO / "compose", dest / "compose", ignore=shutil.ignore_patterns("__pycache__"))
