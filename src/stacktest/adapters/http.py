@@ -13,15 +13,9 @@ from __future__ import annotations
 
 import functools
 import ssl
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from stacktest._lazy import lazy_module
-
-if TYPE_CHECKING:
-    import httpx
-else:
-    httpx = lazy_module("httpx")  # loaded at the first request: commands that make none skip ~0.15 s
-
+import httpx
 
 __all__ = ["ADMIN_TIMEOUT", "PROBE_TIMEOUT", "TEST_TIMEOUT", "async_client", "client", "tls_context"]
 

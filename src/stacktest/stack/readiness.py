@@ -11,20 +11,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from typing import TYPE_CHECKING
 
-from stacktest._lazy import lazy_module
+import httpx
+
 from stacktest.adapters import http as _http
 from stacktest.adapters.engine_model import ServiceState
 from stacktest.adapters.http import PROBE_TIMEOUT
 from stacktest.errors import NotReady
 from stacktest.settings import Probe
 from stacktest.stack.rules import Containers, Progress, ServiceWaiter, Status, Verdict, probe_now
-
-if TYPE_CHECKING:
-    import httpx
-else:
-    httpx = lazy_module("httpx")  # loaded at the first request: commands that make none skip ~0.15 s
 
 __all__ = ["wait_ready"]
 

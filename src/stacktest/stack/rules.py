@@ -22,18 +22,14 @@ import math
 import re
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from stacktest._lazy import lazy_module
+import httpx
+
 from stacktest.adapters import http as _http
 from stacktest.adapters.engine_model import ExecResult, ServiceState
 from stacktest.adapters.http import PROBE_TIMEOUT
 from stacktest.settings import Probe
-
-if TYPE_CHECKING:
-    import httpx
-else:
-    httpx = lazy_module("httpx")  # loaded at the first request: commands that make none skip ~0.15 s
 
 __all__ = [
     "RUNNING_SETTLE",
