@@ -288,15 +288,21 @@ class KeptStacks:
     fixture): pytest may tear a module's fixtures down and set them up again when an xdist worker runs
     other modules' tests in between; a stack must not be started twice for that."""
 
-    def __init__(self, top: Path, engine: Engine) -> None:
-        self.top, self.engine = top, engine
+    def __init__(self, top: Path, engine: Engine, lock: Path) -> None:
+        self.top, self.engine, self.lock = top, engine, lock
         self.roots: dict[str, Path] = {}
 
     def get(self, name: str) -> Path:
         if name not in self.roots:
+            from stacktest.locks import exclusive
+
             root = copy_project(self.top / name / "proj")
             self.roots[name] = root
-            up = run_cli(["up"], root)
+            # one start at a time across the workers: they all begin with one, and started together they
+            # each built the bundled images from nothing at once; one after the other, the first builds
+            # and the others find every layer cached
+            with exclusive(self.lock):
+                up = run_cli(["up"], root)
             assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         return self.roots[name]
 
@@ -309,8 +315,12 @@ class KeptStacks:
 
 
 @pytest.fixture(scope="session")
-def kept_stacks(tmp_path_factory: pytest.TempPathFactory, docker_engine: Engine) -> Iterator[KeptStacks]:
-    stacks = KeptStacks(tmp_path_factory.mktemp("kept"), docker_engine)
+def kept_stacks(
+    tmp_path_factory: pytest.TempPathFactory, docker_engine: Engine, pytestconfig: pytest.Config
+) -> Iterator[KeptStacks]:
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if hasattr(pytestconfig, "workerinput") else base  # the session's, all workers'
+    stacks = KeptStacks(tmp_path_factory.mktemp("kept"), docker_engine, shared / "kept-stacks-up.lock")
     yield stacks
     stacks.close()
 
