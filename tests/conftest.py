@@ -283,6 +283,13 @@ def project(tmp_path: Path, docker_engine: Engine) -> Iterator[Path]:
     left_nothing(docker_engine, root)
 
 
+def session_folder(tmp_path_factory: pytest.TempPathFactory, config: pytest.Config) -> Path:
+    """The temporary folder of the whole session, shared by its xdist workers (a worker's own is
+    popen-gwN/ inside it): for files that coordinate the workers."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if hasattr(config, "workerinput") else base
+
+
 class KeptStacks:
     """Started copies of the bundled project, one per name, kept for the session (the ``kept_stack``
     fixture): pytest may tear a module's fixtures down and set them up again when an xdist worker runs
@@ -318,9 +325,8 @@ class KeptStacks:
 def kept_stacks(
     tmp_path_factory: pytest.TempPathFactory, docker_engine: Engine, pytestconfig: pytest.Config
 ) -> Iterator[KeptStacks]:
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if hasattr(pytestconfig, "workerinput") else base  # the session's, all workers'
-    stacks = KeptStacks(tmp_path_factory.mktemp("kept"), docker_engine, shared / "kept-stacks-up.lock")
+    lock = session_folder(tmp_path_factory, pytestconfig) / "kept-stacks-up.lock"
+    stacks = KeptStacks(tmp_path_factory.mktemp("kept"), docker_engine, lock)
     yield stacks
     stacks.close()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, session_folder
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +19,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory, base_image: str, pytestc
     """The ``stacktest`` command of a virtualenv that has stacktest from a wheel built from this checkout.
     Its dependencies come from this interpreter's site-packages (the machine may have no index)."""
     top = tmp_path_factory.mktemp("installed")
-    dist = _wheel(tmp_path_factory, worker=hasattr(pytestconfig, "workerinput"))
+    dist = _wheel(session_folder(tmp_path_factory, pytestconfig))
     venv = top / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True, timeout=120)
     python = venv / "bin" / "python"
@@ -40,13 +40,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory, base_image: str, pytestc
     return venv / "bin" / "stacktest"  # the shapes build FROM base_image
 
 
-def _wheel(tmp_path_factory: pytest.TempPathFactory, *, worker: bool) -> Path:
+def _wheel(shared: Path) -> Path:
     """The folder with one wheel of this checkout, built once for the session and all its xdist workers
     (the build writes into the checkout's build/ folder: two at once break each other)."""
     from stacktest.locks import exclusive
 
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if worker else base  # an xdist worker's is popen-gwN/ in this session's folder
     dist = shared / "stacktest-dist"
     with exclusive(shared / "stacktest-dist.lock"):
         if not any(dist.glob("stacktest-*.whl")):

@@ -173,8 +173,12 @@ def _build(read: Iterable[_Found], root: Path, uses: Mapping[str, Sequence[str]]
 
 def reached_by(data_files: Mapping[str, Path], root: Path, tests: Iterable[str]) -> dict[str, dict[str, str]]:
     """For each of ``tests``: per service, ``"file 1-5,9; other.py 3"``, the lines its requests reached."""
-    read = _read(data_files.values(), root)
-    return _reached({s: read[f] for s, f in data_files.items() if f in read}, tests)
+    return _reached(_of_services(_read(data_files.values(), root), data_files), tests)
+
+
+def _of_services(read: Mapping[Path, _Found], data_files: Mapping[str, Path]) -> dict[str, _Found]:
+    """What was read of each service's data file (a service without one is left out)."""
+    return {s: read[f] for s, f in data_files.items() if f in read}
 
 
 def _reached(read: Mapping[str, _Found], tests: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -208,5 +212,5 @@ def record(
     failed = sorted(
         {line.strip() for f in tests_data.glob("failed-*.txt") for line in f.read_text().splitlines()} - {""}
     )
-    reached = _reached({s: read[f] for s, f in per_service.items() if f in read}, failed)
+    reached = _reached(_of_services(read, per_service), failed)
     return testmap, {test: reached.get(test, {}) for test in failed}
